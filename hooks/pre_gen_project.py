@@ -1,0 +1,163 @@
+"""Validate every answer before cookiecutter writes anything.
+
+The answers arrive as one JSON string literal rendered with ``tojson`` (a hostile answer stays data, never
+code). Each problem is reported on its own line; any problem exits 1, and cookiecutter then removes the
+output folder it created for the hook.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from urllib.parse import urlsplit
+
+CHOICES = {
+    "python_version": ("3.11", "3.12", "3.13"),
+    "task": ("classification", "regression"),
+    "training_runner": ("self-hosted-cpu", "self-hosted-gpu", "github-hosted"),
+    "dvc_remote": ("local", "s3", "gs", "azure"),
+    "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
+}
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+EMAIL = re.compile(r"^[^@\s\"'<>\\]+@[^@\s\"'<>\\]+\.[A-Za-z]{2,}$")
+RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+REMOTE_PATH = re.compile(r"^[A-Za-z0-9._/~-]+$")
+SQLALCHEMY_URL = re.compile(r"^(?P<dialect>[a-z][a-z0-9]*)(?:\+[a-z0-9_]+)?://(?P<rest>.*)$")
+MLFLOW_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"test", "tests", "src"}
+
+
+def check_text(name: str, value: str, *, multiline: bool = False) -> list[str]:
+    if not value.strip():
+        return [f"{name}: must not be empty"]
+    text = value.replace("\n", "") if multiline else value
+    if CONTROL.search(text):
+        return [f"{name}: {value!r} contains a control character (newline, tab, ...); use plain text"]
+    return []
+
+
+def check_slug(value: str) -> list[str]:
+    if not SLUG.match(value) or ".." in value:
+        return [
+            f"project_slug: {value!r} is not a valid folder and distribution name "
+            "(lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit, at most 64)"
+        ]
+    return []
+
+
+def check_package(value: str) -> list[str]:
+    if not value.isidentifier() or not value.isascii():
+        return [f"package_name: {value!r} is not a valid Python identifier (letters, digits and '_', not starting with a digit)"]
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        return [f"package_name: {value!r} is a Python keyword"]
+    if value != value.lower():
+        return [f"package_name: {value!r} must be lowercase (PEP 8)"]
+    if value in STDLIB:
+        return [f"package_name: {value!r} would shadow the standard-library module of the same name"]
+    return []
+
+
+def check_choice(name: str, value: str) -> list[str]:
+    if value not in CHOICES[name]:
+        return [f"{name}: {value!r} is not one of {', '.join(CHOICES[name])}"]
+    return []
+
+
+def check_runner_labels(value: str, runner: str) -> list[str]:
+    labels = [label.strip() for label in value.split(",")]
+    problems = [f"runner_labels: {label!r} is not a valid runner label" for label in labels if not RUNNER_LABEL.match(label)]
+    if problems:
+        return problems
+    if len(set(labels)) != len(labels):
+        return [f"runner_labels: {value!r} repeats a label"]
+    if runner.startswith("self-hosted") and "self-hosted" not in labels:
+        return [f"runner_labels: {value!r} must include 'self-hosted' for training_runner={runner}"]
+    if runner == "github-hosted" and (len(labels) != 1 or labels[0] == "self-hosted"):
+        return [f"runner_labels: {value!r} must be one GitHub-hosted runner image (e.g. ubuntu-24.04) for training_runner=github-hosted"]
+    return []
+
+
+def check_mlflow_uri(value: str) -> list[str]:
+    parts = urlsplit(value)
+    scheme = parts.scheme.split("+")[0]
+    if CONTROL.search(value) or " " in value:
+        return [f"mlflow_tracking_uri: {value!r} contains whitespace or control characters"]
+    if scheme in ("http", "https"):
+        return [] if parts.hostname else [f"mlflow_tracking_uri: {value!r} has no host"]
+    if scheme == "sqlite":
+        return [] if value.startswith("sqlite:///") and len(value) > len("sqlite:///") else [
+            f"mlflow_tracking_uri: {value!r} must look like sqlite:///relative/file.db or sqlite:////absolute/file.db"
+        ]
+    if scheme in MLFLOW_DB_SCHEMES:
+        return [] if parts.hostname else [f"mlflow_tracking_uri: {value!r} has no database host"]
+    if scheme == "databricks":
+        return []
+    return [f"mlflow_tracking_uri: {value!r} must start with sqlite:///, http(s)://, postgresql://, mysql:// or databricks"]
+
+
+def check_dvc_remote(kind: str, url: str) -> list[str]:
+    if kind not in CHOICES["dvc_remote"]:
+        return []  # reported by check_choice
+    if kind == "local":
+        if "://" in url or not REMOTE_PATH.match(url):
+            return [f"dvc_remote_url: {url!r} must be a plain folder path for a local remote"]
+        return []
+    scheme = {"s3": "s3", "gs": "gs", "azure": "azure"}[kind]
+    parts = urlsplit(url)
+    if parts.scheme != scheme or not parts.netloc:
+        return [f"dvc_remote_url: {url!r} must look like {scheme}://bucket/path for dvc_remote={kind}"]
+    if not BUCKET.match(parts.netloc) or not REMOTE_PATH.match(parts.path or "/"):
+        return [f"dvc_remote_url: {url!r} has an invalid bucket or path"]
+    return []
+
+
+def check_serving_db_url(value: str) -> list[str]:
+    match = SQLALCHEMY_URL.match(value)
+    if not match or CONTROL.search(value) or " " in value:
+        return [f"serving_db_url: {value!r} is not an SQLAlchemy URL (e.g. sqlite:///serving.db, postgresql+psycopg://host/db)"]
+    if match["dialect"] == "sqlite" and not value.startswith("sqlite:///"):
+        return [f"serving_db_url: {value!r} must look like sqlite:///relative/file.db"]
+    if match["dialect"] != "sqlite" and not urlsplit(value).hostname:
+        return [f"serving_db_url: {value!r} has no database host"]
+    return []
+
+
+def validate(answers: dict) -> list[str]:
+    """Every problem with the answers, one readable line each (empty when all is well)."""
+    a = {key: str(value) for key, value in answers.items() if not key.startswith("_")}
+    problems: list[str] = []
+    problems += check_text("project_name", a["project_name"])
+    problems += check_text("description", a["description"], multiline=True)
+    problems += check_text("author_name", a["author_name"])
+    problems += check_slug(a["project_slug"])
+    problems += check_package(a["package_name"])
+    if not EMAIL.match(a["author_email"]):
+        problems.append(f"author_email: {a['author_email']!r} is not an e-mail address")
+    if not GITHUB_OWNER.match(a["github_owner"]):
+        problems.append(f"github_owner: {a['github_owner']!r} is not a valid GitHub user or organisation name")
+    for name in CHOICES:
+        problems += check_choice(name, a[name])
+    problems += check_runner_labels(a["runner_labels"], a["training_runner"])
+    problems += check_mlflow_uri(a["mlflow_tracking_uri"])
+    problems += check_dvc_remote(a["dvc_remote"], a["dvc_remote_url"])
+    problems += check_serving_db_url(a["serving_db_url"])
+    return problems
+
+
+def main(answers: dict) -> int:
+    problems = validate(answers)
+    for problem in problems:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    if problems:
+        print("Nothing was generated: fix the answers above and run cookiecutter again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads({{ cookiecutter | tojson | tojson }})))

@@ -1,0 +1,110 @@
+"""The feature schema (which columns, numeric or categorical) and the preprocessing built from it.
+
+prepare writes the schema to data/processed/features.json; train, evaluate and serving read it, so every
+consumer agrees on the columns and their kinds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from .config import UserError
+
+Kind = Literal["numeric", "categorical"]
+
+
+class SchemaMismatch(UserError):
+    """A table does not have the columns the model was trained on."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: Kind
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Schema:
+    target: str
+    task: str
+    features: tuple[Feature, ...]
+    classes: tuple = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def of_kind(self, kind: Kind) -> list[str]:
+        return [f.name for f in self.features if f.kind == kind]
+
+    def save(self, path: Path) -> None:
+        data = asdict(self)
+        data["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes]
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Schema:
+        data = json.loads(Path(path).read_text())
+        features = tuple(Feature(**f) for f in data.pop("features"))
+        return cls(features=features, classes=tuple(data.pop("classes")), **data)
+
+
+def infer(frame: pd.DataFrame, target: str, task: str) -> Schema:
+    """Numeric columns stay numeric; text, category and boolean columns are categorical."""
+    features = tuple(
+        Feature(
+            name=str(column),
+            kind="numeric" if ptypes.is_numeric_dtype(dtype) and not ptypes.is_bool_dtype(dtype) else "categorical",
+            dtype=str(dtype),
+        )
+        for column, dtype in frame.drop(columns=[target]).dtypes.items()
+    )
+    classes = tuple(sorted(frame[target].dropna().unique().tolist())) if task == "classification" else ()
+    return Schema(target=target, task=task, features=features, classes=classes)
+
+
+def preprocessor(schema: Schema, *, scale: bool = True) -> ColumnTransformer:
+    """Impute missing values; scale numbers; one-hot encode categories (unknown categories are ignored)."""
+    numeric_steps = [("impute", SimpleImputer(strategy="median"))]
+    if scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", Pipeline(numeric_steps), schema.of_kind("numeric")),
+            ("categorical", categorical, schema.of_kind("categorical")),
+        ],
+        verbose_feature_names_out=False,
+    )
+
+
+def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Columns in training order with training dtypes; categorical values as strings, missing kept missing."""
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise SchemaMismatch(f"missing feature column(s): {', '.join(missing)}")
+    out = frame[schema.names].copy()
+    for feature in schema.features:
+        if feature.kind == "numeric":
+            out[feature.name] = pd.to_numeric(out[feature.name], errors="raise").astype("float64")
+        else:
+            column = out[feature.name].astype(object)
+            out[feature.name] = column.map(str).where(column.notna(), np.nan)
+    return out

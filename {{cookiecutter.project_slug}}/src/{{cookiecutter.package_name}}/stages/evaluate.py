@@ -1,0 +1,121 @@
+"""evaluate: score the candidate and the current champion on the same holdout.
+
+Writes reports/metrics.json (a DVC metric: ``candidate`` and ``champion`` sections), DVC plot data under
+reports/plots/ and figures under reports/figures/, and logs the holdout metrics and figures to the
+candidate's MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, roc_curve  # noqa: E402
+
+from .. import features, metrics, tracking  # noqa: E402
+from ..config import Config  # noqa: E402
+
+log = logging.getLogger(__name__)
+PROCESSED = Path("data/processed")
+CANDIDATE = Path("models/candidate.json")
+METRICS = Path("reports/metrics.json")
+PLOTS = Path("reports/plots")
+FIGURES = Path("reports/figures")
+
+
+def score(model, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> tuple[dict[str, float], np.ndarray]:
+    """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
+    if schema.task == "classification":
+        proba = model.predict_proba(X)
+        return metrics.classification(y, proba, np.asarray(model.classes_)), proba
+    predicted = model.predict(X)
+    return metrics.regression(y, predicted), predicted
+
+
+def plot_data(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None) -> dict[str, list]:
+    """Rows for DVC plots: confusion pairs and the ROC curve, or residuals."""
+    if schema.task == "classification":
+        predicted = classes[np.argmax(outputs, axis=1)]
+        data = {"confusion": [{"actual": str(a), "predicted": str(p)} for a, p in zip(y, predicted, strict=True)]}
+        if len(classes) == 2:
+            fpr, tpr, _ = roc_curve(y, outputs[:, 1], pos_label=classes[1])
+            data["roc"] = [{"fpr": round(float(f), 6), "tpr": round(float(t), 6)} for f, t in zip(fpr, tpr, strict=True)]
+        return data
+    return {
+        "residuals": [
+            {"actual": float(a), "predicted": float(p), "residual": float(a - p)} for a, p in zip(y, outputs, strict=True)
+        ]
+    }
+
+
+def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None) -> dict[str, Any]:
+    made = {}
+    if schema.task == "classification":
+        predicted = classes[np.argmax(outputs, axis=1)]
+        made["confusion_matrix.png"] = ConfusionMatrixDisplay.from_predictions(y, predicted).figure_
+        if len(classes) == 2:
+            made["roc_curve.png"] = RocCurveDisplay.from_predictions(y, outputs[:, 1], pos_label=classes[1]).figure_
+    else:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.scatter(outputs, y - outputs, s=10, alpha=0.6)
+        ax.axhline(0, color="grey", linewidth=1)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("residual (actual - predicted)")
+        ax.set_title("Residuals on the holdout")
+        made["residuals.png"] = fig
+    return made
+
+
+def champion_metrics(cfg: Config, client, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> dict[str, Any] | None:
+    """The champion's metrics on this holdout, or None when there is no champion yet."""
+    import mlflow
+
+    version = tracking.version_by_alias(client, cfg.tracking.model_name, tracking.CHAMPION)
+    if version is None:
+        return None
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{cfg.tracking.model_name}@{tracking.CHAMPION}")
+        found, _ = score(model, X, y, schema)
+    except Exception as error:  # a champion trained on other features cannot score this holdout
+        log.warning("champion version %s could not be scored on this holdout: %s", version.version, error)
+        return {"version": int(version.version), "error": str(error)}
+    return {"version": int(version.version), **found}
+
+
+def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDATE) -> dict[str, Any]:
+    import mlflow
+
+    candidate = json.loads(candidate_file.read_text())
+    schema = features.Schema.load(processed / "features.json")
+    test = pd.read_parquet(processed / "test.parquet")
+    X, y = features.conform(test, schema), test[schema.target]
+    client = tracking.configure(cfg.tracking)
+
+    model = mlflow.sklearn.load_model(candidate["model_uri"])
+    found, outputs = score(model, X, y, schema)
+    classes = np.asarray(model.classes_) if schema.task == "classification" else None
+    report = {"candidate": found, "champion": champion_metrics(cfg, client, X, y, schema), "holdout_rows": len(X)}
+
+    METRICS.parent.mkdir(parents=True, exist_ok=True)
+    METRICS.write_text(json.dumps(report, indent=2) + "\n")
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    for name, rows in plot_data(y, outputs, schema, classes).items():
+        (PLOTS / f"{name}.json").write_text(json.dumps(rows) + "\n")
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    with mlflow.start_run(run_id=candidate["run_id"]):
+        mlflow.log_metrics({f"test_{k}": v for k, v in found.items()})
+        for name, figure in figures(y, outputs, schema, classes).items():
+            figure.savefig(FIGURES / name, dpi=100, bbox_inches="tight")
+            mlflow.log_figure(figure, f"evaluation/{name}")
+            plt.close(figure)
+    champion = report["champion"]
+    log.info("holdout: candidate %s; champion %s", found, champion if champion else "none yet")
+    return report

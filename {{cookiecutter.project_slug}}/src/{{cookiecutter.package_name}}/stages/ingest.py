@@ -1,0 +1,47 @@
+"""ingest: bring the source table into data/raw/dataset.parquet (a DVC output, so it is versioned)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from sklearn import datasets
+
+from ..config import Config, Ingest, UserError
+
+log = logging.getLogger(__name__)
+OUTPUT = Path("data/raw/dataset.parquet")
+
+
+def load_sklearn(name: str, target: str) -> pd.DataFrame:
+    """A dataset bundled with scikit-learn (no download), with the target under ``target``."""
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": target}) if "target" in bunch.frame else bunch.frame
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    return frame
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist (ingest.source in params.yaml)")
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+
+
+def load(ingest: Ingest) -> pd.DataFrame:
+    """The raw table named by params.yaml, with ``drop_columns`` removed."""
+    frame = load_sklearn(ingest.sklearn_dataset, ingest.target) if ingest.sklearn_dataset else read_table(Path(ingest.source))
+    if ingest.target not in frame.columns:
+        raise UserError(f"target column {ingest.target!r} is not in {ingest.source} (columns: {', '.join(map(str, frame.columns))})")
+    unknown = [c for c in ingest.drop_columns if c not in frame.columns]
+    if unknown:
+        raise UserError(f"ingest.drop_columns names column(s) not in the data: {', '.join(unknown)}")
+    return frame.drop(columns=list(ingest.drop_columns))
+
+
+def run(cfg: Config, output: Path = OUTPUT) -> pd.DataFrame:
+    frame = load(cfg.ingest)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(output, index=False)
+    log.info("ingested %d rows x %d columns from %s into %s", len(frame), frame.shape[1], cfg.ingest.source, output)
+    return frame

@@ -1,0 +1,105 @@
+"""MLflow: where runs go, what lineage they carry, and the registry's aliases.
+
+Importing this module turns MLflow's telemetry off before MLflow itself is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+from mlflow.entities.model_registry import ModelVersion  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from .config import Tracking  # noqa: E402
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+# What the logged model needs at inference time, pinned to the versions it was trained with.
+RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "xgboost")
+
+
+def configure(tracking: Tracking) -> MlflowClient:
+    """Point MLflow at the tracking server or database and select the project's experiment."""
+    mlflow.set_tracking_uri(tracking.resolved_uri)
+    mlflow.set_registry_uri(tracking.resolved_uri)
+    mlflow.set_experiment(tracking.experiment)
+    return MlflowClient()
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements for the logged model (inferring them costs seconds per model)."""
+    pins = []
+    for package in RUNTIME_PACKAGES:
+        try:
+            pins.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def skops_types(model: object) -> list[str]:
+    """The types MLflow's skops format must trust to load this model: the ones we just trained it with."""
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
+
+
+def file_md5(path: Path) -> str:
+    """The same content hash DVC records for a file in dvc.lock."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_commit() -> str:
+    """HEAD's commit, with a -dirty suffix when the work tree has changes; 'unknown' outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def lineage_tags(data_files: dict[str, Path], validation_report: Path) -> dict[str, str]:
+    """Tags that tie a run to its code, data and data-validation outcome."""
+    tags = {"git.commit": git_commit()}
+    for name, path in data_files.items():
+        tags[f"data.{name}.md5"] = file_md5(path)
+    if validation_report.exists():
+        report = json.loads(validation_report.read_text())
+        stats = report.get("statistics", {})
+        tags["validation.success"] = str(report.get("success"))
+        tags["validation.summary"] = (
+            f"{stats.get('successful_expectations', '?')}/{stats.get('evaluated_expectations', '?')} expectations passed"
+        )
+    return tags
+
+
+def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def version_for_model(client: MlflowClient, model_name: str, model_id: str) -> ModelVersion | None:
+    """The registered version made from this logged model, if it was registered already (idempotent reruns)."""
+    try:
+        versions = client.search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return None
+    return next((v for v in versions if getattr(v, "model_id", None) == model_id), None)
