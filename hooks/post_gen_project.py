@@ -23,6 +23,15 @@ def keep_variant(folder: Path, chosen: str) -> None:
     shutil.rmtree(variants)
 
 
+def keep_lock(project: Path, gpu: bool) -> None:
+    """GPU projects train XGBoost on CUDA and lock it in; CPU projects stay light."""
+    gpu_lock = project / "requirements-gpu.lock"
+    if gpu:
+        gpu_lock.replace(project / "requirements.lock")
+    else:
+        gpu_lock.unlink()
+
+
 def save_answers(project: Path) -> None:
     answers = {key: value for key, value in ANSWERS.items() if not key.startswith("_")}
     answers["_template"] = ANSWERS.get("_template", "")
@@ -53,6 +62,7 @@ def first_commit(project: Path) -> None:
 def main() -> None:
     project = Path.cwd()
     keep_variant(project / "gx" / "expectations", ANSWERS["task"])
+    keep_lock(project, ANSWERS["training_runner"] == "self-hosted-gpu")
     save_answers(project)
     first_commit(project)
 

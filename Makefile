@@ -1,0 +1,41 @@
+# The template's own commands. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= build/demo
+export MLFLOW_DISABLE_TELEMETRY := true
+export BENTOML_DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: help demo test test-fast lint clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/pytest: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
+
+demo: $(BIN)/pytest ## Bake the default project, set it up, run its pipeline, show the champion
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
+	$(MAKE) -C $(DEMO_DIR)/my-mlops-project setup pipeline
+	$(BIN)/python tests/demo_report.py $(DEMO_DIR)/my-mlops-project
+
+test: $(BIN)/pytest ## Run the template's tests: fast render checks, then the slow end-to-end bakes
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra --durations=15
+
+test-fast: $(BIN)/pytest ## Only the fast tests (rendering, hooks, workflow checks)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra -m "not slow"
+
+lint: $(BIN)/pytest ## Ruff on the hooks and tests
+	$(BIN)/ruff check hooks tests benchmarks
+
+clean: ## Remove the demo and caches
+	rm -rf build .pytest_cache

@@ -1,0 +1,68 @@
+"""Shared fixtures for the template's tests: bake projects, run commands in them, one set-up default project.
+
+Fast tests only render. Tests marked ``slow`` install a project's locked environment (uv, cached after the
+first time) and run real DVC, MLflow and Great Expectations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: installs a baked project and runs it end to end")
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Render the template with ``answers`` over the defaults; returns the project folder."""
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+
+
+def project_env(project: Path) -> dict[str, str]:
+    """The environment `make` gives the project's commands: its .venv first on PATH, telemetry off."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
+    return env | QUIET_ENV
+
+
+def run(
+    command: Sequence[str], cwd: Path, *, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``cwd``; on an unexpected exit, fail with the output's tail."""
+    done = subprocess.run(
+        list(command), cwd=cwd, env=env or project_env(cwd), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}")
+    return done
+
+
+def setup_project(project: Path) -> Path:
+    run(["make", "setup"], project, timeout=1200)
+    return project
+
+
+@pytest.fixture(scope="session")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default answers, baked, set up and with `make pipeline` run once (shared by the slow tests)."""
+    project = setup_project(bake(tmp_path_factory.mktemp("default")))
+    run(["make", "pipeline"], project)
+    return project
