@@ -1,0 +1,39 @@
+"""ingest reads a bundled scikit-learn dataset or a file under data/external/."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }}.stages import ingest
+
+from ..conftest import PROJECT, write_params
+
+
+def test_the_default_source_needs_no_download(tmp_project, cfg) -> None:
+    shipped = config.load(PROJECT / "params.yaml")
+    frame = ingest.run(shipped)
+    assert shipped.ingest.target in frame.columns
+    assert len(pd.read_parquet(ingest.OUTPUT)) == len(frame) > 100
+
+
+def test_a_csv_keeps_text_columns_and_missing_values(tmp_project, cfg) -> None:
+    frame = ingest.run(cfg)
+    assert "customer_id" not in frame.columns
+    assert frame["region"].isna().any()
+    assert pd.read_parquet(ingest.OUTPUT)["plan"].tolist() == frame["plan"].tolist()
+
+
+def test_an_unknown_target_names_the_columns(tmp_project, cfg) -> None:
+    params = cfg.model_dump(by_alias=True)
+    params["ingest"]["target"] = "revenue"
+    with pytest.raises(config.UserError, match="target column 'revenue' is not in"):
+        ingest.run(write_params(tmp_project, params))
+
+
+def test_dropping_an_unknown_column_is_an_error(tmp_project, cfg) -> None:
+    params = cfg.model_dump(by_alias=True)
+    params["ingest"]["drop_columns"] = ["nope"]
+    with pytest.raises(config.UserError, match="nope"):
+        ingest.run(write_params(tmp_project, params))

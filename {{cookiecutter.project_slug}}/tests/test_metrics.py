@@ -1,0 +1,35 @@
+"""Metric directions and holdout metrics for both tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import metrics
+
+
+def test_every_metric_has_a_direction_and_a_scorer() -> None:
+    for metric in metrics.CLASSIFICATION + metrics.REGRESSION:
+        assert metric in metrics.GREATER_IS_BETTER
+        assert metrics.sklearn_scorer(metric)
+
+
+def test_error_metrics_undo_the_sign_flip() -> None:
+    assert metrics.from_scorer("rmse", -3.0) == 3.0
+    assert metrics.from_scorer("r2", 0.7) == 0.7
+
+
+def test_classification_metrics_with_text_labels() -> None:
+    y = pd.Series(["no", "yes", "yes", "no"])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    found = metrics.classification(y, proba, np.array(["no", "yes"]))
+    assert found["accuracy"] == pytest.approx(0.75)
+    assert found["roc_auc"] == pytest.approx(1.0)
+    assert found["recall"] == pytest.approx(0.5)
+
+
+def test_regression_metrics() -> None:
+    found = metrics.regression(pd.Series([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
+    assert found["mae"] == pytest.approx(2 / 3)
+    assert found["rmse"] == pytest.approx(np.sqrt(4 / 3))
