@@ -96,10 +96,10 @@ def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> Model
         return None
 
 
-def version_for_model(client: MlflowClient, model_name: str, model_id: str) -> ModelVersion | None:
+def version_for_model(client: MlflowClient, model_name: str, model_uri: str) -> ModelVersion | None:
     """The registered version made from this logged model, if it was registered already (idempotent reruns)."""
     try:
         versions = client.search_model_versions(f"name = '{model_name}'")
     except MlflowException:
         return None
-    return next((v for v in versions if getattr(v, "model_id", None) == model_id), None)
+    return next((v for v in versions if v.source == model_uri), None)

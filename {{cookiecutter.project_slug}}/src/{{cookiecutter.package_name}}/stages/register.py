@@ -72,7 +72,7 @@ def run(cfg: Config, candidate_file: Path = CANDIDATE, metrics_file: Path = METR
     client = tracking.configure(cfg.tracking)
     name = cfg.tracking.model_name
 
-    version = tracking.version_for_model(client, name, candidate["model_id"])
+    version = tracking.version_for_model(client, name, candidate["model_uri"])
     if version is None:
         version = mlflow.register_model(candidate["model_uri"], name, tags={"run_id": candidate["run_id"]})
     before = tracking.version_by_alias(client, name, tracking.CHAMPION)
