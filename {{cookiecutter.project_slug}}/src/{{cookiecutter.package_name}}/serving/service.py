@@ -1,0 +1,205 @@
+"""Real-time serving (hot path): the champion behind ``POST /predict``, every answer logged to the serving layer.
+
+``make serve`` imports the registry's `champion` into the project's BentoML store and starts this service on
+127.0.0.1:3000 (``make serve PORT=8080``). The request schema is built from the served model's own feature
+schema when this module is imported, so it is typed (and shown on the OpenAPI page at /) without templating.
+
+- ``POST /predict`` ``{"records": [{feature: value, ...}, ...]}`` (1..MAX_RECORDS records) returns one answer
+  per record: prediction, class probabilities (classification), model name and version, request id.
+  Adaptive batching merges concurrent requests into one model call.
+- Bad input is a 4xx with a JSON body naming the field and the problem, never a 500: missing or unknown
+  fields, wrong types, NaN/infinity, an empty list, a body that is not JSON (400), a body over MAX_BODY_BYTES (413).
+- ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
+- Predictions are queued to ``store.PredictionWriter`` (a background thread), flushed on shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import logging
+import math
+import uuid
+from typing import Annotated, Any
+
+import bentoml
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
+
+from .. import config, features, serving
+from . import store
+
+log = logging.getLogger(__name__)
+MAX_RECORDS = 10_000  # records in one request
+MAX_BODY_BYTES = 16 * 1024 * 1024
+BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
+BATCH_LATENCY_MS = 30_000  # a request waits at most this long for its batch before a 503 (overload only)
+
+CONFIG = config.load()
+MODEL_TAG = f"{serving.store_name(CONFIG.tracking.model_name)}:latest"
+try:
+    STORED = bentoml.models.get(MODEL_TAG)
+except bentoml.exceptions.NotFound:
+    raise config.UserError(
+        f"{MODEL_TAG} is not in the BentoML store: run `python -m {__package__.split('.')[0]} import-model` "
+        "(make serve does) with the same BENTOML_HOME"
+    ) from None
+SCHEMA = serving.stored_schema(STORED)
+
+
+class RecordBase(BaseModel):
+    """One row of features. Unknown fields are refused; null means missing (imputed like in training)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    _request_id: str = PrivateAttr(default="")
+    _position: int = PrivateAttr(default=0)
+
+
+def _field_name(name: str, position: int) -> str:
+    """The column name when it is a valid attribute name; the JSON field keeps the column name either way."""
+    usable = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
+    return name if usable else f"feature_{position}"
+
+
+def record_model(schema: features.Schema) -> type[RecordBase]:
+    """A pydantic model with one required field per training feature: finite numbers or text."""
+    fields: dict[str, Any] = {}
+    for position, feature in enumerate(schema.features):
+        kind = Annotated[float, Field(allow_inf_nan=False)] if feature.kind == "numeric" else str
+        fields[_field_name(feature.name, position)] = (kind | None, Field(..., alias=feature.name))
+    return create_model("Record", __base__=RecordBase, **fields)
+
+
+def label_type(schema: features.Schema) -> Any:
+    if schema.task != "classification":
+        return float
+    kinds = {type(c) for c in schema.classes}
+    return kinds.pop() if len(kinds) == 1 and kinds <= {int, str, bool, float} else Any
+
+
+Record = record_model(SCHEMA)
+
+
+class PredictRequest(BaseModel):
+    """The body of POST /predict. Every record of one request gets the same request id."""
+
+    model_config = ConfigDict(extra="forbid")
+    records: list[Record] = Field(min_length=1, max_length=MAX_RECORDS)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _stamp(self) -> PredictRequest:
+        request_id = uuid.uuid4().hex
+        for position, record in enumerate(self.records):
+            record._request_id = request_id
+            record._position = position
+        return self
+
+
+Prediction = create_model(
+    "Prediction",
+    prediction=(label_type(SCHEMA), ...),
+    probabilities=(dict[str, float] | None, Field(None, description="class -> probability (classification)")),
+    model_name=(str, ...),
+    model_version=(str, ...),
+    request_id=(str, ...),
+)
+
+
+class BodyLimit:
+    """ASGI middleware: a body larger than ``max_bytes`` gets 413, whether it declares its length or streams."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await self._refuse(send)
+        seen = 0
+        refused = False
+
+        async def limited_receive() -> dict:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:  # stop reading: the app sees a cut body, its answer is replaced below
+                    refused = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def guarded_send(message: dict) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+        if refused:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps(
+            {"error": "payload too large", "detail": [
+                {"loc": ["body"], "msg": f"the body is larger than {self.max_bytes} bytes; send fewer records per request"}
+            ]}
+        ).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+@bentoml.service(
+    name=serving.store_name(CONFIG.tracking.model_name),
+    traffic={"timeout": 60, "max_concurrency": 512},
+    http={"cors": {"enabled": False}},
+)
+class Predictor:
+    """The registry's champion, served with adaptive batching; every prediction goes to the serving layer."""
+
+    bento_model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        self.served = serving.load(self.bento_model)
+        self.writer = store.PredictionWriter(store.connect(CONFIG.serving.resolved_db_url))
+        self.classes = [str(c) for c in self.served.schema.classes]
+        log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
+
+    @bentoml.api(
+        batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest
+    )
+    def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
+        """Predict 1..N records; returns one answer per record with the model name and version that answered."""
+        frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), self.served.schema)
+        labels, probabilities = self.served.predict(frame)
+        answers = []
+        rows = []
+        created = store.now()
+        for i, record in enumerate(records):
+            label = labels[i].item() if hasattr(labels[i], "item") else labels[i]
+            probs = dict(zip(self.classes, map(float, probabilities[i]), strict=True)) if probabilities is not None else None
+            answers.append(
+                Prediction(prediction=label, probabilities=probs, model_name=self.served.name,
+                           model_version=self.served.version, request_id=record._request_id)
+            )
+            rows.append(
+                {"source": store.ONLINE, "request_id": record._request_id, "row_key": str(record._position),
+                 "created_at": created, "model_name": self.served.name, "model_version": self.served.version,
+                 "inputs": _finite(record.model_dump(by_alias=True)), "prediction": label, "probabilities": probs}
+            )
+        self.writer.put(rows)
+        return answers
+
+    @bentoml.on_shutdown
+    def flush(self) -> None:
+        """Write every queued prediction before the process exits."""
+        self.writer.close()
+        log.info("serving layer: %d prediction(s) written", self.writer.written)
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+
+
+Predictor.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
