@@ -49,6 +49,64 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
     return None
 
 
+def _import_model(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import serving
+
+    stored = serving.import_champion(cfg)
+    print(stored.tag)
+    return stored
+
+
+def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import serving
+
+    serving.import_champion(cfg)
+    command = [sys.executable, "-m", "bentoml", "serve", f"{__package__}.serving.service:Predictor",
+               "--host", args.host, "--port", str(args.port)]
+    log.info("serving the champion on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
+    os.execv(command[0], command)
+    return None
+
+
+def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from . import batch
+
+    result = batch.run(cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows)
+    print(json.dumps(batch.as_dict(result)))
+    return result
+
+
+def _predict(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from . import serving
+
+    answers = serving.request_predictions(cfg, args.url, args.input, rows=args.rows, wait=args.wait)
+    print(json.dumps(answers, indent=2))
+    return answers
+
+
+def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import store
+
+    url = cfg.serving.resolved_db_url
+    rows = store.summary(store.connect(url))
+    print(f"serving layer {store.redacted(url)}: {sum(r['rows'] for r in rows)} prediction row(s)")
+    for row in rows:
+        print(f"  {row['source']:<7} {row['model_name']} v{row['model_version']}: {row['rows']} row(s), "
+              f"{row['requests']} {'request' if row['source'] == store.ONLINE else 'batch'}(s)")
+    return rows
+
+
+def _review(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import review
+
+    return review.run(cfg, base=args.base, registered=args.registered, plots_url=args.plots_url,
+                      link=review.run_url(dict(os.environ)), summary=args.summary)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
     root.add_argument("--params", default=str(config.PARAMS_FILE), help="params file (default: %(default)s)")
@@ -64,10 +122,40 @@ def parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check data/raw with the Great Expectations suite")
     validate.add_argument("--init", action="store_true", help="draft the suite from the current data instead")
     validate.set_defaults(handler=_validate)
+    review = commands.add_parser("review", help="write reports/review.md, the PR comment; fails if the gate fails")
+    review.add_argument("--base", default=os.environ.get("REVIEW_BASE") or None,
+                        help="git ref to diff params.yaml against (default: $REVIEW_BASE)")
+    review.add_argument("--registered", action="store_true",
+                        help="report the register stage's decision (reports/registration.json) instead of a dry run")
+    review.add_argument("--plots-url", default=os.environ.get("PLOTS_URL") or None,
+                        help="link to the uploaded plots (default: $PLOTS_URL)")
+    review.add_argument("--summary", default=os.environ.get("GITHUB_STEP_SUMMARY") or None,
+                        help="also append the report to this file (default: $GITHUB_STEP_SUMMARY)")
+    review.set_defaults(handler=_review)
     ui = commands.add_parser("ui", help="MLflow UI for the project's tracking store")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_ui)
+    commands.add_parser("import-model", help="copy the registry's champion into the BentoML model store").set_defaults(
+        handler=_import_model)
+    serve = commands.add_parser("serve", help="serve the champion over HTTP (POST /predict) with BentoML")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.set_defaults(handler=_serve)
+    batch = commands.add_parser("batch", help="score a CSV/Parquet file with the champion into the serving layer")
+    batch.add_argument("--input", required=True, help="a .csv or .parquet file with the feature columns")
+    batch.add_argument("--batch-id", help="default: derived from the file name and content (reruns resume)")
+    batch.add_argument("--key-column", help="a unique column to use as row key (default: row position)")
+    batch.add_argument("--chunk-rows", type=int, default=50_000, help="rows per transaction (default: %(default)s)")
+    batch.set_defaults(handler=_batch)
+    predict = commands.add_parser("predict", help="send rows of a file to a running service; print the answers")
+    predict.add_argument("--url", default="http://127.0.0.1:3000")
+    predict.add_argument("--input", default="data/processed/test.parquet")
+    predict.add_argument("--rows", type=int, default=3)
+    predict.add_argument("--wait", type=float, default=120, help="seconds to wait for the service to be ready")
+    predict.set_defaults(handler=_predict)
+    commands.add_parser("serving-stats", help="row counts in the serving-layer database").set_defaults(
+        handler=_serving_stats)
     return root
 
 
