@@ -29,14 +29,21 @@ def small_params(task: str) -> dict[str, Any]:
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     target = TARGETS[task]
     other = TARGETS["regression" if task == "classification" else "classification"]
-    params["ingest"] = {"source": "data/external/customers.csv", "target": target, "drop_columns": ["customer_id", other]}
+    params["ingest"] = {
+        "source": "data/external/customers.csv",
+        "target": target,
+        "drop_columns": ["customer_id", other],
+    }
     family = "logistic_regression" if task == "classification" else "ridge"
     params["train"]["cv_folds"] = 3
     params["train"]["search"] = {
         "strategy": "grid",
         "max_trials": 4,
         "max_seconds": 120,
-        "candidates": [{"family": family, "params": {}}, {"family": "hist_gradient_boosting", "params": {"max_depth": [3]}}],
+        "candidates": [
+            {"family": family, "params": {}},
+            {"family": "hist_gradient_boosting", "params": {"max_depth": [3]}},
+        ],
     }
     params["register"]["floor"] = 0.55 if task == "classification" else 0.1
     return params

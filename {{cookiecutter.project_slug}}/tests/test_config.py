@@ -32,7 +32,10 @@ def test_the_shipped_params_load(params: dict) -> None:
         (lambda p: p["prepare"].update(test_size=1.5), "prepare.test_size"),
         (lambda p: p["ingest"].update(source="sklearn:nope"), "unknown scikit-learn dataset 'nope'"),
         (lambda p: p["ingest"].update(source="/etc/data.csv"), "must be a relative path under data/external"),
-        (lambda p: p["ingest"].update(source="data/external/x.xlsx"), "neither sklearn:<dataset> nor a .csv or .parquet"),
+        (
+            lambda p: p["ingest"].update(source="data/external/x.xlsx"),
+            "neither sklearn:<dataset> nor a .csv or .parquet",
+        ),
         (lambda p: p["register"].update(metric="bogus"), "register.metric 'bogus'"),
         (lambda p: p["train"].update(device="tpu"), "train.device"),
         (lambda p: p["train"]["search"].update(candidates=[]), "train.search.candidates"),

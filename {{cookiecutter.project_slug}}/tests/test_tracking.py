@@ -25,7 +25,9 @@ def test_lineage_tags_carry_data_hash_and_validation_outcome(tmp_path) -> None:
     data = tmp_path / "train.parquet"
     data.write_bytes(b"rows")
     report = tmp_path / "validation.json"
-    report.write_text(json.dumps({"success": True, "statistics": {"successful_expectations": 9, "evaluated_expectations": 9}}))
+    report.write_text(
+        json.dumps({"success": True, "statistics": {"successful_expectations": 9, "evaluated_expectations": 9}})
+    )
     tags = tracking.lineage_tags({"train": data}, report)
     assert tags["data.train.md5"] == hashlib.md5(b"rows").hexdigest()
     assert tags["validation.success"] == "True"

@@ -141,7 +141,9 @@ class Config(Section):
         allowed = metrics_for(self.task)
         for section, metric in (("train", self.train.metric), ("register", self.register_.metric)):
             if metric not in allowed:
-                raise ValueError(f"{section}.metric {metric!r} is not a {self.task} metric; use one of {', '.join(allowed)}")
+                raise ValueError(
+                    f"{section}.metric {metric!r} is not a {self.task} metric; use one of {', '.join(allowed)}"
+                )
         dataset = self.ingest.sklearn_dataset
         if dataset is not None and dataset not in SKLEARN_DATASETS[self.task]:
             raise ValueError(f"ingest.source {self.ingest.source!r} is not a {self.task} dataset")

@@ -60,7 +60,9 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
         "roc_auc": float(auc),
         "accuracy": float(skm.accuracy_score(y_true, predicted)),
         "f1": float(skm.f1_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)),
-        "precision": float(skm.precision_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)),
+        "precision": float(
+            skm.precision_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)
+        ),
         "recall": float(skm.recall_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)),
         "log_loss": float(skm.log_loss(y_true, proba, labels=classes)),
     }

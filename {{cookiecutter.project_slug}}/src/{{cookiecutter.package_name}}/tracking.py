@@ -15,12 +15,12 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-import mlflow  # noqa: E402
-from mlflow.entities.model_registry import ModelVersion  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+import mlflow
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
-from .config import Tracking  # noqa: E402
+from .config import Tracking
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -67,8 +67,9 @@ def git_commit() -> str:
     """HEAD's commit, with a -dirty suffix when the work tree has changes; 'unknown' outside git."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit}-dirty" if dirty else commit
@@ -83,9 +84,8 @@ def lineage_tags(data_files: dict[str, Path], validation_report: Path) -> dict[s
         report = json.loads(validation_report.read_text())
         stats = report.get("statistics", {})
         tags["validation.success"] = str(report.get("success"))
-        tags["validation.summary"] = (
-            f"{stats.get('successful_expectations', '?')}/{stats.get('evaluated_expectations', '?')} expectations passed"
-        )
+        passed, evaluated = stats.get("successful_expectations", "?"), stats.get("evaluated_expectations", "?")
+        tags["validation.summary"] = f"{passed}/{evaluated} expectations passed"
     return tags
 
 

@@ -15,13 +15,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, roc_curve
 
-from .. import features, metrics, tracking  # noqa: E402
-from ..config import Config  # noqa: E402
+from .. import features, metrics, tracking
+from ..config import Config
 
 log = logging.getLogger(__name__)
 PROCESSED = Path("data/processed")
@@ -40,18 +40,23 @@ def score(model, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> tupl
     return metrics.regression(y, predicted), predicted
 
 
-def plot_data(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None) -> dict[str, list]:
+def plot_data(
+    y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None
+) -> dict[str, list]:
     """Rows for DVC plots: confusion pairs and the ROC curve, or residuals."""
     if schema.task == "classification":
         predicted = classes[np.argmax(outputs, axis=1)]
         data = {"confusion": [{"actual": str(a), "predicted": str(p)} for a, p in zip(y, predicted, strict=True)]}
         if len(classes) == 2:
             fpr, tpr, _ = roc_curve(y, outputs[:, 1], pos_label=classes[1])
-            data["roc"] = [{"fpr": round(float(f), 6), "tpr": round(float(t), 6)} for f, t in zip(fpr, tpr, strict=True)]
+            data["roc"] = [
+                {"fpr": round(float(f), 6), "tpr": round(float(t), 6)} for f, t in zip(fpr, tpr, strict=True)
+            ]
         return data
     return {
         "residuals": [
-            {"actual": float(a), "predicted": float(p), "residual": float(a - p)} for a, p in zip(y, outputs, strict=True)
+            {"actual": float(a), "predicted": float(p), "residual": float(a - p)}
+            for a, p in zip(y, outputs, strict=True)
         ]
     }
 
@@ -74,7 +79,9 @@ def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes:
     return made
 
 
-def champion_metrics(cfg: Config, client, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> dict[str, Any] | None:
+def champion_metrics(
+    cfg: Config, client, X: pd.DataFrame, y: pd.Series, schema: features.Schema
+) -> dict[str, Any] | None:
     """The champion's metrics on this holdout, or None when there is no champion yet."""
     import mlflow
 

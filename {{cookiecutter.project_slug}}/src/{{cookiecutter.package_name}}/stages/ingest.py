@@ -30,9 +30,15 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def load(ingest: Ingest) -> pd.DataFrame:
     """The raw table named by params.yaml, with ``drop_columns`` removed."""
-    frame = load_sklearn(ingest.sklearn_dataset, ingest.target) if ingest.sklearn_dataset else read_table(Path(ingest.source))
+    frame = (
+        load_sklearn(ingest.sklearn_dataset, ingest.target)
+        if ingest.sklearn_dataset
+        else read_table(Path(ingest.source))
+    )
     if ingest.target not in frame.columns:
-        raise UserError(f"target column {ingest.target!r} is not in {ingest.source} (columns: {', '.join(map(str, frame.columns))})")
+        raise UserError(
+            f"target column {ingest.target!r} is not in {ingest.source} (columns: {', '.join(map(str, frame.columns))})"
+        )
     unknown = [c for c in ingest.drop_columns if c not in frame.columns]
     if unknown:
         raise UserError(f"ingest.drop_columns names column(s) not in the data: {', '.join(unknown)}")

@@ -16,7 +16,9 @@ RAW = Path("data/raw/dataset.parquet")
 OUT = Path("data/processed")
 
 
-def split(frame: pd.DataFrame, target: str, *, test_size: float, seed: int, stratify: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(
+    frame: pd.DataFrame, target: str, *, test_size: float, seed: int, stratify: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows without a target cannot be learned from or scored, so they are dropped before splitting."""
     labelled = frame.dropna(subset=[target]).reset_index(drop=True)
     dropped = len(frame) - len(labelled)
@@ -38,6 +40,10 @@ def run(cfg: Config, raw: Path = RAW, out: Path = OUT) -> features.Schema:
     schema.save(out / "features.json")
     log.info(
         "split %d rows: %d train, %d holdout; %d numeric and %d categorical features",
-        len(frame), len(train), len(test), len(schema.of_kind("numeric")), len(schema.of_kind("categorical")),
+        len(frame),
+        len(train),
+        len(test),
+        len(schema.of_kind("numeric")),
+        len(schema.of_kind("categorical")),
     )
     return schema

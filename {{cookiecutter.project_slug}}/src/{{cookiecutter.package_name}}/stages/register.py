@@ -45,9 +45,15 @@ def decide(candidate: dict[str, float], champion: dict[str, Any] | None, gate: R
     better = GREATER_IS_BETTER[metric]
     value = candidate[metric]
     meets_floor = value >= gate.floor if better else value <= gate.floor
-    checks = [Check("floor", meets_floor, f"{metric} {value:.4f} {'>=' if better else '<='} floor {gate.floor} is {meets_floor}")]
+    checks = [
+        Check(
+            "floor", meets_floor, f"{metric} {value:.4f} {'>=' if better else '<='} floor {gate.floor} is {meets_floor}"
+        )
+    ]
     if champion is None:
-        checks.append(Check("improvement", True, "no champion yet: the first version that clears the floor becomes champion"))
+        checks.append(
+            Check("improvement", True, "no champion yet: the first version that clears the floor becomes champion")
+        )
     elif metric not in champion:
         reason = champion.get("error", "no metrics")
         checks.append(Check("improvement", False, f"champion v{champion['version']} could not be compared: {reason}"))
@@ -56,7 +62,8 @@ def decide(candidate: dict[str, float], champion: dict[str, Any] | None, gate: R
         improves = gain >= gate.min_improvement
         checks.append(
             Check(
-                "improvement", improves,
+                "improvement",
+                improves,
                 f"{metric} {value:.4f} vs champion v{champion['version']} {champion[metric]:.4f}: "
                 f"improvement {gain:+.4f} (needs >= {gate.min_improvement}) is {improves}",
             )
@@ -64,7 +71,9 @@ def decide(candidate: dict[str, float], champion: dict[str, Any] | None, gate: R
     return Decision(all(c.passed for c in checks), tuple(checks))
 
 
-def run(cfg: Config, candidate_file: Path = CANDIDATE, metrics_file: Path = METRICS, report: Path = REPORT) -> dict[str, Any]:
+def run(
+    cfg: Config, candidate_file: Path = CANDIDATE, metrics_file: Path = METRICS, report: Path = REPORT
+) -> dict[str, Any]:
     import mlflow
 
     candidate = json.loads(candidate_file.read_text())
@@ -105,8 +114,13 @@ def run(cfg: Config, candidate_file: Path = CANDIDATE, metrics_file: Path = METR
     }
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s v%s %s; champion is v%s", name, version.version, "PROMOTED to champion" if decision.promote else "kept as challenger",
-             result["champion_after"])
+    log.info(
+        "%s v%s %s; champion is v%s",
+        name,
+        version.version,
+        "PROMOTED to champion" if decision.promote else "kept as challenger",
+        result["champion_after"],
+    )
     for reason in decision.reasons:
         log.info("  %s", reason)
     return result

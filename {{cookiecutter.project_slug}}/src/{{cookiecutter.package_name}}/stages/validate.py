@@ -60,11 +60,17 @@ def draft_expectations(frame: pd.DataFrame) -> list[dict[str, Any]]:
             found.append(_expectation("expect_column_values_to_not_be_null", column=str(column)))
         else:
             found.append(
-                _expectation("expect_column_values_to_not_be_null", column=str(column), mostly=round(max(0.0, 1 - 2 * missing), 3))
+                _expectation(
+                    "expect_column_values_to_not_be_null",
+                    column=str(column),
+                    mostly=round(max(0.0, 1 - 2 * missing), 3),
+                )
             )
         if ptypes.is_numeric_dtype(series) and not ptypes.is_bool_dtype(series):
             low, high = _margin(float(series.min()), float(series.max()))
-            found.append(_expectation("expect_column_values_to_be_between", column=str(column), min_value=low, max_value=high))
+            found.append(
+                _expectation("expect_column_values_to_be_between", column=str(column), min_value=low, max_value=high)
+            )
         elif series.nunique(dropna=True) <= MAX_CATEGORIES:
             values = sorted(str(v) for v in series.dropna().unique())
             found.append(_expectation("expect_column_values_to_be_in_set", column=str(column), value_set=values))
@@ -77,7 +83,9 @@ def draft_suite(frame: pd.DataFrame, name: str) -> dict[str, Any]:
 
     expectations = draft_expectations(frame)
     for expectation in expectations:
-        expectation["id"] = _id("expectation", name, expectation["type"], json.dumps(expectation["kwargs"], sort_keys=True))
+        expectation["id"] = _id(
+            "expectation", name, expectation["type"], json.dumps(expectation["kwargs"], sort_keys=True)
+        )
     return {
         "name": name,
         "id": _id("suite", name),
@@ -172,8 +180,10 @@ def describe(summary: dict[str, Any]) -> str:
         if failure["error"]:
             what = f"could not be evaluated: {failure['error']}"
         elif failure["unexpected_count"] is not None:
-            what = (f"{failure['unexpected_count']} of {failure['element_count']} rows unexpected"
-                    f" ({failure['unexpected_percent']:.1f}%), e.g. {failure['examples']}")
+            what = (
+                f"{failure['unexpected_count']} of {failure['element_count']} rows unexpected"
+                f" ({failure['unexpected_percent']:.1f}%), e.g. {failure['examples']}"
+            )
         else:
             what = f"observed {failure['observed']}"
         lines.append(f"  - {failure['expectation']} on {where}: {what}")
