@@ -134,3 +134,14 @@ def test_hostile_text_stays_data(tmp_path: Path, text: str) -> None:
     assert yaml.safe_load((project / "params.yaml").read_text())["tracking"]["experiment"] == "safe"
     assert json.loads((project / ".cookiecutter.json").read_text())["project_name"] == text
     assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
+
+
+def test_without_git_the_project_is_still_made_with_a_clear_message(tmp_path: Path, monkeypatch, capfd) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    project = bake(tmp_path / "out")
+    assert (project / "dvc.yaml").exists()
+    assert not (project / ".git").exists()
+    err = capfd.readouterr().err
+    assert "git was not found on PATH" in err and "Traceback" not in err

@@ -11,7 +11,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -88,9 +87,11 @@ def test_dvc_push_and_pull_through_the_local_remote(default_project: Path) -> No
 
 def test_corrupted_data_fails_at_validate_and_the_champion_stays(default_project: Path) -> None:
     before = registry(default_project)
-    frame = pd.read_parquet(default_project / "data" / "raw" / "dataset.parquet")
-    frame.loc[:24, "mean_radius"] = -1.0
-    frame.to_csv(default_project / "data" / "external" / "corrupted.csv", index=False)
+    corrupt = (
+        "import pandas as pd; frame = pd.read_parquet('data/raw/dataset.parquet'); frame.loc[:24, 'mean_radius'] = -1.0;"
+        " frame.to_csv('data/external/corrupted.csv', index=False)"
+    )
+    run([".venv/bin/python", "-c", corrupt], default_project)
     edit_params(default_project, lambda p: p["ingest"].update(source="data/external/corrupted.csv"))
     try:
         done = run(["make", "pipeline"], default_project, check=False)
