@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -99,6 +102,48 @@ def row_keys(frame: pd.DataFrame, key_column: str | None) -> pd.Series:
     return keys.astype(str)
 
 
+class ChunkWriter:
+    """Writes scored chunks on a second thread while the next chunk is scored; one transaction per chunk, so
+    a crash loses at most the chunks in flight (and a rerun writes them). Errors surface in the caller."""
+
+    def __init__(self, engine: Any, batch_id: str, served: serving.ServedModel, depth: int = 2) -> None:
+        self.engine, self.batch_id, self.served = engine, batch_id, served
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
+
+    def __enter__(self) -> ChunkWriter:
+        self._thread.start()
+        return self
+
+    def put(self, keys: list[str], labels: list[Any], done: Any) -> None:
+        self._raise()
+        self._queue.put((keys, labels, done))
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_info[0] is None:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            keys, labels, done = item
+            try:
+                store.insert_scored(self.engine, self.batch_id, keys, labels, model_name=self.served.name,
+                                    model_version=self.served.version, created_at=store.now())
+            except BaseException as error:  # reported by the next put() or at exit
+                self._error = error
+                continue
+            done(len(keys))
+
+
 def run(
     cfg: Config,
     input_path: Path | str,
@@ -123,18 +168,11 @@ def run(
         log.info("batch %s: %d of %d row(s) already written, scoring the other %d", batch_id, len(frame) - len(todo),
                  len(frame), len(todo))
     bar = tqdm(total=len(todo), unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
-    with bar:
+    with bar, ChunkWriter(engine, batch_id, served) as writer:
         for begin in range(0, len(todo), chunk_rows):
             positions = todo[begin : begin + chunk_rows]
             labels, _ = served.predict(X.iloc[positions])
-            created = store.now()
-            rows = [
-                {"source": store.BATCH, "request_id": batch_id, "row_key": key, "created_at": created,
-                 "model_name": served.name, "model_version": served.version, "prediction": label}
-                for key, label in zip(keys.iloc[positions].tolist(), labels.tolist(), strict=True)
-            ]
-            store.insert(engine, rows)  # one transaction per chunk: a crash loses at most the chunk in flight
-            bar.update(len(rows))
+            writer.put(keys.iloc[positions].tolist(), labels.tolist(), bar.update)
     result = BatchResult(
         batch_id=batch_id, input=str(path), rows=len(frame), written=len(todo), skipped=len(frame) - len(todo),
         model_name=served.name, model_version=served.version, seconds=time.perf_counter() - started,

@@ -16,6 +16,7 @@ a SQLite file is the default, PostgreSQL is tested. One row per scored record:
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -97,6 +98,38 @@ def insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         with engine.begin() as connection:
             connection.execute(predictions.insert(), list(rows))
+
+
+BATCH_COLUMNS = ("source", "request_id", "row_key", "created_at", "model_name", "model_version", "prediction")
+
+
+def insert_scored(
+    engine: Engine, batch_id: str, keys: Sequence[str], values: Sequence[Any], *, model_name: str,
+    model_version: str, created_at: datetime,
+) -> None:
+    """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
+    has: COPY on PostgreSQL, the driver's executemany on SQLite, SQLAlchemy's executemany elsewhere."""
+    encoded = list(map(str, values)) if values and type(values[0]) is int else [json.dumps(v) for v in values]
+    dialect = engine.dialect.name
+    with engine.begin() as connection:
+        if dialect == "postgresql" and engine.dialect.driver == "psycopg":
+            cursor = connection.connection.driver_connection.cursor()
+            with cursor.copy(f"COPY {predictions.name} ({', '.join(BATCH_COLUMNS)}) FROM STDIN") as copy:
+                for key, value in zip(keys, encoded, strict=True):
+                    copy.write_row((BATCH, batch_id, key, created_at, model_name, model_version, value))
+        elif dialect == "sqlite":
+            stamp = created_at.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
+            connection.exec_driver_sql(
+                f"INSERT INTO {predictions.name} ({', '.join(BATCH_COLUMNS)}) VALUES ({', '.join('?' * len(BATCH_COLUMNS))})",
+                [(BATCH, batch_id, key, stamp, model_name, model_version, value) for key, value in zip(keys, encoded, strict=True)],
+            )
+        else:
+            connection.execute(
+                predictions.insert(),
+                [{"source": BATCH, "request_id": batch_id, "row_key": key, "created_at": created_at,
+                  "model_name": model_name, "model_version": model_version, "prediction": value}
+                 for key, value in zip(keys, values, strict=True)],
+            )
 
 
 def existing_keys(engine: Engine, source: str, request_id: str) -> set[str]:
