@@ -1,0 +1,164 @@
+"""The hot path, over real HTTP: a `bentoml serve` process of serving/service.py on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import bentoml
+import httpx
+import pytest
+from sqlalchemy import select
+
+from {{ cookiecutter.package_name }}.serving import store
+
+from .conftest import start_server
+
+
+def rows_for(db_url: str, request_id: str, expected: int, timeout: float = 10) -> list[dict]:
+    """The serving-layer rows of one request (writes are asynchronous: wait for the flush)."""
+    engine = store.connect(db_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as connection:
+            query = select(store.predictions).where(store.predictions.c.request_id == request_id)
+            rows = [dict(r._mapping) for r in connection.execute(query)]
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def test_predict_answers_each_record_with_the_model_that_answered(server, champion, feature_rows) -> None:
+    # given three holdout records
+    records = feature_rows[:3]
+    # when they are sent through BentoML's own client
+    with bentoml.SyncHTTPClient(server.url) as client:
+        answers = client.predict(records=records)
+    # then each gets a prediction from the champion, with probabilities that sum to one for classification
+    assert len(answers) == 3
+    meta = champion.info.metadata
+    for answer in answers:
+        assert answer["model_name"] == meta["registered_model"]
+        assert answer["model_version"] == meta["registered_version"]
+        if meta["task"] == "classification":
+            assert answer["prediction"] in meta["classes"]
+            assert math.isclose(sum(answer["probabilities"].values()), 1.0, rel_tol=1e-6)
+        else:
+            assert isinstance(answer["prediction"], float)
+    assert len({a["request_id"] for a in answers}) == 1
+
+
+def test_health_readiness_and_a_typed_schema_on_the_openapi_page(server, champion) -> None:
+    assert httpx.get(f"{server.url}/livez").status_code == 200
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    spec = httpx.get(f"{server.url}/docs.json").json()
+    record = spec["components"]["schemas"]["Record"]
+    features = {f["name"]: f["kind"] for f in champion.info.metadata["features"]}
+    assert set(record["properties"]) == set(features)
+    assert set(record["required"]) == set(features)
+    for name, kind in features.items():
+        types = {option.get("type") for option in record["properties"][name]["anyOf"]}
+        assert types == ({"number", "null"} if kind == "numeric" else {"string", "null"})
+
+
+def test_served_predictions_land_in_the_serving_layer(server, champion, feature_rows) -> None:
+    # given a request of two records
+    response = httpx.post(f"{server.url}/predict", json={"records": feature_rows[:2]})
+    assert response.status_code == 200
+    request_id = response.json()[0]["request_id"]
+    # then both rows are written with the request id, model version, inputs and outputs
+    rows = rows_for(server.db_url, request_id, 2)
+    assert sorted(r["row_key"] for r in rows) == ["0", "1"]
+    for row, answer, record in zip(sorted(rows, key=lambda r: r["row_key"]), response.json(), feature_rows[:2], strict=True):
+        assert row["source"] == "online"
+        assert row["model_version"] == champion.info.metadata["registered_version"]
+        assert row["prediction"] == answer["prediction"]
+        assert row["probabilities"] == answer["probabilities"]
+        assert row["inputs"] == record
+        assert row["created_at"] is not None
+
+
+def _without(record: dict, name: str) -> dict:
+    return {k: v for k, v in record.items() if k != name}
+
+
+def bad_requests(record: dict, numeric: str, categorical: str | None) -> dict[str, tuple[dict, str | None]]:
+    """name -> (request kwargs for httpx, the field the error must name)."""
+    cases = {
+        "missing field": ({"json": {"records": [_without(record, numeric)]}}, numeric),
+        "wrong type": ({"json": {"records": [record | {numeric: "not a number"}]}}, numeric),
+        "unknown field": ({"json": {"records": [record | {"no_such_feature": 1}]}}, "no_such_feature"),
+        "empty list": ({"json": {"records": []}}, "records"),
+        "no records key": ({"json": {}}, "records"),
+        "a list instead of an object": ({"json": [record]}, None),
+        "NaN": ({"content": json.dumps({"records": [record | {numeric: float("nan")}]}),
+                 "headers": {"content-type": "application/json"}}, numeric),
+        "infinity": ({"content": json.dumps({"records": [record | {numeric: float("inf")}]}),
+                      "headers": {"content-type": "application/json"}}, numeric),
+        "not JSON": ({"content": b"this is not json", "headers": {"content-type": "application/json"}}, None),
+        "text/plain body": ({"content": b"hello", "headers": {"content-type": "text/plain"}}, None),
+        "truncated JSON": ({"content": b'{"records": [{', "headers": {"content-type": "application/json"}}, None),
+        "form data": ({"data": {"records": "x"}}, "records"),
+        "oversized payload": ({"content": b"[" + b" " * (17 * 1024 * 1024) + b"]",
+                               "headers": {"content-type": "application/json"}}, "body"),
+        "oversized, streamed": ({"content": iter([b" " * (1 << 20)] * 17), "headers": {"content-type": "application/json"}},
+                                "body"),
+    }
+    if categorical is not None:
+        cases["number for a text feature"] = ({"json": {"records": [record | {categorical: 5}]}}, categorical)
+    return cases
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_and_never_stops_the_server(server, champion, feature_rows) -> None:
+    features = champion.info.metadata["features"]
+    numeric = next(f["name"] for f in features if f["kind"] == "numeric")
+    categorical = next((f["name"] for f in features if f["kind"] == "categorical"), None)
+    failures = []
+    for name, (request, field) in bad_requests(feature_rows[0], numeric, categorical).items():
+        response = httpx.post(f"{server.url}/predict", timeout=60, **request)
+        try:
+            body = response.json()
+        except ValueError:
+            failures.append(f"{name}: {response.status_code} without a JSON body: {response.text[:200]}")
+            continue
+        if not 400 <= response.status_code < 500:
+            failures.append(f"{name}: status {response.status_code}: {body}")
+        elif field is not None and field not in json.dumps(body):
+            failures.append(f"{name}: the error does not name {field!r}: {body}")
+    assert not failures, "\n".join(failures)
+    # and the server still answers good requests
+    assert server.process.poll() is None
+    assert httpx.post(f"{server.url}/predict", json={"records": feature_rows[:1]}).status_code == 200
+
+
+def test_null_is_a_missing_value_the_model_imputes(server, champion, feature_rows) -> None:
+    numeric = next(f["name"] for f in champion.info.metadata["features"] if f["kind"] == "numeric")
+    response = httpx.post(f"{server.url}/predict", json={"records": [feature_rows[0] | {numeric: None}]})
+    assert response.status_code == 200
+
+
+def test_concurrent_requests_are_batched_and_all_answered(server, feature_rows) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with httpx.Client(timeout=60) as client, ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(
+            lambda i: client.post(f"{server.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}).status_code,
+            range(200),
+        ))
+    assert statuses == [200] * 200
+
+
+def test_a_clean_shutdown_writes_every_served_prediction(trained_project, champion, bentoml_home, feature_rows,
+                                                         tmp_path) -> None:
+    # given a service that has just answered 300 requests
+    own = start_server(trained_project, bentoml_home, tmp_path)
+    try:
+        with httpx.Client(timeout=60) as client:
+            for i in range(300):
+                assert client.post(f"{own.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}).status_code == 200
+    finally:
+        # when it is stopped right away
+        own.stop()
+    # then every prediction is in the serving layer
+    assert store.count(store.connect(own.db_url), store.ONLINE) == 300
