@@ -125,7 +125,7 @@ def test_auto_falls_back_to_the_cpu_and_says_why(no_gpu, caplog) -> None:
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(no_gpu) -> None:
-    with pytest.raises(models.DeviceError, match="train.device is 'cuda' but no GPU is visible to XGBoost"):
+    with pytest.raises(models.DeviceError, match=r"train\.device is 'cuda' but no GPU is visible to XGBoost"):
         models.resolve_device("cuda", ["xgboost"])
 
 
