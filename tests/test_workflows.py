@@ -372,3 +372,26 @@ def test_a_missing_timeout_is_caught(tmp_path: Path, default_workflows: Path) ->
 def test_a_broken_workflow_fails_the_schema(tmp_path: Path, default_workflows: Path) -> None:
     mutated = mutate(tmp_path, default_workflows / "ci.yml", "    timeout-minutes: 15\n", "    timeout-minutes: soon\n")
     assert schema_findings([mutated]).get(mutated.resolve())
+
+
+def test_runner_docs_and_arc_values_carry_the_workflow_labels(baked: dict[str, Baked]) -> None:
+    for b in baked.values():
+        labels = sorted(labels_of(b.answers))
+        runner = b.answers["training_runner"]
+        docs = (b.project / "docs" / "runners.md").read_text()
+        train = yaml.safe_load((b.project / ".github" / "workflows" / "train.yml").read_text())
+        assert f"runs-on: {json.dumps(train['jobs']['train']['runs-on'])}" in docs
+        for kind in ("cpu", "gpu"):
+            values = yaml.safe_load((b.project / "deploy" / "arc" / f"{kind}-values.yaml").read_text())
+            assert values["runnerScaleSetName"].endswith(f"-{kind}") and values["minRunners"] == 0
+            assert values["githubConfigUrl"].endswith(f"/{b.project.name}")
+            if runner == f"self-hosted-{kind}":
+                assert sorted(values["runnerScaleSetLabels"]) == labels
+        gpu = yaml.safe_load((b.project / "deploy" / "arc" / "gpu-values.yaml").read_text())
+        assert gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+        ci = (b.project / "docs" / "ci.md").read_text()
+        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci
+        remote = b.answers.get("dvc_remote", "local")
+        oidc_variable = {"s3": "AWS_ROLE_ARN", "gs": "GCP_WORKLOAD_IDENTITY_PROVIDER", "azure": "AZURE_CLIENT_ID"}
+        for kind, variable in oidc_variable.items():
+            assert (variable in ci) == (remote == kind)
