@@ -61,8 +61,8 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import serving
 
     serving.import_champion(cfg)
-    command = [sys.executable, "-m", "bentoml", "serve", f"{__package__}.serving.service:Predictor",
-               "--host", args.host, "--port", str(args.port)]
+    service = f"{__package__}.serving.service:Predictor"
+    command = [sys.executable, "-m", "bentoml", "serve", service, "--host", args.host, "--port", str(args.port)]
     log.info("serving the champion on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
     os.execv(command[0], command)
     return None
@@ -95,8 +95,9 @@ def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
     rows = store.summary(store.connect(url))
     print(f"serving layer {store.redacted(url)}: {sum(r['rows'] for r in rows)} prediction row(s)")
     for row in rows:
-        print(f"  {row['source']:<7} {row['model_name']} v{row['model_version']}: {row['rows']} row(s), "
-              f"{row['requests']} {'request' if row['source'] == store.ONLINE else 'batch'}(s)")
+        unit = "request" if row["source"] == store.ONLINE else "batch"
+        version = f"{row['model_name']} v{row['model_version']}"
+        print(f"  {row['source']:<7} {version}: {row['rows']} row(s), {row['requests']} {unit}(s)")
     return rows
 
 
@@ -136,8 +137,8 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_ui)
-    commands.add_parser("import-model", help="copy the registry's champion into the BentoML model store").set_defaults(
-        handler=_import_model)
+    import_model = commands.add_parser("import-model", help="copy the registry's champion into the BentoML model store")
+    import_model.set_defaults(handler=_import_model)
     serve = commands.add_parser("serve", help="serve the champion over HTTP (POST /predict) with BentoML")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
@@ -154,8 +155,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--rows", type=int, default=3)
     predict.add_argument("--wait", type=float, default=120, help="seconds to wait for the service to be ready")
     predict.set_defaults(handler=_predict)
-    commands.add_parser("serving-stats", help="row counts in the serving-layer database").set_defaults(
-        handler=_serving_stats)
+    stats = commands.add_parser("serving-stats", help="row counts in the serving-layer database")
+    stats.set_defaults(handler=_serving_stats)
     return root
 
 

@@ -136,8 +136,15 @@ class ChunkWriter:
                 continue
             keys, labels, done = item
             try:
-                store.insert_scored(self.engine, self.batch_id, keys, labels, model_name=self.served.name,
-                                    model_version=self.served.version, created_at=store.now())
+                store.insert_scored(
+                    self.engine,
+                    self.batch_id,
+                    keys,
+                    labels,
+                    model_name=self.served.name,
+                    model_version=self.served.version,
+                    created_at=store.now(),
+                )
             except BaseException as error:  # reported by the next put() or at exit
                 self._error = error
                 continue
@@ -165,8 +172,13 @@ def run(
     done = store.existing_keys(engine, store.BATCH, batch_id) if store.count(engine, store.BATCH, batch_id) else set()
     todo = np.flatnonzero(~keys.isin(done).to_numpy()) if done else np.arange(len(frame))
     if done:
-        log.info("batch %s: %d of %d row(s) already written, scoring the other %d", batch_id, len(frame) - len(todo),
-                 len(frame), len(todo))
+        log.info(
+            "batch %s: %d of %d row(s) already written, scoring the other %d",
+            batch_id,
+            len(frame) - len(todo),
+            len(frame),
+            len(todo),
+        )
     bar = tqdm(total=len(todo), unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
     with bar, ChunkWriter(engine, batch_id, served) as writer:
         for begin in range(0, len(todo), chunk_rows):
@@ -174,11 +186,24 @@ def run(
             labels, _ = served.predict(X.iloc[positions])
             writer.put(keys.iloc[positions].tolist(), labels.tolist(), bar.update)
     result = BatchResult(
-        batch_id=batch_id, input=str(path), rows=len(frame), written=len(todo), skipped=len(frame) - len(todo),
-        model_name=served.name, model_version=served.version, seconds=time.perf_counter() - started,
+        batch_id=batch_id,
+        input=str(path),
+        rows=len(frame),
+        written=len(todo),
+        skipped=len(frame) - len(todo),
+        model_name=served.name,
+        model_version=served.version,
+        seconds=time.perf_counter() - started,
     )
-    log.info("batch %s: %d row(s) scored by %s v%s into the serving layer (%d already there) in %.1fs", batch_id,
-             result.written, served.name, served.version, result.skipped, result.seconds)
+    log.info(
+        "batch %s: %d row(s) scored by %s v%s into the serving layer (%d already there) in %.1fs",
+        batch_id,
+        result.written,
+        served.name,
+        served.version,
+        result.skipped,
+        result.seconds,
+    )
     return result
 
 

@@ -82,8 +82,17 @@ def start_server(project: Path, bentoml_home: Path, workdir: Path, timeout: floa
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     log = workdir / "server.log"
-    command = [sys.executable, "-m", "bentoml", "serve", f"{PACKAGE}.serving.service:Predictor",
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        f"{PACKAGE}.serving.service:Predictor",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with log.open("wb") as stream:
         process = subprocess.Popen(command, cwd=project, env=env, stdout=stream, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", db_url, process, log)

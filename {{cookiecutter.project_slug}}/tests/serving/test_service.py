@@ -8,7 +8,6 @@ import time
 
 import bentoml
 import httpx
-import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.serving import store
@@ -70,7 +69,9 @@ def test_served_predictions_land_in_the_serving_layer(server, champion, feature_
     # then both rows are written with the request id, model version, inputs and outputs
     rows = rows_for(server.db_url, request_id, 2)
     assert sorted(r["row_key"] for r in rows) == ["0", "1"]
-    for row, answer, record in zip(sorted(rows, key=lambda r: r["row_key"]), response.json(), feature_rows[:2], strict=True):
+    for row, answer, record in zip(
+        sorted(rows, key=lambda r: r["row_key"]), response.json(), feature_rows[:2], strict=True
+    ):
         assert row["source"] == "online"
         assert row["model_version"] == champion.info.metadata["registered_version"]
         assert row["prediction"] == answer["prediction"]
@@ -92,18 +93,32 @@ def bad_requests(record: dict, numeric: str, categorical: str | None) -> dict[st
         "empty list": ({"json": {"records": []}}, "records"),
         "no records key": ({"json": {}}, "records"),
         "a list instead of an object": ({"json": [record]}, None),
-        "NaN": ({"content": json.dumps({"records": [record | {numeric: float("nan")}]}),
-                 "headers": {"content-type": "application/json"}}, numeric),
-        "infinity": ({"content": json.dumps({"records": [record | {numeric: float("inf")}]}),
-                      "headers": {"content-type": "application/json"}}, numeric),
+        "NaN": (
+            {
+                "content": json.dumps({"records": [record | {numeric: float("nan")}]}),
+                "headers": {"content-type": "application/json"},
+            },
+            numeric,
+        ),
+        "infinity": (
+            {
+                "content": json.dumps({"records": [record | {numeric: float("inf")}]}),
+                "headers": {"content-type": "application/json"},
+            },
+            numeric,
+        ),
         "not JSON": ({"content": b"this is not json", "headers": {"content-type": "application/json"}}, None),
         "text/plain body": ({"content": b"hello", "headers": {"content-type": "text/plain"}}, None),
         "truncated JSON": ({"content": b'{"records": [{', "headers": {"content-type": "application/json"}}, None),
         "form data": ({"data": {"records": "x"}}, "records"),
-        "oversized payload": ({"content": b"[" + b" " * (17 * 1024 * 1024) + b"]",
-                               "headers": {"content-type": "application/json"}}, "body"),
-        "oversized, streamed": ({"content": iter([b" " * (1 << 20)] * 17), "headers": {"content-type": "application/json"}},
-                                "body"),
+        "oversized payload": (
+            {"content": b"[" + b" " * (17 * 1024 * 1024) + b"]", "headers": {"content-type": "application/json"}},
+            "body",
+        ),
+        "oversized, streamed": (
+            {"content": iter([b" " * (1 << 20)] * 17), "headers": {"content-type": "application/json"}},
+            "body",
+        ),
     }
     if categorical is not None:
         cases["number for a text feature"] = ({"json": {"records": [record | {categorical: 5}]}}, categorical)
@@ -142,21 +157,33 @@ def test_concurrent_requests_are_batched_and_all_answered(server, feature_rows) 
     from concurrent.futures import ThreadPoolExecutor
 
     with httpx.Client(timeout=60) as client, ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(
-            lambda i: client.post(f"{server.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}).status_code,
-            range(200),
-        ))
+        statuses = list(
+            pool.map(
+                lambda i: (
+                    client.post(
+                        f"{server.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}
+                    ).status_code
+                ),
+                range(200),
+            )
+        )
     assert statuses == [200] * 200
 
 
-def test_a_clean_shutdown_writes_every_served_prediction(trained_project, champion, bentoml_home, feature_rows,
-                                                         tmp_path) -> None:
+def test_a_clean_shutdown_writes_every_served_prediction(
+    trained_project, champion, bentoml_home, feature_rows, tmp_path
+) -> None:
     # given a service that has just answered 300 requests
     own = start_server(trained_project, bentoml_home, tmp_path)
     try:
         with httpx.Client(timeout=60) as client:
             for i in range(300):
-                assert client.post(f"{own.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}).status_code == 200
+                assert (
+                    client.post(
+                        f"{own.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}
+                    ).status_code
+                    == 200
+                )
     finally:
         # when it is stopped right away
         own.stop()

@@ -23,8 +23,8 @@ os.environ.setdefault("BENTOML_HOME", str(Path(".bentoml").absolute()))
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from .. import features  # noqa: E402
-from ..config import Config, UserError  # noqa: E402
+from .. import features
+from ..config import Config, UserError
 
 log = logging.getLogger(__name__)
 MLFLOW_FOLDER = "mlflow_model"  # where bentoml.mlflow.import_model puts the MLflow model inside a stored model
@@ -99,7 +99,9 @@ def import_champion(cfg: Config) -> Any:
     name = cfg.tracking.model_name
     version = tracking.version_by_alias(client, name, tracking.CHAMPION)
     if version is None:
-        raise UserError(f"no `{tracking.CHAMPION}` in the registry for {name!r}: run the pipeline first (make pipeline)")
+        raise UserError(
+            f"no `{tracking.CHAMPION}` in the registry for {name!r}: run the pipeline first (make pipeline)"
+        )
     tag = bentoml.Tag(store_name(name), f"v{version.version}")
     try:
         stored = bentoml.models.get(tag)
@@ -164,7 +166,9 @@ def request_predictions(
     stored = bentoml.models.get(f"{store_name(cfg.tracking.model_name)}:latest")
     names = stored_schema(stored).names
     frame = read_table(Path(input_path))[names].head(rows)
-    records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    records = [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in frame.to_dict("records")
+    ]
     deadline = time.monotonic() + wait
     while True:
         try:

@@ -141,12 +141,23 @@ class BodyLimit:
 
     async def _refuse(self, send: Any) -> None:
         body = json.dumps(
-            {"error": "payload too large", "detail": [
-                {"loc": ["body"], "msg": f"the body is larger than {self.max_bytes} bytes; send fewer records per request"}
-            ]}
+            {
+                "error": "payload too large",
+                "detail": [
+                    {
+                        "loc": ["body"],
+                        "msg": f"the body is larger than {self.max_bytes} bytes; send fewer records per request",
+                    }
+                ],
+            }
         ).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -166,9 +177,7 @@ class Predictor:
         self.classes = [str(c) for c in self.served.schema.classes]
         log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
 
-    @bentoml.api(
-        batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest
-    )
+    @bentoml.api(batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest)
     def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
         frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), self.served.schema)
@@ -178,15 +187,32 @@ class Predictor:
         created = store.now()
         for i, record in enumerate(records):
             label = labels[i].item() if hasattr(labels[i], "item") else labels[i]
-            probs = dict(zip(self.classes, map(float, probabilities[i]), strict=True)) if probabilities is not None else None
+            probs = (
+                dict(zip(self.classes, map(float, probabilities[i]), strict=True))
+                if probabilities is not None
+                else None
+            )
             answers.append(
-                Prediction(prediction=label, probabilities=probs, model_name=self.served.name,
-                           model_version=self.served.version, request_id=record._request_id)
+                Prediction(
+                    prediction=label,
+                    probabilities=probs,
+                    model_name=self.served.name,
+                    model_version=self.served.version,
+                    request_id=record._request_id,
+                )
             )
             rows.append(
-                {"source": store.ONLINE, "request_id": record._request_id, "row_key": str(record._position),
-                 "created_at": created, "model_name": self.served.name, "model_version": self.served.version,
-                 "inputs": _finite(record.model_dump(by_alias=True)), "prediction": label, "probabilities": probs}
+                {
+                    "source": store.ONLINE,
+                    "request_id": record._request_id,
+                    "row_key": str(record._position),
+                    "created_at": created,
+                    "model_name": self.served.name,
+                    "model_version": self.served.version,
+                    "inputs": _finite(record.model_dump(by_alias=True)),
+                    "prediction": label,
+                    "probabilities": probs,
+                }
             )
         self.writer.put(rows)
         return answers

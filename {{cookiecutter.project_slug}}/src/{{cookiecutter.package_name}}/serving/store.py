@@ -104,8 +104,14 @@ BATCH_COLUMNS = ("source", "request_id", "row_key", "created_at", "model_name", 
 
 
 def insert_scored(
-    engine: Engine, batch_id: str, keys: Sequence[str], values: Sequence[Any], *, model_name: str,
-    model_version: str, created_at: datetime,
+    engine: Engine,
+    batch_id: str,
+    keys: Sequence[str],
+    values: Sequence[Any],
+    *,
+    model_name: str,
+    model_version: str,
+    created_at: datetime,
 ) -> None:
     """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
     has: COPY on PostgreSQL, the driver's executemany on SQLite, SQLAlchemy's executemany elsewhere."""
@@ -121,14 +127,26 @@ def insert_scored(
             stamp = created_at.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
             connection.exec_driver_sql(
                 f"INSERT INTO {predictions.name} ({', '.join(BATCH_COLUMNS)}) VALUES ({', '.join('?' * len(BATCH_COLUMNS))})",
-                [(BATCH, batch_id, key, stamp, model_name, model_version, value) for key, value in zip(keys, encoded, strict=True)],
+                [
+                    (BATCH, batch_id, key, stamp, model_name, model_version, value)
+                    for key, value in zip(keys, encoded, strict=True)
+                ],
             )
         else:
             connection.execute(
                 predictions.insert(),
-                [{"source": BATCH, "request_id": batch_id, "row_key": key, "created_at": created_at,
-                  "model_name": model_name, "model_version": model_version, "prediction": value}
-                 for key, value in zip(keys, values, strict=True)],
+                [
+                    {
+                        "source": BATCH,
+                        "request_id": batch_id,
+                        "row_key": key,
+                        "created_at": created_at,
+                        "model_name": model_name,
+                        "model_version": model_version,
+                        "prediction": value,
+                    }
+                    for key, value in zip(keys, values, strict=True)
+                ],
             )
 
 

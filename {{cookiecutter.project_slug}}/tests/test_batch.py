@@ -1,0 +1,174 @@
+"""The cold path: batch.py scores a file with the champion into the serving layer, idempotently and crash-safely."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import __main__ as cli
+from {{ cookiecutter.package_name }} import batch, config, features
+from {{ cookiecutter.package_name }}.serving import store
+
+from .serving.conftest import session_bentoml_home
+
+
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return session_bentoml_home(tmp_path_factory)
+
+
+@pytest.fixture
+def scoring(in_trained: Path, bentoml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The trained project as working directory, with a serving-layer database of this test's own."""
+    db_url = f"sqlite:///{tmp_path / 'serving.db'}"
+    monkeypatch.setenv("SERVING_DB_URL", db_url)
+    return config.load("params.yaml"), store.connect(db_url)
+
+
+def holdout(times: int, tmp_path: Path, name: str = "holdout.parquet") -> Path:
+    frame = pd.read_parquet("data/processed/test.parquet")
+    path = tmp_path / name
+    pd.concat([frame] * times, ignore_index=True).to_parquet(path)
+    return path
+
+
+def keys_in(engine, batch_id: str) -> list[str]:
+    return sorted(store.existing_keys(engine, store.BATCH, batch_id))
+
+
+def test_one_row_per_input_row_with_batch_id_key_version_and_prediction(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    path = holdout(1, tmp_path)
+    result = batch.run(cfg, path, batch_id="nightly", progress=False)
+    rows = len(pd.read_parquet(path))
+    assert (result.rows, result.written, result.skipped) == (rows, rows, 0)
+    assert store.count(engine, store.BATCH, "nightly") == rows
+    assert keys_in(engine, "nightly") == sorted(str(i) for i in range(rows))
+    summary = store.summary(engine)
+    assert summary == [
+        {
+            "source": "batch",
+            "model_name": result.model_name,
+            "model_version": result.model_version,
+            "rows": rows,
+            "requests": 1,
+        }
+    ]
+
+
+def test_a_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    path = holdout(2, tmp_path)
+    first = batch.run(cfg, path, progress=False)
+    again = batch.run(cfg, path, progress=False)
+    assert first.batch_id == again.batch_id  # the default id comes from the file, so a rerun resumes
+    assert (again.written, again.skipped) == (0, first.rows)
+    assert store.count(engine, store.BATCH) == first.rows
+
+
+def test_a_crash_mid_run_then_a_rerun_leaves_exactly_one_row_per_input_row(scoring, tmp_path, monkeypatch) -> None:
+    cfg, engine = scoring
+    path = holdout(10, tmp_path)
+    rows = len(pd.read_parquet(path))
+    real_insert, calls = store.insert_scored, []
+
+    def crash_on_the_fourth_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("killed")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_scored", crash_on_the_fourth_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        batch.run(cfg, path, batch_id="crash", chunk_rows=rows // 10, progress=False)
+    written = store.count(engine, store.BATCH, "crash")
+    assert 0 < written < rows
+    monkeypatch.setattr(store, "insert_scored", real_insert)
+    result = batch.run(cfg, path, batch_id="crash", chunk_rows=rows // 10, progress=False)
+    assert (result.skipped, result.written) == (written, rows - written)
+    assert keys_in(engine, "crash") == sorted(str(i) for i in range(rows))
+    assert store.count(engine, store.BATCH, "crash") == rows
+
+
+def test_a_killed_process_resumes_without_loss_or_duplicates(scoring, in_trained, bentoml_home, tmp_path) -> None:
+    # given a job on a large file, killed with SIGKILL once some chunks are in
+    cfg, engine = scoring
+    path = holdout(max(1, 300_000 // len(pd.read_parquet("data/processed/test.parquet"))), tmp_path)
+    rows = len(pd.read_parquet(path))
+    command = [
+        sys.executable,
+        "-m",
+        cli.__package__,
+        "batch",
+        "--input",
+        str(path),
+        "--batch-id",
+        "killed",
+        "--chunk-rows",
+        "1000",
+    ]
+    job = subprocess.Popen(
+        command, env=os.environ | {"BENTOML_HOME": str(bentoml_home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 300
+    while store.count(engine, store.BATCH, "killed") == 0 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    written = store.count(engine, store.BATCH, "killed")
+    assert 0 < written < rows, f"the job was not killed mid-run ({written} of {rows}): {job.stderr.read()[-2000:]!r}"
+    # when it runs again
+    result = batch.run(cfg, path, batch_id="killed", progress=False)
+    # then every input row has exactly one row
+    assert result.skipped == written
+    assert store.count(engine, store.BATCH, "killed") == rows
+    assert len(keys_in(engine, "killed")) == rows
+
+
+def test_a_key_column_names_the_rows(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    frame = pd.read_parquet("data/processed/test.parquet")
+    frame.insert(0, "id", [f"row-{i}" for i in range(len(frame))])
+    path = tmp_path / "keyed.csv"
+    frame.to_csv(path, index=False)
+    batch.run(cfg, path, batch_id="keyed", key_column="id", progress=False)
+    assert keys_in(engine, "keyed") == sorted(frame["id"])
+
+
+def test_input_without_a_model_feature_is_refused_before_anything_is_written(scoring, tmp_path, capsys) -> None:
+    cfg, engine = scoring
+    frame = pd.read_parquet("data/processed/test.parquet")
+    dropped = frame.columns[0] if frame.columns[0] != config.load("params.yaml").ingest.target else frame.columns[1]
+    path = tmp_path / "missing.parquet"
+    frame.drop(columns=[dropped]).to_parquet(path)
+    with pytest.raises(features.SchemaMismatch, match=dropped):
+        batch.run(cfg, path, progress=False)
+    assert store.count(engine) == 0
+    # and on the command line it is one clear line, exit 1
+    assert cli.main(["batch", "--input", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "does not match the model's schema" in err and dropped in err and "Traceback" not in err
+    assert store.count(engine) == 0
+
+
+def test_text_in_a_numeric_feature_is_refused_naming_the_column(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    from {{ cookiecutter.package_name }} import serving
+
+    schema = serving.stored_schema(serving.import_champion(cfg))
+    numeric = schema.of_kind("numeric")[0]
+    frame = pd.read_parquet("data/processed/test.parquet")
+    frame[numeric] = frame[numeric].astype(object)
+    frame.loc[frame.index[-1], numeric] = "twelve"
+    path = tmp_path / "text.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(features.SchemaMismatch, match=numeric):
+        batch.run(cfg, path, progress=False)
+    assert store.count(engine) == 0
