@@ -41,10 +41,18 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import IntegrityError
+
+from ..config import UserError
 
 log = logging.getLogger(__name__)
 ONLINE = "online"
 BATCH = "batch"
+
+
+class DuplicateRows(UserError):
+    """A batch's rows were written twice (two runs of the same batch id at once); the unique key refused them."""
+
 
 metadata = MetaData()
 predictions = Table(
@@ -116,6 +124,27 @@ def insert_scored(
     """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
     has: COPY on PostgreSQL, the driver's executemany on SQLite, SQLAlchemy's executemany elsewhere."""
     encoded = list(map(str, values)) if values and type(values[0]) is int else [json.dumps(v) for v in values]
+    try:
+        _insert_scored(engine, batch_id, keys, values, encoded, model_name, model_version, created_at)
+    except Exception as error:
+        cause = getattr(error, "orig", error)
+        if isinstance(error, IntegrityError) or getattr(cause, "sqlstate", None) == "23505":
+            raise DuplicateRows(
+                f"rows of batch {batch_id!r} were written by another run in the meantime; run again to resume"
+            ) from error
+        raise
+
+
+def _insert_scored(
+    engine: Engine,
+    batch_id: str,
+    keys: Sequence[str],
+    values: Sequence[Any],
+    encoded: list[str],
+    model_name: str,
+    model_version: str,
+    created_at: datetime,
+) -> None:
     dialect = engine.dialect.name
     with engine.begin() as connection:
         if dialect == "postgresql" and engine.dialect.driver == "psycopg":

@@ -1,0 +1,136 @@
+"""The serving layer on a real PostgreSQL server, started for this session in a temporary folder.
+
+Skipped only when the PostgreSQL server binaries (initdb, pg_ctl; Debian: apt-get install postgresql) are absent.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy
+
+from {{ cookiecutter.package_name }} import batch, config
+from {{ cookiecutter.package_name }}.serving import store
+
+from .conftest import free_port
+
+
+def server_binaries() -> Path | None:
+    found = shutil.which("initdb") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)), None
+    )
+    return Path(found).resolve().parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free loopback port (run as the `postgres` user when we are root)."""
+    bindir = server_binaries()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        account = pwd.getpwnam("postgres" if _has_user("postgres") else "nobody")
+        os.chown(root, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", account.pw_name, "--"]
+    data, port = root / "data", free_port()
+
+    def pg(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+
+    pg(str(bindir / "initdb"), "-D", str(data), "-U", "serving", "--auth=trust", "-E", "UTF8")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+    try:
+        yield f"postgresql+psycopg://serving@127.0.0.1:{port}/postgres"
+    finally:
+        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture
+def engine(postgres_url: str) -> Iterator[sqlalchemy.Engine]:
+    engine = store.connect(postgres_url)
+    yield engine
+    with engine.begin() as connection:
+        connection.execute(store.predictions.delete())
+    engine.dispose()
+
+
+def test_bulk_rows_go_in_by_copy_and_duplicates_are_refused(engine) -> None:
+    keys = [str(i) for i in range(5000)]
+    store.insert_scored(
+        engine, "b1", keys, ["yes", "no"] * 2500, model_name="m", model_version="3", created_at=store.now()
+    )
+    assert store.count(engine, store.BATCH, "b1") == 5000
+    assert store.existing_keys(engine, store.BATCH, "b1") == set(keys)
+    with pytest.raises(store.DuplicateRows, match="b1"):
+        store.insert_scored(engine, "b1", ["7"], ["yes"], model_name="m", model_version="3", created_at=store.now())
+    assert store.count(engine, store.BATCH, "b1") == 5000
+
+
+def test_online_rows_keep_their_json_inputs_and_outputs(engine) -> None:
+    writer = store.PredictionWriter(engine)
+    row = {
+        "source": store.ONLINE,
+        "request_id": "r1",
+        "row_key": "0",
+        "created_at": store.now(),
+        "model_name": "m",
+        "model_version": "3",
+        "inputs": {"plan": "pro", "tenure_months": 12.0, "monthly_fee": None},
+        "prediction": "yes",
+        "probabilities": {"no": 0.25, "yes": 0.75},
+    }
+    writer.put([row])
+    writer.close()
+    with engine.connect() as connection:
+        stored = dict(connection.execute(sqlalchemy.select(store.predictions)).one()._mapping)
+    assert stored["inputs"] == row["inputs"]
+    assert (stored["prediction"], stored["probabilities"]) == ("yes", {"no": 0.25, "yes": 0.75})
+    assert stored["created_at"].tzinfo is not None
+
+
+def test_batch_scoring_into_postgres_resumes_after_a_crash(
+    in_trained, postgres_url, engine, bentoml_home, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SERVING_DB_URL", postgres_url)
+    cfg = config.load("params.yaml")
+    frame = pd.read_parquet("data/processed/test.parquet")
+    path = tmp_path / "holdout.parquet"
+    pd.concat([frame] * 5, ignore_index=True).to_parquet(path)
+    rows = len(frame) * 5
+    real_insert, calls = store.insert_scored, []
+
+    def crash_on_the_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_scored", crash_on_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        batch.run(cfg, path, batch_id="pg", chunk_rows=len(frame), progress=False)
+    assert 0 < store.count(engine, store.BATCH, "pg") < rows
+    monkeypatch.setattr(store, "insert_scored", real_insert)
+    batch.run(cfg, path, batch_id="pg", chunk_rows=len(frame), progress=False)
+    assert store.count(engine, store.BATCH, "pg") == rows
+    assert store.existing_keys(engine, store.BATCH, "pg") == {str(i) for i in range(rows)}
