@@ -179,13 +179,14 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
         if not isinstance(job.get("permissions"), dict):
             found.append(f"job {name}: no explicit permissions")
         runs_on = job.get("runs-on")
-        if "self-hosted" in (runs_on if isinstance(runs_on, list) else [runs_on]) and "pull_request" in triggers(workflow):
-            if "github.event.pull_request.head.repo.full_name == github.repository" not in str(job.get("if", "")):
-                found.append(f"job {name}: a self-hosted job on pull_request without the same-repository condition")
+        self_hosted = "self-hosted" in (runs_on if isinstance(runs_on, list) else [runs_on])
+        same_repository = "github.event.pull_request.head.repo.full_name == github.repository" in str(job.get("if", ""))
+        if self_hosted and "pull_request" in triggers(workflow) and not same_repository:
+            found.append(f"job {name}: a self-hosted job on pull_request without the same-repository condition")
         for step in job.get("steps", []):
-            if str(step.get("uses", "")).startswith("actions/checkout@"):
-                if (step.get("with") or {}).get("persist-credentials") is not False:
-                    found.append(f"job {name}: checkout without persist-credentials: false")
+            checkout = str(step.get("uses", "")).startswith("actions/checkout@")
+            if checkout and (step.get("with") or {}).get("persist-credentials") is not False:
+                found.append(f"job {name}: checkout without persist-credentials: false")
             command = step.get("run")
             if command is None:
                 continue
@@ -203,7 +204,7 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
 
 
 def makefile_targets(project: Path) -> set[str]:
-    return set(re.findall(r"^([a-zA-Z][\w-]*):", (project / "Makefile").read_text(), flags=re.M))
+    return set(re.findall(r"^([a-zA-Z][\w-]*):", (project / "Makefile").read_text(), flags=re.MULTILINE))
 
 
 # --- fixtures: bake every combination once, run each checker once over all of them ----------------------------
