@@ -104,8 +104,14 @@ def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
 def _review(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import review
 
-    return review.run(cfg, base=args.base, registered=args.registered, plots_url=args.plots_url,
-                      link=review.run_url(dict(os.environ)), summary=args.summary)
+    return review.run(
+        cfg,
+        base=args.base,
+        registered=args.registered,
+        plots_url=args.plots_url,
+        link=review.run_url(dict(os.environ)),
+        summary=args.summary,
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -124,14 +130,26 @@ def parser() -> argparse.ArgumentParser:
     validate.add_argument("--init", action="store_true", help="draft the suite from the current data instead")
     validate.set_defaults(handler=_validate)
     review = commands.add_parser("review", help="write reports/review.md, the PR comment; fails if the gate fails")
-    review.add_argument("--base", default=os.environ.get("REVIEW_BASE") or None,
-                        help="git ref to diff params.yaml against (default: $REVIEW_BASE)")
-    review.add_argument("--registered", action="store_true",
-                        help="report the register stage's decision (reports/registration.json) instead of a dry run")
-    review.add_argument("--plots-url", default=os.environ.get("PLOTS_URL") or None,
-                        help="link to the uploaded plots (default: $PLOTS_URL)")
-    review.add_argument("--summary", default=os.environ.get("GITHUB_STEP_SUMMARY") or None,
-                        help="also append the report to this file (default: $GITHUB_STEP_SUMMARY)")
+    review.add_argument(
+        "--base",
+        default=os.environ.get("REVIEW_BASE") or None,
+        help="git ref to diff params.yaml against (default: $REVIEW_BASE)",
+    )
+    review.add_argument(
+        "--registered",
+        action="store_true",
+        help="report the register stage's decision (reports/registration.json) instead of a dry run",
+    )
+    review.add_argument(
+        "--plots-url",
+        default=os.environ.get("PLOTS_URL") or None,
+        help="link to the uploaded plots (default: $PLOTS_URL)",
+    )
+    review.add_argument(
+        "--summary",
+        default=os.environ.get("GITHUB_STEP_SUMMARY") or None,
+        help="also append the report to this file (default: $GITHUB_STEP_SUMMARY)",
+    )
     review.set_defaults(handler=_review)
     ui = commands.add_parser("ui", help="MLflow UI for the project's tracking store")
     ui.add_argument("--host", default="127.0.0.1")
