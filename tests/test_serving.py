@@ -1,0 +1,118 @@
+"""Serving end to end in the default project: `make serve` over real HTTP, bad input, `make batch`, the
+serving-layer rows, a clean stop, and `make bento` offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import project_env, run
+
+pytestmark = pytest.mark.slow
+PACKAGE = "my_mlops_project"
+
+FIRST_HOLDOUT_ROWS = """
+import json, pandas as pd
+names = [f["name"] for f in json.load(open("data/processed/features.json"))["features"]]
+frame = pd.read_parquet("data/processed/test.parquet")
+print(json.dumps({"records": frame[names].head(3).to_dict("records"), "holdout_rows": len(frame)}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, object]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"make serve exited {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the service was not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(default_project: Path, tmp_path) -> None:
+    project = default_project
+    sample = json.loads(run([".venv/bin/python", "-c", FIRST_HOLDOUT_ROWS], project).stdout.strip().splitlines()[-1])
+    records, holdout_rows = sample["records"], sample["holdout_rows"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'serving.db'}"}
+    with log.open("wb") as stream:
+        server = subprocess.Popen(
+            ["make", "serve", f"PORT={port}"],
+            cwd=project,
+            env=env,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_ready(url, server, log)
+        # a real prediction, through the project's own client (bentoml.SyncHTTPClient) and through raw HTTP
+        answers = json.loads(
+            run([".venv/bin/python", "-m", PACKAGE, "predict", "--url", url, "--rows", "2"], project, env=env).stdout
+        )
+        assert len(answers) == 2 and all(a["model_version"] for a in answers)
+        status, body = post(f"{url}/predict", json.dumps({"records": records}).encode())
+        assert status == 200, body
+        assert [a["request_id"] for a in body] == [body[0]["request_id"]] * 3
+        assert all(set(a) >= {"prediction", "probabilities", "model_name", "model_version"} for a in body)
+        # bad input: a 4xx with a JSON body naming the field, and the server keeps serving
+        field = next(iter(records[0]))
+        for payload, named in [
+            (json.dumps({"records": [{k: v for k, v in records[0].items() if k != field}]}).encode(), field),
+            (json.dumps({"records": [records[0] | {field: "abc"}]}).encode(), field),
+            (json.dumps({"records": [records[0] | {"surprise": 1}]}).encode(), "surprise"),
+            (json.dumps({"records": []}).encode(), "records"),
+            (json.dumps({"records": [records[0] | {field: float("nan")}]}).encode(), field),
+            (b"not json", None),
+        ]:
+            status, body = post(f"{url}/predict", payload)
+            assert 400 <= status < 500 and (named is None or named in json.dumps(body)), (status, body)
+        assert post(f"{url}/predict", json.dumps({"records": records[:1]}).encode())[0] == 200
+        # the cold path, while the service runs
+        run(["make", "batch"], project, env=env)
+    finally:
+        # Ctrl+C in the terminal: SIGINT to the whole process group; queued predictions are written first
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(120)
+    stats = run([".venv/bin/python", "-m", PACKAGE, "serving-stats"], project, env=env).stdout
+    counts = {line.split()[0]: int(line.split(": ")[1].split()[0]) for line in stats.splitlines()[1:]}
+    assert counts == {"batch": holdout_rows, "online": 2 + 3 + 1}, stats
+
+
+def test_make_bento_builds_offline_with_the_champion(default_project: Path) -> None:
+    done = run(["make", "bento"], default_project)
+    bentos = json.loads(run([".venv/bin/bentoml", "list", "-o", "json"], default_project).stdout)
+    assert bentos and bentos[0]["tag"].startswith("my-mlops-project:"), done.stdout[-2000:]
+    models = json.loads(run([".venv/bin/bentoml", "models", "list", "-o", "json"], default_project).stdout)
+    assert any(m["tag"].startswith("my-mlops-project:v") for m in models)
