@@ -95,7 +95,10 @@ def import_champion(cfg: Config) -> Any:
 
     from .. import tracking
 
-    client = tracking.configure(cfg.tracking)
+    uri = cfg.tracking.resolved_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(uri, uri)  # read-only: no experiment to select (that costs seconds on SQLite)
     name = cfg.tracking.model_name
     version = tracking.version_by_alias(client, name, tracking.CHAMPION)
     if version is None:
