@@ -112,7 +112,8 @@ def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(defa
 
 def test_make_bento_builds_offline_with_the_champion(default_project: Path) -> None:
     done = run(["make", "bento"], default_project)
-    bentos = json.loads(run([".venv/bin/bentoml", "list", "-o", "json"], default_project).stdout)
+    env = project_env(default_project) | {"BENTOML_HOME": str(default_project / ".bentoml")}  # as make exports it
+    bentos = json.loads(run([".venv/bin/bentoml", "list", "-o", "json"], default_project, env=env).stdout)
     assert bentos and bentos[0]["tag"].startswith("my-mlops-project:"), done.stdout[-2000:]
-    models = json.loads(run([".venv/bin/bentoml", "models", "list", "-o", "json"], default_project).stdout)
+    models = json.loads(run([".venv/bin/bentoml", "models", "list", "-o", "json"], default_project, env=env).stdout)
     assert any(m["tag"].startswith("my-mlops-project:v") for m in models)
