@@ -50,7 +50,7 @@ SCHEMA = serving.stored_schema(STORED)
 class RecordBase(BaseModel):
     """One row of features. Unknown fields are refused; null means missing (imputed like in training)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
     _request_id: str = PrivateAttr(default="")
     _position: int = PrivateAttr(default=0)
 
