@@ -32,9 +32,8 @@ def gpu_name() -> str | None:
     if not json.loads(booster.save_config())["learner"]["generic_param"]["device"].startswith("cuda"):
         return None
     if shutil.which("nvidia-smi"):
-        listed = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
-        )
+        query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+        listed = subprocess.run(query, capture_output=True, text=True, check=False)
         if listed.returncode == 0 and listed.stdout.strip():
             return listed.stdout.strip().splitlines()[0]
     return "CUDA device 0"
