@@ -8,11 +8,14 @@ import time
 
 import bentoml
 import httpx
+import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.serving import store
 
 from .conftest import start_server
+
+pytestmark = pytest.mark.slow  # each test talks to a real `bentoml serve` process
 
 
 def rows_for(db_url: str, request_id: str, expected: int, timeout: float = 10) -> list[dict]:
@@ -173,11 +176,11 @@ def test_concurrent_requests_are_batched_and_all_answered(server, feature_rows) 
 def test_a_clean_shutdown_writes_every_served_prediction(
     trained_project, champion, bentoml_home, feature_rows, tmp_path
 ) -> None:
-    # given a service that has just answered 300 requests
+    # given a service that has just answered 150 requests
     own = start_server(trained_project, bentoml_home, tmp_path)
     try:
         with httpx.Client(timeout=60) as client:
-            for i in range(300):
+            for i in range(150):
                 assert (
                     client.post(
                         f"{own.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}
@@ -188,4 +191,4 @@ def test_a_clean_shutdown_writes_every_served_prediction(
         # when it is stopped right away
         own.stop()
     # then every prediction is in the serving layer
-    assert store.count(store.connect(own.db_url), store.ONLINE) == 300
+    assert store.count(store.connect(own.db_url), store.ONLINE) == 150
