@@ -43,11 +43,16 @@ class BatchResult:
     skipped: int
     model_name: str
     model_version: str
-    seconds: float
+    seconds: float  # the whole job: reading, checking, loading the model, scoring and writing
+    scoring_seconds: float  # scoring and writing only
 
     @property
     def rows_per_second(self) -> float:
         return self.written / self.seconds if self.seconds else 0.0
+
+    @property
+    def scoring_rows_per_second(self) -> float:
+        return self.written / self.scoring_seconds if self.scoring_seconds else 0.0
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -179,6 +184,7 @@ def run(
             len(frame),
             len(todo),
         )
+    scoring = time.perf_counter()
     bar = tqdm(total=len(todo), unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
     with bar, ChunkWriter(engine, batch_id, served) as writer:
         for begin in range(0, len(todo), chunk_rows):
@@ -194,6 +200,7 @@ def run(
         model_name=served.name,
         model_version=served.version,
         seconds=time.perf_counter() - started,
+        scoring_seconds=time.perf_counter() - scoring,
     )
     log.info(
         "batch %s: %d row(s) scored by %s v%s into the serving layer (%d already there) in %.1fs",
@@ -208,4 +215,7 @@ def run(
 
 
 def as_dict(result: BatchResult) -> dict:
-    return asdict(result) | {"rows_per_second": round(result.rows_per_second, 1)}
+    return asdict(result) | {
+        "rows_per_second": round(result.rows_per_second, 1),
+        "scoring_rows_per_second": round(result.scoring_rows_per_second, 1),
+    }
