@@ -85,7 +85,8 @@ def main() -> None:
         results["cuda"] = measure("cuda", data, args.rounds, args.depth, args.seed)
 
     print(
-        f"\nmachine: {platform.machine()}, {os.cpu_count()} CPU cores, GPU: {gpu or 'none visible to XGBoost'}; "
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}), "
+        f"GPU: {gpu or 'none visible to XGBoost'}; "
         f"xgboost {xgboost.__version__}, Python {platform.python_version()}"
     )
     shape = f"{args.rows:,} rows x {args.features} features (float32)"
