@@ -100,6 +100,39 @@ print(json.dumps({"rows": len(X), "seconds": seconds}))
 """
 
 
+def postgres(work: Path) -> tuple[str, list[str]] | None:
+    """A throwaway PostgreSQL server for the batch comparison, when its binaries are installed (as in the tests)."""
+    import glob
+    import pwd
+    import shutil
+
+    found = shutil.which("initdb") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)), None
+    )
+    if not found:
+        return None
+    bindir, root = Path(found).resolve().parent, Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    as_user = []
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres")
+        os.chown(root, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port, data = free_port(), root / "data"
+    subprocess.run(
+        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "serving", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    stop = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
+    return f"postgresql+psycopg://serving@127.0.0.1:{port}/postgres", stop
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -291,6 +324,20 @@ def main() -> None:
             ]
         ),
     }
+
+    server = postgres(work)
+    if server is not None:
+        url, stop = server
+        try:
+            done = subprocess.run(
+                command, cwd=root, env=project.env | {"SERVING_DB_URL": url}, capture_output=True, text=True, check=True
+            )
+            job = json.loads(done.stdout.strip().splitlines()[-1])
+            batch_rows[f"python -m {project.package} batch into PostgreSQL (COPY): its scoring and writing loop"] = job[
+                "scoring_rows_per_second"
+            ]
+        finally:
+            subprocess.run(stop, check=False, capture_output=True)
 
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
