@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 
@@ -48,8 +49,8 @@ def test_every_family_of_a_task_builds_and_fits(task) -> None:
     X, y = small_table([0, 1])
     target = y if task == "classification" else X["a"] * 2.0
     for family in models.families_for(task):
-        if family == "xgboost":
-            pytest.importorskip("xgboost")
+        if family == "xgboost" and importlib.util.find_spec("xgboost") is None:
+            continue  # a CPU project without the gpu extra; see test_xgboost_without_the_package_says_how_to_add_it
         estimator = models.build(family, task, {}, seed=0)
         assert len(estimator.fit(X, target).predict(X)) == len(X)
 
@@ -57,6 +58,25 @@ def test_every_family_of_a_task_builds_and_fits(task) -> None:
 def test_a_linear_model_gradient_boosting_and_xgboost_are_offered() -> None:
     assert {"logistic_regression", "hist_gradient_boosting", "xgboost"} <= set(models.families_for("classification"))
     assert {"ridge", "hist_gradient_boosting", "xgboost"} <= set(models.families_for("regression"))
+
+
+@pytest.fixture
+def without_xgboost(monkeypatch):
+    """As in a CPU project, where xgboost is not installed."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "xgboost" else find_spec(name, *a)
+    )
+    models.probe_gpu.cache_clear()
+    yield
+    models.probe_gpu.cache_clear()
+
+
+def test_xgboost_without_the_package_says_how_to_add_it(without_xgboost) -> None:
+    with pytest.raises(UserError, match=r"family 'xgboost' needs the xgboost package"):
+        models.build("xgboost", "classification", {}, seed=0)
+    probe = models.probe_gpu()
+    assert not probe.visible and "xgboost is not installed" in probe.detail
 
 
 def test_the_seed_and_the_device_reach_the_estimator() -> None:
