@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help demo test test-fast lint clean
+.PHONY: help demo test test-fast lock lint clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ test: $(BIN)/pytest $(ACTIONLINT) ## Run the template's tests: fast render check
 
 test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks, workflow checks)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra -m "not slow"
+
+lock: $(BIN)/pytest ## Re-resolve the generated projects' lock files (one per runner kind and DVC remote)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tests/lock_files.py
 
 lint: $(BIN)/pytest ## Ruff on the hooks and tests
 	$(BIN)/ruff check hooks tests benchmarks

@@ -23,13 +23,13 @@ def keep_variant(folder: Path, chosen: str) -> None:
     shutil.rmtree(variants)
 
 
-def keep_lock(project: Path, gpu: bool) -> None:
-    """GPU projects train XGBoost on CUDA and lock it in; CPU projects stay light."""
-    gpu_lock = project / "requirements-gpu.lock"
-    if gpu:
-        gpu_lock.replace(project / "requirements.lock")
-    else:
-        gpu_lock.unlink()
+def keep_lock(project: Path, runner: str, remote: str) -> None:
+    """One lock per runner kind and DVC remote (make lock in the template writes them all): GPU projects lock
+    XGBoost in, cloud remotes their DVC plugin; CPU projects with a local remote stay light."""
+    locks = project / "_locks"
+    kind = "gpu" if runner == "self-hosted-gpu" else "cpu"
+    (locks / f"{kind}-{remote}.lock").replace(project / "requirements.lock")
+    shutil.rmtree(locks)
 
 
 def save_answers(project: Path) -> None:
@@ -62,7 +62,7 @@ def first_commit(project: Path) -> None:
 def main() -> None:
     project = Path.cwd()
     keep_variant(project / "gx" / "expectations", ANSWERS["task"])
-    keep_lock(project, ANSWERS["training_runner"] == "self-hosted-gpu")
+    keep_lock(project, ANSWERS["training_runner"], ANSWERS["dvc_remote"])
     save_answers(project)
     first_commit(project)
 

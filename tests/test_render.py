@@ -67,7 +67,9 @@ def template_files(combo: dict[str, str], package: str) -> set[str]:
             if variant != combo["task"]:
                 continue
             rel = f"{rel.partition('/_variants/')[0]}/{name}"
-        if rel == "requirements-gpu.lock":
+        if rel.startswith("_locks/"):
+            if rel == f"_locks/{'gpu' if combo['training_runner'] == 'self-hosted-gpu' else 'cpu'}-{combo['dvc_remote']}.lock":
+                expected.add("requirements.lock")
             continue
         expected.add(rel)
     return expected | {".cookiecutter.json"}
@@ -93,7 +95,7 @@ def test_exact_file_set(baked: dict[str, Path], combo: dict[str, str]) -> None:
     found = files_of(project)
     assert found == template_files(combo, "my_mlops_project")
     assert {f.format(pkg="my_mlops_project") for f in ALWAYS} <= found
-    assert not [f for f in found if "_variants" in f or "requirements-gpu" in f]
+    assert not [f for f in found if "_variants" in f or "_locks" in f]
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=ids)
@@ -133,7 +135,9 @@ def test_answers_reach_the_project(baked: dict[str, Path], combo: dict[str, str]
     remote = dvc['\'remote "storage"\'']["url"]
     assert remote.startswith({"local": "../../", "s3": "s3://", "gs": "gs://", "azure": "azure://"}[combo["dvc_remote"]])
     lock = (project / "requirements.lock").read_text()
-    assert ("xgboost==" in lock) is (combo["training_runner"] == "self-hosted-gpu")
+    assert ("\nxgboost==" in lock) is (combo["training_runner"] == "self-hosted-gpu")
+    for remote in ("s3", "gs", "azure"):
+        assert (f"\ndvc-{remote}==" in lock) is (combo["dvc_remote"] == remote)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["requires-python"] == f">={combo['python_version']}"
     assert json.loads((project / ".cookiecutter.json").read_text())["task"] == combo["task"]

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 import yaml
 
@@ -68,6 +69,7 @@ def inside(root: Path) -> Iterator[None]:
     before, uri = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
     os.chdir(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])  # MLflow also keeps the URI of the last configure()
     try:
         yield
     finally:
@@ -76,6 +78,7 @@ def inside(root: Path) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = uri
+        mlflow.set_tracking_uri(uri)  # None: back to the environment or the default
 
 
 @pytest.fixture

@@ -1,0 +1,57 @@
+"""Re-resolve the generated projects' lock files: one per training-runner kind and DVC remote.
+
+    make lock      (runs this with the template's venv)
+
+Each lock is what `make lock` in a generated project would write for that combination: the GPU answer adds
+XGBoost, a cloud DVC remote adds its DVC plugin. The post-generation hook keeps the one that matches.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
+RUNNERS = {"cpu": "self-hosted-cpu", "gpu": "self-hosted-gpu"}
+REMOTES = ("local", "s3", "gs", "azure")
+PYTHON = "3.11"
+
+
+def render_pyproject(runner: str, remote: str) -> str:
+    context = {
+        "project_slug": "my-mlops-project", "package_name": "my_mlops_project", "description": "lock",
+        "author_name": "lock", "author_email": "lock@example.com", "license": "MIT",
+        "python_version": PYTHON, "training_runner": runner, "dvc_remote": remote,
+    }
+    return Environment().from_string((PROJECT / "pyproject.toml").read_text()).render(cookiecutter=context)
+
+
+def lock(kind: str, remote: str, out_dir: Path) -> Path:
+    extras = ["dev", "gpu"] if kind == "gpu" else ["dev"]
+    target = out_dir / f"{kind}-{remote}.lock"
+    with tempfile.TemporaryDirectory() as tmp:
+        pyproject = Path(tmp) / "pyproject.toml"
+        pyproject.write_text(render_pyproject(RUNNERS[kind], remote))
+        command = ["uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON, "--no-header",
+                   "--no-annotate", "--no-emit-package", "my-mlops-project", str(pyproject), "-o", str(target)]
+        for extra in extras:
+            command += ["--extra", extra]
+        subprocess.run(command, check=True)
+    return target
+
+
+def main() -> None:
+    out_dir = PROJECT / "_locks"
+    out_dir.mkdir(exist_ok=True)
+    for kind in RUNNERS:
+        for remote in REMOTES:
+            print(f"locked {lock(kind, remote, out_dir).relative_to(TEMPLATE)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
