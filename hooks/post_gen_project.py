@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})
+ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})  # noqa: F821 (cookiecutter renders this line)
 
 
 def keep_variant(folder: Path, chosen: str) -> None:

@@ -44,8 +44,10 @@ def check_text(name: str, value: str, *, multiline: bool = False) -> list[str]:
 def check_slug(value: str) -> list[str]:
     if not SLUG.match(value) or ".." in value:
         return [
-            f"project_slug: {value!r} is not a valid folder and distribution name "
-            "(lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit, at most 64)"
+            (
+                f"project_slug: {value!r} is not a valid folder and distribution name "
+                "(lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit, at most 64)"
+            )
         ]
     return []
 
@@ -160,4 +162,4 @@ def main(answers: dict) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads({{ cookiecutter | tojson | tojson }})))
+    sys.exit(main(json.loads({{ cookiecutter | tojson | tojson }})))  # noqa: F821 (cookiecutter renders this line)
