@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from {{ cookiecutter.package_name }} import __main__ as cli
-from {{ cookiecutter.package_name }} import batch, config, features
+from {{ cookiecutter.package_name }} import batch, config, features, serving
 from {{ cookiecutter.package_name }}.serving import store
 
 from .serving.conftest import session_bentoml_home
@@ -61,6 +62,30 @@ def test_one_row_per_input_row_with_batch_id_key_version_and_prediction(scoring,
             "requests": 1,
         }
     ]
+
+
+def test_the_stored_predictions_are_the_champions(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    path = holdout(3, tmp_path)
+    batch.run(cfg, path, batch_id="checked", chunk_rows=100, progress=False)
+    served = serving.champion(cfg)
+    expected, _ = served.predict(batch.check(pd.read_parquet(path), served.schema))
+    query = (
+        select(store.scored.c.prediction)
+        .where(store.scored.c.request_id == "checked")
+        .order_by(store.scored.c.row_index)
+    )
+    with engine.connect() as connection:
+        assert list(connection.execute(query).scalars()) == expected.tolist()
+
+
+def test_a_batch_id_is_not_resumed_on_another_file(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    batch.run(cfg, holdout(1, tmp_path), batch_id="daily", progress=False)
+    before = store.count(engine)
+    with pytest.raises(store.BatchConflict, match="daily"):
+        batch.run(cfg, holdout(2, tmp_path, "bigger.parquet"), batch_id="daily", progress=False)
+    assert store.count(engine) == before
 
 
 def test_a_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
@@ -160,8 +185,6 @@ def test_input_without_a_model_feature_is_refused_before_anything_is_written(sco
 
 def test_text_in_a_numeric_feature_is_refused_naming_the_column(scoring, tmp_path) -> None:
     cfg, engine = scoring
-    from {{ cookiecutter.package_name }} import serving
-
     schema = serving.stored_schema(serving.import_champion(cfg))
     numeric = schema.of_kind("numeric")[0]
     frame = pd.read_parquet("data/processed/test.parquet")

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy
@@ -72,18 +73,21 @@ def engine(postgres_url: str) -> Iterator[sqlalchemy.Engine]:
     yield engine
     with engine.begin() as connection:
         connection.execute(store.predictions.delete())
+        connection.execute(store.requests.delete())
     engine.dispose()
 
 
 def test_bulk_rows_go_in_by_copy_and_duplicates_are_refused(engine) -> None:
-    keys = [str(i) for i in range(5000)]
-    store.insert_scored(
-        engine, "b1", keys, ["yes", "no"] * 2500, model_name="m", model_version="3", created_at=store.now()
-    )
+    batch = store.open_batch(engine, "b1", model_name="m", model_version="3", input="in.csv", digest="d", rows=5000)
+    keys = [f"id-{i}" for i in range(5000)]
+    store.insert_scored(engine, batch, np.arange(5000), ["yes", "no"] * 2500, keys)
     assert store.count(engine, store.BATCH, "b1") == 5000
     assert store.existing_keys(engine, store.BATCH, "b1") == set(keys)
+    with engine.connect() as connection:
+        row = connection.execute(sqlalchemy.select(store.scored).where(store.scored.c.row_index == 7)).one()
+    assert (row.row_key, row.prediction, row.model_version) == ("id-7", "no", "3")
     with pytest.raises(store.DuplicateRows, match="b1"):
-        store.insert_scored(engine, "b1", ["7"], ["yes"], model_name="m", model_version="3", created_at=store.now())
+        store.insert_scored(engine, batch, np.array([7]), ["yes"])
     assert store.count(engine, store.BATCH, "b1") == 5000
 
 
@@ -92,7 +96,7 @@ def test_online_rows_keep_their_json_inputs_and_outputs(engine) -> None:
     row = {
         "source": store.ONLINE,
         "request_id": "r1",
-        "row_key": "0",
+        "row_index": 0,
         "created_at": store.now(),
         "model_name": "m",
         "model_version": "3",
@@ -103,7 +107,7 @@ def test_online_rows_keep_their_json_inputs_and_outputs(engine) -> None:
     writer.put([row])
     writer.close()
     with engine.connect() as connection:
-        stored = dict(connection.execute(sqlalchemy.select(store.predictions)).one()._mapping)
+        stored = dict(connection.execute(sqlalchemy.select(store.scored)).one()._mapping)
     assert stored["inputs"] == row["inputs"]
     assert (stored["prediction"], stored["probabilities"]) == ("yes", {"no": 0.25, "yes": 0.75})
     assert stored["created_at"].tzinfo is not None

@@ -24,7 +24,7 @@ def rows_for(db_url: str, request_id: str, expected: int, timeout: float = 10) -
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as connection:
-            query = select(store.predictions).where(store.predictions.c.request_id == request_id)
+            query = select(store.scored).where(store.scored.c.request_id == request_id)
             rows = [dict(r._mapping) for r in connection.execute(query)]
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows

@@ -205,6 +205,7 @@ class Predictor:
                 {
                     "source": store.ONLINE,
                     "request_id": record._request_id,
+                    "row_index": record._position,
                     "row_key": str(record._position),
                     "created_at": created,
                     "model_name": self.served.name,

@@ -1,36 +1,42 @@
-"""The serving layer: one `predictions` table that the hot path (service) and the cold path (batch) write.
+"""The serving layer: the predictions of the hot path (service) and the cold path (batch), for analytics clients.
 
-Analytics clients read it later. Any SQLAlchemy URL works (params.yaml serving.db_url, or SERVING_DB_URL);
-a SQLite file is the default, PostgreSQL is tested. One row per scored record:
+Any SQLAlchemy URL works (params.yaml serving.db_url, or SERVING_DB_URL); a SQLite file is the default,
+PostgreSQL is tested. Two tables, and one view that joins them:
 
-    source         "online" (POST /predict) or "batch" (python -m ... batch)
-    request_id     the HTTP request, or the batch id
-    row_key        position of the record in its request, or the input row's key
-    created_at     when it was scored (UTC)
-    model_name / model_version   the registered MLflow model that answered
-    inputs         the record as received (online only; batch rows point back to their input file by row_key)
-    prediction / probabilities   the model's answer (probabilities by class, classification only)
+    requests        one row per HTTP request or batch job: source ("online" or "batch"), request_id (the
+                    request's id or the batch id), created_at (UTC), model_name / model_version (the registered
+                    MLflow model that answered), row_count, and for batches the input file and its digest
+    predictions     one row per scored record: request (-> requests.id), row_index (position in the request or
+                    input file), row_key (that position, or the batch's key column), inputs (online only: batch
+                    rows point back to their file), prediction, probabilities (by class, online classification)
+    scored          the view an analyst reads: every prediction with its request's source, id, time and model
 
-(source, request_id, row_key) is unique, which is what makes batch reruns idempotent.
+A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
+a batch job write about as fast as the model predicts. (request, row_index) is the primary key, which is what
+makes batch reruns idempotent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
     DateTime,
     Engine,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -40,6 +46,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -48,28 +55,70 @@ from ..config import UserError
 log = logging.getLogger(__name__)
 ONLINE = "online"
 BATCH = "batch"
+ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class DuplicateRows(UserError):
-    """A batch's rows were written twice (two runs of the same batch id at once); the unique key refused them."""
+    """A batch's rows were written twice (two runs of the same batch id at once); the primary key refused them."""
+
+
+class BatchConflict(UserError):
+    """A batch id reused for another input file or another model version: resuming it would mix two jobs."""
 
 
 metadata = MetaData()
-predictions = Table(
-    "predictions",
+requests = Table(
+    "requests",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("source", String(16), nullable=False),
     Column("request_id", String(128), nullable=False),
-    Column("row_key", String(256), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("model_name", String(256), nullable=False),
     Column("model_version", String(64), nullable=False),
+    Column("input", String(1024), nullable=True),
+    Column("input_digest", String(64), nullable=True),
+    Column("row_count", Integer, nullable=False),
+    UniqueConstraint("source", "request_id", name="uq_requests_source_id"),
+)
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("row_index", Integer, primary_key=True, autoincrement=False),
+    Column("row_key", String(256), nullable=False),
     Column("inputs", JSON, nullable=True),
     Column("prediction", JSON, nullable=False),
     Column("probabilities", JSON, nullable=True),
-    UniqueConstraint("source", "request_id", "row_key", name="uq_predictions_row"),
+    sqlite_with_rowid=False,  # rows live in the primary-key b-tree: one write per row, not two
 )
+scored = (
+    select(
+        requests.c.source,
+        requests.c.request_id,
+        predictions.c.row_index,
+        predictions.c.row_key,
+        requests.c.created_at,
+        requests.c.model_name,
+        requests.c.model_version,
+        predictions.c.inputs,
+        predictions.c.prediction,
+        predictions.c.probabilities,
+    )
+    .select_from(predictions.join(requests, predictions.c.request == requests.c.id))
+    .subquery("scored")
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One row of `requests`: an HTTP request or a batch job."""
+
+    id: int
+    source: str
+    request_id: str
+    model_name: str
+    model_version: str
 
 
 def now() -> datetime:
@@ -77,8 +126,8 @@ def now() -> datetime:
 
 
 def connect(url: str) -> Engine:
-    """An engine for ``url`` with the table created. SQLite gets WAL and a busy timeout, so the service and a
-    batch job can write at the same time."""
+    """An engine for ``url`` with the tables and the `scored` view created. SQLite gets WAL and a busy timeout,
+    so the service and a batch job can write at the same time."""
     sqlite = url.startswith("sqlite")
     engine = create_engine(url, pool_pre_ping=not sqlite, connect_args={"timeout": 30} if sqlite else {})
     if sqlite:
@@ -91,6 +140,10 @@ def connect(url: str) -> Engine:
             cursor.close()
 
     metadata.create_all(engine)
+    view = str(scored.element.compile(engine, compile_kwargs={"literal_binds": True}))
+    create = "CREATE VIEW IF NOT EXISTS" if sqlite else "CREATE OR REPLACE VIEW"
+    with engine.begin() as connection:
+        connection.execute(text(f"{create} scored AS {view}"))
     return engine
 
 
@@ -101,99 +154,178 @@ def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+REQUEST_COLUMNS = ("source", "request_id", "created_at", "model_name", "model_version")
+
+
 def insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` in one transaction: all of them or none."""
-    if rows:
-        with engine.begin() as connection:
-            connection.execute(predictions.insert(), list(rows))
+    """The hot path's rows in one transaction, all of them or none. Each row is flat: its request's columns
+    (REQUEST_COLUMNS) and its own (row_index, row_key, inputs, prediction, probabilities); one `requests` row
+    is written per request id."""
+    if not rows:
+        return
+    heads: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        head = heads.setdefault(
+            (row["source"], row["request_id"]), {c: row[c] for c in REQUEST_COLUMNS} | {"row_count": 0}
+        )
+        head["row_count"] += 1
+    with engine.begin() as connection:
+        ids = connection.execute(
+            requests.insert().returning(requests.c.id, sort_by_parameter_order=True), list(heads.values())
+        ).scalars()
+        request_of = dict(zip(heads, ids, strict=True))
+        connection.execute(
+            predictions.insert(),
+            [
+                {
+                    "request": request_of[row["source"], row["request_id"]],
+                    "row_index": row["row_index"],
+                    "row_key": row.get("row_key") or str(row["row_index"]),
+                    "inputs": row.get("inputs"),
+                    "prediction": row["prediction"],
+                    "probabilities": row.get("probabilities"),
+                }
+                for row in rows
+            ],
+        )
 
 
-BATCH_COLUMNS = ("source", "request_id", "row_key", "created_at", "model_name", "model_version", "prediction")
+def open_batch(
+    engine: Engine,
+    batch_id: str,
+    *,
+    model_name: str,
+    model_version: str,
+    input: str,
+    digest: str,
+    rows: int,
+) -> Request:
+    """The `requests` row of a batch job: created on the first run, found again on a rerun. A rerun must score
+    the same file with the same model; anything else is refused, since it would mix two jobs under one id."""
+    with engine.begin() as connection:
+        found = connection.execute(
+            select(requests).where(requests.c.source == BATCH, requests.c.request_id == batch_id)
+        ).one_or_none()
+        if found is None:
+            values = {
+                "source": BATCH,
+                "request_id": batch_id,
+                "created_at": now(),
+                "model_name": model_name,
+                "model_version": model_version,
+                "input": input,
+                "input_digest": digest,
+                "row_count": rows,
+            }
+            key = connection.execute(requests.insert().values(values).returning(requests.c.id)).scalar_one()
+            return Request(key, BATCH, batch_id, model_name, model_version)
+    if found.input_digest != digest:
+        raise BatchConflict(
+            f"batch {batch_id!r} was started on another input ({found.input}, digest {found.input_digest}); "
+            "pass another --batch-id to score this file"
+        )
+    if (found.model_name, found.model_version) != (model_name, model_version):
+        raise BatchConflict(
+            f"batch {batch_id!r} was started with {found.model_name} v{found.model_version} and the champion is now "
+            f"{model_name} v{model_version}; pass another --batch-id to score the file again with the new champion"
+        )
+    return Request(found.id, BATCH, batch_id, found.model_name, found.model_version)
+
+
+def written_positions(engine: Engine, request: Request) -> np.ndarray:
+    """Row indexes already written for a request (sorted)."""
+    with engine.connect() as connection:
+        query = select(predictions.c.row_index).where(predictions.c.request == request.id).order_by("row_index")
+        return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
 
 def insert_scored(
     engine: Engine,
-    batch_id: str,
-    keys: Sequence[str],
+    request: Request,
+    positions: np.ndarray,
     values: Sequence[Any],
-    *,
-    model_name: str,
-    model_version: str,
-    created_at: datetime,
+    keys: Sequence[str] | None = None,
 ) -> None:
     """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
-    has: COPY on PostgreSQL, the driver's executemany on SQLite, SQLAlchemy's executemany elsewhere."""
-    encoded = list(map(str, values)) if values and type(values[0]) is int else [json.dumps(v) for v in values]
+    has: COPY on PostgreSQL; on SQLite one INSERT ... SELECT over a JSON array (the whole chunk is written in
+    C, with the GIL released, so the next chunk is scored meanwhile); SQLAlchemy's executemany elsewhere.
+    ``keys`` default to the positions."""
     try:
-        _insert_scored(engine, batch_id, keys, values, encoded, model_name, model_version, created_at)
+        _insert_scored(engine, request, positions, values, keys)
     except Exception as error:
         cause = getattr(error, "orig", error)
         if isinstance(error, IntegrityError) or getattr(cause, "sqlstate", None) == "23505":
             raise DuplicateRows(
-                f"rows of batch {batch_id!r} were written by another run in the meantime; run again to resume"
+                f"rows of batch {request.request_id!r} were written by another run in the meantime; run again to resume"
             ) from error
         raise
 
 
+# A JSON array element as the JSON column stores it: numbers as they are (json_quote would round a REAL to 15
+# digits), text quoted, booleans as JSON literals; SQLAlchemy's JSON type reads each back as the Python value.
+_JSON_VALUE = (
+    "CASE j.type WHEN 'text' THEN json_quote(j.value) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+    "ELSE j.value END"
+)
+
+
+def _json_array(values: Sequence[Any]) -> str | None:
+    """``values`` as one JSON array, or None when JSON cannot hold them exactly (NaN or infinity)."""
+    if values and isinstance(values[0], float) and not all(map(math.isfinite, values)):
+        return None
+    return json.dumps(values)
+
+
 def _insert_scored(
-    engine: Engine,
-    batch_id: str,
-    keys: Sequence[str],
-    values: Sequence[Any],
-    encoded: list[str],
-    model_name: str,
-    model_version: str,
-    created_at: datetime,
+    engine: Engine, request: Request, positions: np.ndarray, values: Sequence[Any], keys: Sequence[str] | None
 ) -> None:
+    if not len(positions):
+        return
+    first = int(positions[0])
+    contiguous = int(positions[-1]) - first + 1 == len(positions)
     dialect = engine.dialect.name
     with engine.begin() as connection:
+        if dialect == "sqlite" and keys is None and contiguous and (array := _json_array(values)) is not None:
+            connection.exec_driver_sql(
+                f"INSERT INTO {predictions.name} (request, row_index, row_key, prediction) "
+                f"SELECT ?, ? + j.key, CAST(? + j.key AS TEXT), {_JSON_VALUE} FROM json_each(?) AS j",
+                (request.id, first, first, array),
+            )
+            return
+        positions = positions.tolist()
+        keys = keys if keys is not None else list(map(str, positions))
         if dialect == "postgresql" and engine.dialect.driver == "psycopg":
             cursor = connection.connection.driver_connection.cursor()
-            with cursor.copy(f"COPY {predictions.name} ({', '.join(BATCH_COLUMNS)}) FROM STDIN") as copy:
-                for key, value in zip(keys, encoded, strict=True):
-                    copy.write_row((BATCH, batch_id, key, created_at, model_name, model_version, value))
-        elif dialect == "sqlite":
-            stamp = created_at.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
-            connection.exec_driver_sql(
-                f"INSERT INTO {predictions.name} ({', '.join(BATCH_COLUMNS)}) VALUES ({', '.join('?' * len(BATCH_COLUMNS))})",
-                [
-                    (BATCH, batch_id, key, stamp, model_name, model_version, value)
-                    for key, value in zip(keys, encoded, strict=True)
-                ],
-            )
-        else:
-            connection.execute(
-                predictions.insert(),
-                [
-                    {
-                        "source": BATCH,
-                        "request_id": batch_id,
-                        "row_key": key,
-                        "created_at": created_at,
-                        "model_name": model_name,
-                        "model_version": model_version,
-                        "prediction": value,
-                    }
-                    for key, value in zip(keys, values, strict=True)
-                ],
-            )
+            columns = "request, row_index, row_key, prediction"
+            with cursor.copy(f"COPY {predictions.name} ({columns}) FROM STDIN") as copy:
+                for position, key, value in zip(positions, keys, values, strict=True):
+                    copy.write_row((request.id, position, key, json.dumps(value)))
+            return
+        connection.execute(
+            predictions.insert(),
+            [
+                {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
+                for position, key, value in zip(positions, keys, values, strict=True)
+            ],
+        )
 
 
 def existing_keys(engine: Engine, source: str, request_id: str) -> set[str]:
     """Row keys already written for one request or batch."""
     with engine.connect() as connection:
-        query = select(predictions.c.row_key).where(
-            predictions.c.source == source, predictions.c.request_id == request_id
-        )
+        query = select(scored.c.row_key).where(scored.c.source == source, scored.c.request_id == request_id)
         return set(connection.execute(query).scalars())
 
 
 def count(engine: Engine, source: str | None = None, request_id: str | None = None) -> int:
+    """Prediction rows, of one source and one request or batch when given."""
     query = select(func.count()).select_from(predictions)
+    if source is not None or request_id is not None:
+        query = query.join(requests, predictions.c.request == requests.c.id)
     if source is not None:
-        query = query.where(predictions.c.source == source)
+        query = query.where(requests.c.source == source)
     if request_id is not None:
-        query = query.where(predictions.c.request_id == request_id)
+        query = query.where(requests.c.request_id == request_id)
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 
@@ -202,14 +334,14 @@ def summary(engine: Engine) -> list[dict[str, Any]]:
     """Row counts by source and model version: what `make serve-demo` prints."""
     query = (
         select(
-            predictions.c.source,
-            predictions.c.model_name,
-            predictions.c.model_version,
+            scored.c.source,
+            scored.c.model_name,
+            scored.c.model_version,
             func.count().label("rows"),
-            func.count(predictions.c.request_id.distinct()).label("requests"),
+            func.count(scored.c.request_id.distinct()).label("requests"),
         )
-        .group_by(predictions.c.source, predictions.c.model_name, predictions.c.model_version)
-        .order_by(predictions.c.source, predictions.c.model_version)
+        .group_by(scored.c.source, scored.c.model_name, scored.c.model_version)
+        .order_by(scored.c.source, scored.c.model_version)
     )
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]

@@ -1,0 +1,105 @@
+"""The serving-layer database on SQLite: the batch fast path stores what the general path stores, exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from {{ cookiecutter.package_name }}.serving import store
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = store.connect(f"sqlite:///{tmp_path / 'serving.db'}")
+    yield engine
+    engine.dispose()
+
+
+def batch(engine, batch_id: str, rows: int = 4, **overrides) -> store.Request:
+    answers = {"model_name": "m", "model_version": "3", "input": "in.parquet", "digest": "abc", "rows": rows}
+    return store.open_batch(engine, batch_id, **(answers | overrides))
+
+
+def stored(engine, batch_id: str) -> list[tuple]:
+    query = (
+        select(store.scored.c.row_index, store.scored.c.row_key, store.scored.c.prediction)
+        .where(store.scored.c.request_id == batch_id)
+        .order_by(store.scored.c.row_index)
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0, 1, 1, 0],
+        [0.1 + 0.2, 1 / 3, -2.5e-300, 123456789.123456789],  # full double precision, not 15 digits
+        ["malignant", "benign", 'say "hi"', "ünïcode"],
+        [True, False, True, True],
+    ],
+    ids=["int", "float", "text", "bool"],
+)
+def test_the_fast_path_and_the_general_path_store_the_same_values(engine, values) -> None:
+    # given the same predictions written positionally (one INSERT ... SELECT) and with keys (executemany)
+    store.insert_scored(engine, batch(engine, "fast"), np.arange(4), values)
+    store.insert_scored(engine, batch(engine, "keyed"), np.arange(4), values, keys=["0", "1", "2", "3"])
+    # then both read back as the very values that went in, with the same keys
+    fast, keyed = stored(engine, "fast"), stored(engine, "keyed")
+    assert fast == keyed == [(i, str(i), v) for i, v in enumerate(values)]
+    assert [type(row[2]) for row in fast] == [type(v) for v in values]
+
+
+def test_values_json_cannot_hold_take_the_general_path(engine) -> None:
+    store.insert_scored(engine, batch(engine, "nan", rows=3), np.arange(3), [1.5, math.nan, 2.5])
+    values = [row[2] for row in stored(engine, "nan")]
+    assert values[0] == 1.5 and values[2] == 2.5 and math.isnan(values[1])  # SQLite's JSON would refuse NaN
+
+
+def test_a_resumed_chunk_after_a_gap_keeps_its_positions(engine) -> None:
+    request = batch(engine, "gaps", rows=6)
+    store.insert_scored(engine, request, np.array([0, 1]), ["a", "b"])
+    store.insert_scored(engine, request, np.array([3, 5]), ["d", "f"])  # not contiguous: the general path
+    store.insert_scored(engine, request, np.array([2]), ["c"])
+    store.insert_scored(engine, request, np.array([4]), ["e"])
+    assert stored(engine, "gaps") == [(i, str(i), v) for i, v in enumerate("abcdef")]
+    assert store.written_positions(engine, request).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_row_written_twice_is_refused_and_the_chunk_rolled_back(engine) -> None:
+    request = batch(engine, "twice")
+    store.insert_scored(engine, request, np.arange(2), [1, 0])
+    with pytest.raises(store.DuplicateRows, match="twice"):
+        store.insert_scored(engine, request, np.arange(1, 3), [0, 1])
+    assert store.count(engine, store.BATCH, "twice") == 2
+
+
+def test_a_batch_id_cannot_be_resumed_on_another_file_or_with_another_model(engine) -> None:
+    first = batch(engine, "nightly")
+    assert batch(engine, "nightly") == first
+    with pytest.raises(store.BatchConflict, match="another input"):
+        batch(engine, "nightly", digest="other", input="other.parquet")
+    with pytest.raises(store.BatchConflict, match="v4"):
+        batch(engine, "nightly", model_version="4")
+
+
+def test_online_rows_share_one_request_row_and_the_view_joins_them(engine) -> None:
+    head = {"source": store.ONLINE, "request_id": "r1", "created_at": store.now(), "model_name": "m"}
+    rows = [
+        head | {"model_version": "3", "row_index": i, "inputs": {"x": i}, "prediction": i, "probabilities": None}
+        for i in range(3)
+    ]
+    store.insert(engine, rows)
+    assert store.count(engine, store.ONLINE, "r1") == 3
+    assert store.summary(engine) == [
+        {"source": "online", "model_name": "m", "model_version": "3", "rows": 3, "requests": 1}
+    ]
+    with engine.connect() as connection:
+        heads = connection.execute(select(store.requests)).all()
+        view = connection.exec_driver_sql("SELECT request_id, row_key, inputs FROM scored ORDER BY row_index").all()
+    assert len(heads) == 1 and heads[0].row_count == 3
+    assert [(r[0], r[1], json.loads(r[2])) for r in view] == [("r1", str(i), {"x": i}) for i in range(3)]
