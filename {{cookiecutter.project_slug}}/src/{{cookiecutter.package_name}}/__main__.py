@@ -63,6 +63,7 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
     serving.import_champion(cfg)
     service = f"{__package__}.serving.service:Predictor"
     command = [sys.executable, "-m", "bentoml", "serve", service, "--host", args.host, "--port", str(args.port)]
+    os.environ["SERVING_FOLLOW_CHAMPION"] = str(args.follow_champion)
     log.info("serving the champion on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
     os.execv(command[0], command)
     return None
@@ -160,6 +161,13 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the champion over HTTP (POST /predict) with BentoML")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--follow-champion",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="check the registry this often and serve a new champion without a restart (0: never)",
+    )
     serve.set_defaults(handler=_serve)
     batch = commands.add_parser("batch", help="score a CSV/Parquet file with the champion into the serving layer")
     batch.add_argument("--input", required=True, help="a .csv or .parquet file with the feature columns")

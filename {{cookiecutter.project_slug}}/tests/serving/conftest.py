@@ -70,11 +70,14 @@ class Server:
         return self.process.returncode
 
 
-def start_server(project: Path, bentoml_home: Path, workdir: Path, timeout: float = 180) -> Server:
+def start_server(
+    project: Path, bentoml_home: Path, workdir: Path, timeout: float = 180, follow_champion: float = 0
+) -> Server:
     """`bentoml serve` of the project's service on a free 127.0.0.1 port; returns once /readyz answers 200."""
     port = free_port()
     db_url = f"sqlite:///{workdir / 'serving.db'}"
     env = os.environ | {
+        "SERVING_FOLLOW_CHAMPION": str(follow_champion),
         "BENTOML_HOME": str(bentoml_home),
         "SERVING_DB_URL": db_url,
         "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
 import time
 
 import bentoml
@@ -11,9 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from {{ cookiecutter.package_name }} import config
 from {{ cookiecutter.package_name }}.serving import store
 
-from .conftest import start_server
+from ..conftest import inside
+from .conftest import PACKAGE, start_server
 
 pytestmark = pytest.mark.slow  # each test talks to a real `bentoml serve` process
 
@@ -192,3 +198,43 @@ def test_a_clean_shutdown_writes_every_served_prediction(
         own.stop()
     # then every prediction is in the serving layer
     assert store.count(store.connect(own.db_url), store.ONLINE) == 150
+
+
+def test_a_new_champion_is_served_without_a_restart(trained_project, champion, feature_rows, tmp_path) -> None:
+    # given a service that follows the champion of its own copy of the registry, in its own BentoML store
+    import mlflow
+
+    project, home = tmp_path / "project", tmp_path / "bentoml"
+    shutil.copytree(trained_project, project)
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    env = os.environ | {"BENTOML_HOME": str(home), "MLFLOW_TRACKING_URI": uri}
+    subprocess.run(
+        [sys.executable, "-m", PACKAGE, "import-model"], cwd=project, env=env, check=True, capture_output=True
+    )
+    own = start_server(project, home, tmp_path, follow_champion=0.5)
+    body = {"records": feature_rows[:1]}
+    try:
+        served = httpx.post(f"{own.url}/predict", json=body, timeout=60).json()[0]["model_version"]
+        # when the registry's champion moves to a new version
+        with inside(project):  # MLflow resolves the logged model through the global tracking URI
+            client = mlflow.MlflowClient(uri, uri)
+            name = config.load("params.yaml").tracking.model_name
+            current = client.get_model_version_by_alias(name, "champion")
+            assert served == str(current.version)
+            new = client.create_model_version(name, current.source, run_id=current.run_id)
+            client.set_registered_model_alias(name, "champion", new.version)
+        # then, within seconds, it answers with the new version, and no request fails meanwhile
+        statuses, deadline = [], time.monotonic() + 60
+        with httpx.Client(timeout=60) as http:
+            while served != str(new.version) and time.monotonic() < deadline:
+                response = http.post(f"{own.url}/predict", json=body)
+                statuses.append(response.status_code)
+                served = response.json()[0]["model_version"]
+                time.sleep(0.1)
+    finally:
+        own.stop()
+    assert served == str(new.version), own.log.read_text()[-3000:]
+    assert set(statuses) == {200}
+    with store.connect(own.db_url).connect() as connection:
+        versions = set(connection.execute(select(store.scored.c.model_version)).scalars())
+    assert versions == {str(current.version), str(new.version)}

@@ -48,9 +48,11 @@ def test_the_fast_path_and_the_general_path_store_the_same_values(engine, values
     # given the same predictions written positionally (one INSERT ... SELECT) and with keys (executemany)
     store.insert_scored(engine, batch(engine, "fast"), np.arange(4), values)
     store.insert_scored(engine, batch(engine, "keyed"), np.arange(4), values, keys=["0", "1", "2", "3"])
+    store.insert_scored(engine, batch(engine, "slow", rows=5), np.array([0, 1, 2, 4]), values)  # a gap
     # then both read back as the very values that went in, with the same keys
-    fast, keyed = stored(engine, "fast"), stored(engine, "keyed")
+    fast, keyed, slow = stored(engine, "fast"), stored(engine, "keyed"), stored(engine, "slow")
     assert fast == keyed == [(i, str(i), v) for i, v in enumerate(values)]
+    assert slow == [*fast[:3], (4, "4", values[3])]
     assert [type(row[2]) for row in fast] == [type(v) for v in values]
 
 

@@ -11,6 +11,10 @@ schema when this module is imported, so it is typed (and shown on the OpenAPI pa
   fields, wrong types, NaN/infinity, an empty list, a body that is not JSON (400), a body over MAX_BODY_BYTES (413).
 - ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
 - Predictions are queued to ``store.PredictionWriter`` (a background thread), flushed on shutdown.
+- A new champion is served without a restart: with SERVING_FOLLOW_CHAMPION=SECONDS (``make serve`` sets 30), a
+  thread asks the registry that often; a new `champion` is imported, loaded and swapped in between two batches,
+  so no request fails. A champion with another feature schema needs a restart (the request schema is typed
+  from it): the service says so in its log and keeps serving the version it has.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import json
 import keyword
 import logging
 import math
+import os
+import threading
 import uuid
 from typing import Annotated, Any
 
@@ -176,12 +182,43 @@ class Predictor:
         self.writer = store.PredictionWriter(store.connect(CONFIG.serving.resolved_db_url))
         self.classes = [str(c) for c in self.served.schema.classes]
         log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
+        self._stopping = threading.Event()
+        every = float(os.environ.get("SERVING_FOLLOW_CHAMPION") or 0)
+        if every > 0:
+            threading.Thread(target=self._follow, args=(every,), name="follow-champion", daemon=True).start()
+
+    def _follow(self, every: float) -> None:
+        """Swap in the registry's new `champion` when it changes (same feature schema only)."""
+        refused = None
+        while not self._stopping.wait(every):
+            try:
+                stored = serving.import_champion(CONFIG)
+            except Exception as error:  # the registry is unreachable or has no champion: keep serving
+                log.warning(
+                    "could not check the registry's champion (%s); still serving v%s", error, self.served.version
+                )
+                continue
+            version = stored.info.metadata["registered_version"]
+            if version in (self.served.version, refused):
+                continue
+            candidate = serving.load(stored)
+            if candidate.schema != self.served.schema:
+                refused = version
+                log.warning(
+                    "champion v%s has another feature schema than v%s: restart the service (make serve) to serve it",
+                    version,
+                    self.served.version,
+                )
+                continue
+            self.served = candidate  # one assignment: a batch in flight finishes with the model it started with
+            log.info("now serving %s v%s, the new champion", candidate.name, version)
 
     @bentoml.api(batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest)
     def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
-        frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), self.served.schema)
-        labels, probabilities = self.served.predict(frame)
+        served = self.served
+        frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), served.schema)
+        labels, probabilities = served.predict(frame)
         answers = []
         rows = []
         created = store.now()
@@ -196,8 +233,8 @@ class Predictor:
                 Prediction(
                     prediction=label,
                     probabilities=probs,
-                    model_name=self.served.name,
-                    model_version=self.served.version,
+                    model_name=served.name,
+                    model_version=served.version,
                     request_id=record._request_id,
                 )
             )
@@ -208,8 +245,8 @@ class Predictor:
                     "row_index": record._position,
                     "row_key": str(record._position),
                     "created_at": created,
-                    "model_name": self.served.name,
-                    "model_version": self.served.version,
+                    "model_name": served.name,
+                    "model_version": served.version,
                     "inputs": _finite(record.model_dump(by_alias=True)),
                     "prediction": label,
                     "probabilities": probs,
@@ -221,6 +258,7 @@ class Predictor:
     @bentoml.on_shutdown
     def flush(self) -> None:
         """Write every queued prediction before the process exits."""
+        self._stopping.set()
         self.writer.close()
         log.info("serving layer: %d prediction(s) written", self.writer.written)
 

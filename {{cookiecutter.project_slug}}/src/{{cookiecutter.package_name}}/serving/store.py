@@ -7,8 +7,8 @@ PostgreSQL is tested. Two tables, and one view that joins them:
                     request's id or the batch id), created_at (UTC), model_name / model_version (the registered
                     MLflow model that answered), row_count, and for batches the input file and its digest
     predictions     one row per scored record: request (-> requests.id), row_index (position in the request or
-                    input file), row_key (that position, or the batch's key column), inputs (online only: batch
-                    rows point back to their file), prediction, probabilities (by class, online classification)
+                    input file), row_key (the batch's key column; empty when the position is the key), inputs
+                    (online only: batch rows point back to their file), prediction, probabilities (by class)
     scored          the view an analyst reads: every prediction with its request's source, id, time and model
 
 A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
@@ -42,6 +42,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    cast,
     create_engine,
     event,
     func,
@@ -86,7 +87,7 @@ predictions = Table(
     metadata,
     Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
     Column("row_index", Integer, primary_key=True, autoincrement=False),
-    Column("row_key", String(256), nullable=False),
+    Column("row_key", String(256), nullable=True),  # empty: the row's position is its key
     Column("inputs", JSON, nullable=True),
     Column("prediction", JSON, nullable=False),
     Column("probabilities", JSON, nullable=True),
@@ -97,7 +98,7 @@ scored = (
         requests.c.source,
         requests.c.request_id,
         predictions.c.row_index,
-        predictions.c.row_key,
+        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
         requests.c.created_at,
         requests.c.model_name,
         requests.c.model_version,
@@ -180,7 +181,7 @@ def insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
                 {
                     "request": request_of[row["source"], row["request_id"]],
                     "row_index": row["row_index"],
-                    "row_key": row.get("row_key") or str(row["row_index"]),
+                    "row_key": row.get("row_key"),
                     "inputs": row.get("inputs"),
                     "prediction": row["prediction"],
                     "probabilities": row.get("probabilities"),
@@ -249,7 +250,7 @@ def insert_scored(
     """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
     has: COPY on PostgreSQL; on SQLite one INSERT ... SELECT over a JSON array (the whole chunk is written in
     C, with the GIL released, so the next chunk is scored meanwhile); SQLAlchemy's executemany elsewhere.
-    ``keys`` default to the positions."""
+    Without ``keys`` the positions are the keys (row_key stays empty)."""
     try:
         _insert_scored(engine, request, positions, values, keys)
     except Exception as error:
@@ -261,12 +262,10 @@ def insert_scored(
         raise
 
 
-# A JSON array element as the JSON column stores it: numbers as they are (json_quote would round a REAL to 15
-# digits), text quoted, booleans as JSON literals; SQLAlchemy's JSON type reads each back as the Python value.
-_JSON_VALUE = (
-    "CASE j.type WHEN 'text' THEN json_quote(j.value) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-    "ELSE j.value END"
-)
+# A JSON array element as the JSON column stores it, and SQLAlchemy's JSON type reads it back: numbers as they
+# are (json_quote would round a REAL to 15 digits), text quoted, booleans as JSON literals.
+_NUMBER = "j.value"
+_ANY = "CASE j.type WHEN 'text' THEN json_quote(j.value) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE j.value END"
 
 
 def _json_array(values: Sequence[Any]) -> str | None:
@@ -286,14 +285,15 @@ def _insert_scored(
     dialect = engine.dialect.name
     with engine.begin() as connection:
         if dialect == "sqlite" and keys is None and contiguous and (array := _json_array(values)) is not None:
+            value = _NUMBER if set(map(type, values)) <= {int, float} else _ANY
             connection.exec_driver_sql(
-                f"INSERT INTO {predictions.name} (request, row_index, row_key, prediction) "
-                f"SELECT ?, ? + j.key, CAST(? + j.key AS TEXT), {_JSON_VALUE} FROM json_each(?) AS j",
-                (request.id, first, first, array),
+                f"INSERT INTO {predictions.name} (request, row_index, prediction) "
+                f"SELECT ?, ? + j.key, {value} FROM json_each(?) AS j",
+                (request.id, first, array),
             )
             return
         positions = positions.tolist()
-        keys = keys if keys is not None else list(map(str, positions))
+        keys = keys if keys is not None else [None] * len(positions)
         if dialect == "postgresql" and engine.dialect.driver == "psycopg":
             cursor = connection.connection.driver_connection.cursor()
             columns = "request, row_index, row_key, prediction"
