@@ -91,6 +91,21 @@ def test_bulk_rows_go_in_by_copy_and_duplicates_are_refused(engine) -> None:
     assert store.count(engine, store.BATCH, "b1") == 5000
 
 
+@pytest.mark.parametrize(
+    "values",
+    [[0.1 + 0.2, 1 / 3, -2.5e-300], ['back\\slash "quoted"', "tab\there", "new\nline"], [True, False, True]],
+    ids=["float", "text", "bool"],
+)
+def test_positional_rows_keep_their_exact_values(engine, values) -> None:
+    # given predictions written by position (one COPY of a text buffer)
+    batch = store.open_batch(engine, "exact", model_name="m", model_version="3", input="in", digest="d", rows=3)
+    store.insert_scored(engine, batch, np.arange(3), values)
+    # then they read back exactly, the position standing in for the row key
+    query = sqlalchemy.select(store.scored.c.row_key, store.scored.c.prediction).order_by(store.scored.c.row_index)
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(query)] == [(str(i), v) for i, v in enumerate(values)]
+
+
 def test_online_rows_keep_their_json_inputs_and_outputs(engine) -> None:
     writer = store.PredictionWriter(engine)
     row = {

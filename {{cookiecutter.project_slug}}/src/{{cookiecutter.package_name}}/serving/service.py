@@ -19,6 +19,7 @@ schema when this module is imported, so it is typed (and shown on the OpenAPI pa
 
 from __future__ import annotations
 
+import fcntl
 import json
 import keyword
 import logging
@@ -26,6 +27,7 @@ import math
 import os
 import threading
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
@@ -40,6 +42,8 @@ MAX_RECORDS = 10_000  # records in one request
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
 BATCH_LATENCY_MS = 30_000  # a request waits at most this long for its batch before a 503 (overload only)
+HOME = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")  # the BentoML store
+WORKERS = int(os.environ.get("SERVING_WORKERS") or 2)  # processes, each with its model and adaptive batching
 
 CONFIG = config.load()
 MODEL_TAG = f"{serving.store_name(CONFIG.tracking.model_name)}:latest"
@@ -169,6 +173,7 @@ class BodyLimit:
 
 @bentoml.service(
     name=serving.store_name(CONFIG.tracking.model_name),
+    workers=WORKERS,
     traffic={"timeout": 60, "max_concurrency": 512},
     http={"cors": {"enabled": False}},
 )
@@ -192,7 +197,9 @@ class Predictor:
         refused = None
         while not self._stopping.wait(every):
             try:
-                stored = serving.import_champion(CONFIG)
+                with (HOME / "follow-champion.lock").open("w") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)  # the workers import a new champion once, not each
+                    stored = serving.import_champion(CONFIG)
             except Exception as error:  # the registry is unreachable or has no champion: keep serving
                 log.warning(
                     "could not check the registry's champion (%s); still serving v%s", error, self.served.version

@@ -293,13 +293,23 @@ def _insert_scored(
             )
             return
         positions = positions.tolist()
-        keys = keys if keys is not None else [None] * len(positions)
+        keys_given = keys is not None
+        keys = keys if keys_given else [None] * len(positions)
         if dialect == "postgresql" and engine.dialect.driver == "psycopg":
             cursor = connection.connection.driver_connection.cursor()
-            columns = "request, row_index, row_key, prediction"
-            with cursor.copy(f"COPY {predictions.name} ({columns}) FROM STDIN") as copy:
-                for position, key, value in zip(positions, keys, values, strict=True):
-                    copy.write_row((request.id, position, key, json.dumps(value)))
+            if keys_given:
+                with cursor.copy(
+                    f"COPY {predictions.name} (request, row_index, row_key, prediction) FROM STDIN"
+                ) as copy:
+                    for position, key, value in zip(positions, keys, values, strict=True):
+                        copy.write_row((request.id, position, key, json.dumps(value)))
+                return
+            # COPY's text format built in one string: a write per chunk instead of one per row
+            numbers = set(map(type, values)) <= {int, float} and _json_array(values) is not None
+            encoded = map(repr, values) if numbers else (json.dumps(v).replace("\\", "\\\\") for v in values)
+            data = "".join(f"{request.id}\t{p}\t{v}\n" for p, v in zip(positions, encoded, strict=True))
+            with cursor.copy(f"COPY {predictions.name} (request, row_index, prediction) FROM STDIN") as copy:
+                copy.write(data)
             return
         connection.execute(
             predictions.insert(),
