@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from {{ cookiecutter.package_name }}.config import UserError
 from {{ cookiecutter.package_name }}.serving import store
 
 
@@ -105,3 +106,17 @@ def test_online_rows_share_one_request_row_and_the_view_joins_them(engine) -> No
         view = connection.exec_driver_sql("SELECT request_id, row_key, inputs FROM scored ORDER BY row_index").all()
     assert len(heads) == 1 and heads[0].row_count == 3
     assert [(r[0], r[1], json.loads(r[2])) for r in view] == [("r1", str(i), {"x": i}) for i in range(3)]
+
+
+def test_a_database_with_an_older_predictions_table_is_named_not_written(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT, prediction TEXT)")
+    with pytest.raises(UserError, match="row_index") as refused:
+        store.connect(f"sqlite:///{path}")
+    assert "old.db" in str(refused.value) and "SERVING_DB_URL" in str(refused.value)
+    with sqlite3.connect(path) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"predictions"}

@@ -140,12 +140,28 @@ def connect(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+    _refuse_another_schema(engine, url)
     metadata.create_all(engine)
     view = str(scored.element.compile(engine, compile_kwargs={"literal_binds": True}))
     create = "CREATE VIEW IF NOT EXISTS" if sqlite else "CREATE OR REPLACE VIEW"
     with engine.begin() as connection:
         connection.execute(text(f"{create} scored AS {view}"))
     return engine
+
+
+def _refuse_another_schema(engine: Engine, url: str) -> None:
+    """A `predictions` table of another layout (an older version of this project) is named, not written into."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    if not inspector.has_table(predictions.name):
+        return
+    found = {column["name"] for column in inspector.get_columns(predictions.name)}
+    if missing := [column.name for column in predictions.columns if column.name not in found]:
+        raise UserError(
+            f"the serving-layer database {redacted(url)} has a `{predictions.name}` table without "
+            f"{', '.join(missing)} (an older layout): move it aside or point SERVING_DB_URL at a new database"
+        )
 
 
 def redacted(url: str) -> str:
