@@ -249,8 +249,7 @@ class Predictor:
                 {
                     "source": store.ONLINE,
                     "request_id": record._request_id,
-                    "row_index": record._position,
-                    "row_key": str(record._position),
+                    "row_index": record._position,  # the position is the key (the scored view shows it)
                     "created_at": created,
                     "model_name": served.name,
                     "model_version": served.version,

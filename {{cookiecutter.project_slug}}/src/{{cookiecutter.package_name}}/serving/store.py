@@ -284,11 +284,13 @@ _NUMBER = "j.value"
 _ANY = "CASE j.type WHEN 'text' THEN json_quote(j.value) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE j.value END"
 
 
-def _json_array(values: Sequence[Any]) -> str | None:
-    """``values`` as one JSON array, or None when JSON cannot hold them exactly (NaN or infinity)."""
-    if values and isinstance(values[0], float) and not all(map(math.isfinite, values)):
-        return None
-    return json.dumps(values)
+def _numbers(values: Sequence[Any]) -> bool | None:
+    """True when a chunk holds only ints and finite floats (written in bulk as they are), False for other JSON
+    values (encoded), None when a float is NaN or infinite: JSON cannot hold it, so the chunk goes row by row."""
+    kinds = set(map(type, values))
+    if kinds <= {int, float}:
+        return True if float not in kinds or all(map(math.isfinite, values)) else None
+    return False if float not in kinds or all(math.isfinite(v) for v in values if type(v) is float) else None
 
 
 def _insert_scored(
@@ -298,40 +300,34 @@ def _insert_scored(
         return
     first = int(positions[0])
     contiguous = int(positions[-1]) - first + 1 == len(positions)
+    numbers = _numbers(values)
     dialect = engine.dialect.name
     with engine.begin() as connection:
-        if dialect == "sqlite" and keys is None and contiguous and (array := _json_array(values)) is not None:
-            value = _NUMBER if set(map(type, values)) <= {int, float} else _ANY
+        if dialect == "sqlite" and keys is None and contiguous and numbers is not None:
             connection.exec_driver_sql(
                 f"INSERT INTO {predictions.name} (request, row_index, prediction) "
-                f"SELECT ?, ? + j.key, {value} FROM json_each(?) AS j",
-                (request.id, first, array),
+                f"SELECT ?, ? + j.key, {_NUMBER if numbers else _ANY} FROM json_each(?) AS j",
+                (request.id, first, json.dumps(values)),
             )
             return
         positions = positions.tolist()
-        keys_given = keys is not None
-        keys = keys if keys_given else [None] * len(positions)
         if dialect == "postgresql" and engine.dialect.driver == "psycopg":
             cursor = connection.connection.driver_connection.cursor()
-            if keys_given:
-                with cursor.copy(
-                    f"COPY {predictions.name} (request, row_index, row_key, prediction) FROM STDIN"
-                ) as copy:
-                    for position, key, value in zip(positions, keys, values, strict=True):
-                        copy.write_row((request.id, position, key, json.dumps(value)))
+            if keys is None:  # COPY's text format built in one string: a write per chunk instead of one per row
+                encoded = map(repr, values) if numbers else (json.dumps(v).replace("\\", "\\\\") for v in values)
+                data = "".join(f"{request.id}\t{p}\t{v}\n" for p, v in zip(positions, encoded, strict=True))
+                with cursor.copy(f"COPY {predictions.name} (request, row_index, prediction) FROM STDIN") as copy:
+                    copy.write(data)
                 return
-            # COPY's text format built in one string: a write per chunk instead of one per row
-            numbers = set(map(type, values)) <= {int, float} and _json_array(values) is not None
-            encoded = map(repr, values) if numbers else (json.dumps(v).replace("\\", "\\\\") for v in values)
-            data = "".join(f"{request.id}\t{p}\t{v}\n" for p, v in zip(positions, encoded, strict=True))
-            with cursor.copy(f"COPY {predictions.name} (request, row_index, prediction) FROM STDIN") as copy:
-                copy.write(data)
+            with cursor.copy(f"COPY {predictions.name} (request, row_index, row_key, prediction) FROM STDIN") as copy:
+                for position, key, value in zip(positions, keys, values, strict=True):
+                    copy.write_row((request.id, position, key, json.dumps(value)))
             return
         connection.execute(
             predictions.insert(),
             [
                 {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
-                for position, key, value in zip(positions, keys, values, strict=True)
+                for position, key, value in zip(positions, keys or [None] * len(positions), values, strict=True)
             ],
         )
 
