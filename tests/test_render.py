@@ -150,3 +150,13 @@ def test_the_project_is_committed_and_clean(baked: dict[str, Path], combo: dict[
     assert len(log.splitlines()) == 1
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True)
     assert status.stdout == ""
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS[:1], ids=ids)
+def test_every_phony_target_has_a_recipe(baked: dict[str, Path], combo: dict[str, str]) -> None:
+    """A `.PHONY` name without a recipe makes `make <name>` print "Nothing to be done" and exit 0: a silent no-op."""
+    makefile = (baked[ids(combo)] / "Makefile").read_text()
+    phony = {name for line in re.findall(r"^\.PHONY:(.*)$", makefile, re.MULTILINE) for name in line.split()}
+    with_recipe = set(re.findall(r"^([A-Za-z0-9_-]+):(?!=).*\n(?:#.*\n)*\t", makefile, re.MULTILINE))
+    assert phony, "no .PHONY targets found"
+    assert phony <= with_recipe, f"phony targets without a recipe: {sorted(phony - with_recipe)}"

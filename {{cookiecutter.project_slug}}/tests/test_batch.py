@@ -122,6 +122,7 @@ def test_a_crash_mid_run_then_a_rerun_leaves_exactly_one_row_per_input_row(scori
     assert store.count(engine, store.BATCH, "crash") == rows
 
 
+@pytest.mark.slow  # a real subprocess, killed with SIGKILL mid-run
 def test_a_killed_process_resumes_without_loss_or_duplicates(scoring, in_trained, bentoml_home, tmp_path) -> None:
     # given a job on a large file, killed with SIGKILL once some chunks are in
     cfg, engine = scoring

@@ -24,6 +24,8 @@ from {{ cookiecutter.package_name }}.serving import store
 
 from .conftest import free_port
 
+pytestmark = pytest.mark.slow  # starts a real PostgreSQL server for the module
+
 
 def server_binaries() -> Path | None:
     found = shutil.which("initdb") or next(
