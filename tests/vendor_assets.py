@@ -39,6 +39,14 @@ PACKAGES = {
             "LICENSE": "LICENSE",
         },
     ),
+    "bootstrap-datepicker@1.9.0": (
+        "bootstrap-datepicker",
+        {
+            "dist/js/bootstrap-datepicker.min.js": "bootstrap-datepicker.min.js",
+            "dist/css/bootstrap-datepicker.min.css": "bootstrap-datepicker.min.css",
+            "LICENSE": "LICENSE",
+        },
+    ),
     "@fortawesome/fontawesome-free@6.6.0": (
         "fontawesome",
         {

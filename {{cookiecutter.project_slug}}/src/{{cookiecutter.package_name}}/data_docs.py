@@ -3,7 +3,7 @@
 GX writes pages that load Bootstrap, jQuery, bootstrap-table, Font Awesome and Vega from public CDNs and a logo
 from a cloud bucket (with the data context id in its URL). ``make_offline`` copies the project's vendored copies
 (vendor/web/, the same versions) into the site and points every page at them; stylesheets and scripts the pages
-do not need (a dark theme, a date picker) are dropped, the remote logo becomes GX's own local one, and the
+do not need (a dark theme) are dropped, the remote logo becomes GX's own local one, and the
 validation page names its data asset. ``remote_resources`` lists what a page would still load from another host.
 """
 
@@ -28,7 +28,7 @@ ASSETS = {
     r"https://cdn\.jsdelivr\.net/npm/vega@5": "vega/vega.min.js",
     r"https://cdn\.jsdelivr\.net/npm/vega-lite@5": "vega/vega-lite.min.js",
     r"https://cdn\.jsdelivr\.net/npm/vega-embed@6": "vega/vega-embed.min.js",
-    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/[^\"']+": None,
+    r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/[\d.]+/(?:css|js)/bootstrap-datepicker\.min\.(?P<ext>css|js)": "bootstrap-datepicker/bootstrap-datepicker.min.{ext}",
     r"https://cdn\.jsdelivr\.net/npm/@forevolve/bootstrap-dark@[^\"']+": None,
 }
 TAG = re.compile(r"<(script|link)\b[^>]*?(?:src|href)=\"(https?://[^\"]+)\"[^>]*>(?:\s*</script>)?", re.IGNORECASE)

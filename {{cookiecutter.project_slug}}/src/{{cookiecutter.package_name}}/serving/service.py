@@ -178,7 +178,7 @@ def example_request(stored: Any = None) -> dict[str, Any]:
     path = Path((stored or STORED).path_of(serving.MLFLOW_FOLDER)) / "input_example.json"
     try:
         example = json.loads(path.read_text())
-        row = dict(zip(example["columns"], example["data"][0], strict=True))
+        row = _finite(dict(zip(example["columns"], example["data"][0], strict=True)))  # missing: null, as JSON has
     except (OSError, ValueError, KeyError, IndexError):  # a model logged without an example: the docs go without
         return {}
     return {"records": [row]}
@@ -197,7 +197,7 @@ DOCS_PAGE = """<!DOCTYPE html>
     <script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
     <script>
       window.ui = SwaggerUIBundle({
-        url: "./docs.json", dom_id: "#swagger-ui", deepLinking: true, tryItOutEnabled: true,
+        url: "./docs.json", dom_id: "#swagger-ui", deepLinking: true,
         presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout", validatorUrl: null,
       });
     </script>
@@ -217,7 +217,12 @@ def openapi_document(spec: dict[str, Any], version: str, example: dict[str, Any]
     BentoML's own description (badges and links loaded from other hosts) gives way to the service's.
     """
     spec = json.loads(json.dumps(spec))
-    spec["info"] |= {"version": version, "description": (__doc__ or "").split("\n\n")[0]}
+    description = (
+        f"Predictions from the MLflow registry's `champion`. `POST /predict` takes 1..{MAX_RECORDS} records (the "
+        "example is a real training row) and answers one prediction per record; every answer is stored in the "
+        "serving layer. Health: `/livez`, `/readyz`; Prometheus metrics: `/metrics`."
+    )
+    spec["info"] |= {"version": version, "description": description}
     spec["info"].pop("contact", None)
     operation = spec["paths"]["/predict"]["post"]
     for status, text in ERRORS.items():
