@@ -93,7 +93,9 @@ def ui_links(client: MlflowClient, tracking: Tracking, base: str) -> dict[str, s
         links["experiment"] = f"{base}/#/experiments/{experiment.experiment_id}/runs?{UI_VIEW}"
     champion = version_by_alias(client, tracking.model_name, CHAMPION)
     if champion is not None:
-        links["champion"] = f"{base}/#/models/{quote(tracking.model_name, safe='')}/versions/{champion.version}?{UI_VIEW}"
+        links["champion"] = (
+            f"{base}/#/models/{quote(tracking.model_name, safe='')}/versions/{champion.version}?{UI_VIEW}"
+        )
     return links
 
 
