@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help demo test test-fast lock lint clean
+.PHONY: help demo test test-fast lock vendor lint clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks,
 
 lock: $(BIN)/pytest ## Re-resolve the generated projects' lock files (one per runner kind and DVC remote)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tests/lock_files.py
+
+vendor: $(BIN)/pytest ## Re-vendor the web assets the generated pages load offline (vendor/web/, from npm)
+	$(BIN)/python tests/vendor_assets.py
 
 lint: $(BIN)/pytest ## Ruff on the hooks and tests
 	$(BIN)/ruff check hooks tests benchmarks

@@ -58,6 +58,7 @@ def write_params(root: Path, params: dict[str, Any]) -> config.Config:
 def make_project(root: Path) -> None:
     """params.yaml, the committed gx/ files and the data layout, as in a fresh clone."""
     shutil.copytree(PROJECT / "gx", root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+    (root / "vendor").symlink_to(PROJECT / "vendor")  # the web assets Data Docs are made offline with
     (root / "data" / "external").mkdir(parents=True)
     shutil.copy(DATA / "customers.csv", root / "data" / "external" / "customers.csv")
     task = config.load(PROJECT / "params.yaml").task

@@ -39,8 +39,14 @@ def _validate(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import tracking
+
     uri = cfg.tracking.resolved_uri
-    if uri.startswith(("http://", "https://")):
+    remote = uri.startswith(("http://", "https://"))
+    base = uri.rstrip("/") if remote else f"http://{args.host}:{args.port}"
+    links = tracking.ui_links(tracking.MlflowClient(uri, uri), cfg.tracking, base)
+    print("MLflow UI" + "".join(f"\n  {name}: {link}" for name, link in links.items()), flush=True)
+    if remote:
         print(f"MLflow runs on a server already: open {uri}")
         return None
     command = ["mlflow", "server", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]

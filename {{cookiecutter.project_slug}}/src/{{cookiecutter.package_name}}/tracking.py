@@ -9,13 +9,17 @@ import hashlib
 import json
 import os
 import subprocess
+import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
+import mlflow.data
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -24,6 +28,10 @@ from .config import Tracking
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# MLflow 3's UI opens an experiment on what its kind says: GenAI traces, or (this) the runs of model training.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# The UI's own switch between its GenAI and model-training views, kept in the browser; links carry it.
+UI_VIEW = "workflowType=machine_learning"
 # What the logged model needs at inference time, pinned to the versions it was trained with.
 RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "xgboost")
 
@@ -32,8 +40,63 @@ def configure(tracking: Tracking) -> MlflowClient:
     """Point MLflow at the tracking server or database and select the project's experiment."""
     mlflow.set_tracking_uri(tracking.resolved_uri)
     mlflow.set_registry_uri(tracking.resolved_uri)
-    mlflow.set_experiment(tracking.experiment)
-    return MlflowClient()
+    experiment = mlflow.set_experiment(tracking.experiment)
+    client = MlflowClient()
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return client
+
+
+def run_name(family: str, data_md5: str) -> str:
+    """A parent run's name: the model family it chose and the version (content hash) of the data it learnt from."""
+    return f"{family} · data {data_md5[:8]}"
+
+
+def log_dataset(frame: Any, path: Path, context: str, target: str | None = None) -> str:
+    """Log a DVC-tracked table as an input of the active run (MLflow's Datasets); returns its DVC md5."""
+    md5 = file_md5(path)
+    with warnings.catch_warnings():  # MLflow's notes on a local path's source kind and on integer columns: noise here
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(frame, source=str(path), targets=target, name=path.stem, digest=md5[:8])
+    mlflow.log_input(dataset, context=context, tags={"dvc.md5": md5, "rows": str(len(frame))})
+    return md5
+
+
+def describe_version(client: MlflowClient, model_name: str, version: str, decision: str, reasons: list[str]) -> str:
+    """Write a registry version's description: where it came from (run, commit, data) and the gate's decision."""
+    found = client.get_model_version(model_name, version)
+    tags = client.get_run(found.run_id).data.tags if found.run_id else {}
+    data = [
+        f"`{k.removeprefix('data.').removesuffix('.md5')}` {v}" for k, v in sorted(tags.items()) if k.endswith(".md5")
+    ]
+    lines = [
+        f"**{decision}** by the quality gate"
+        + (f" (trained as {tags['mlflow.runName']!r})" if "mlflow.runName" in tags else ""),
+        "",
+        *(f"- gate: {reason}" for reason in reasons),
+        f"- commit: `{tags.get('git.commit', 'unknown')}`",
+        f"- data (DVC md5): {', '.join(data) or 'unknown'}",
+        f"- validation: {tags.get('validation.summary', 'unknown')}",
+        f"- run: `{found.run_id}`",
+    ]
+    text = "\n".join(lines)
+    client.update_model_version(model_name, version, description=text)
+    return text
+
+
+def ui_links(client: MlflowClient, tracking: Tracking, base: str) -> dict[str, str]:
+    """Deep links into the MLflow UI at ``base``: the experiment's runs, and the champion's registry page."""
+    links = {}
+    experiment = client.get_experiment_by_name(tracking.experiment)
+    if experiment is not None:
+        links["experiment"] = f"{base}/#/experiments/{experiment.experiment_id}/runs?{UI_VIEW}"
+    champion = version_by_alias(client, tracking.model_name, CHAMPION)
+    if champion is not None:
+        links["champion"] = (
+            f"{base}/#/models/{quote(tracking.model_name, safe='')}/versions/{champion.version}?{UI_VIEW}"
+        )
+    return links
 
 
 def pip_requirements() -> list[str]:

@@ -101,6 +101,7 @@ def run(
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
+    tracking.describe_version(client, name, version.version, tags["gate.decision"], decision.reasons)
 
     after = tracking.version_by_alias(client, name, tracking.CHAMPION)
     result = {

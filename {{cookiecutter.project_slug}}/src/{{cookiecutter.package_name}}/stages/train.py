@@ -45,15 +45,29 @@ def library_versions(device: str = "cpu") -> dict[str, str]:
 
 
 def search_figure(result: search.SearchResult):
-    """Cross-validated score of every trial with its spread over the folds, best highlighted."""
+    """Cross-validated score of every trial with its spread over the folds, best highlighted.
+
+    Points with error bars on an axis fitted to the scores (not bars from 0), so close trials stay apart.
+    """
     table = result.table()
     best = result.best().trial.name
+    scores, spread = table[f"cv_{result.metric}"], table[f"cv_{result.metric}_std"].fillna(0)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(table) + 1.5))
-    colors = ["tab:orange" if name == best else "tab:blue" for name in table["trial"]]
-    ax.barh(table["trial"], table[f"cv_{result.metric}"], xerr=table[f"cv_{result.metric}_std"], color=colors)
-    ax.set_xlabel(f"cross-validated {result.metric}")
+    for position, (name, score, std) in enumerate(zip(table["trial"], scores, spread, strict=True)):
+        color = "tab:orange" if name == best else "tab:blue"
+        ax.errorbar(score, position, xerr=std, fmt="o", color=color, capsize=3)
+        if score == score:  # failed trials (NaN) have no point
+            ax.annotate(
+                f"{score:.4f}", (score, position), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+            )
+    low, high = (scores - spread).min(), (scores + spread).max()
+    pad = max(high - low, 1e-4) * 0.1
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_yticks(range(len(table)), table["trial"])
+    ax.set_xlabel(f"cross-validated {result.metric} (mean ± std over folds)")
     ax.set_title("Model search (best in orange)")
     ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -77,22 +91,28 @@ class ChildRuns:
         from mlflow.tracking import MlflowClient
 
         started = time.perf_counter()
+        parent = mlflow.active_run()
+        # The child run spans the trial's fit: it ends now and started fit_seconds ago, so the UI's durations are
+        # the fit times (search/results.json has the same numbers).
+        end = int(time.time() * 1000)
+        start = end - round(result.fit_seconds * 1000)
         tags = {
+            "mlflow.parentRunId": parent.info.run_id,
             "search.family": result.trial.family,
             "device": self.device if models.uses_device(result.trial.family) else "cpu",
         }
         if result.error:
             tags["search.error"] = result.error[:5000]
-        child = mlflow.start_run(run_name=result.trial.name, nested=True, tags=tags)
-        now = int(time.time() * 1000)
+        client = MlflowClient()
+        child = client.create_run(parent.info.experiment_id, start_time=start, tags=tags, run_name=result.trial.name)
         params = [Param("family", result.trial.family)] + [Param(k, str(v)) for k, v in result.trial.params.items()]
         values = {"fit_seconds": result.fit_seconds}
         if result.ok:
             values |= {f"cv_{self.metric}": result.score, f"cv_{self.metric}_std": result.score_std}
-        metrics = [Metric(k, v, now, 0) for k, v in values.items()]
-        metrics += [Metric(f"cv_{self.metric}_fold", s, now, fold) for fold, s in enumerate(result.fold_scores)]
-        MlflowClient().log_batch(child.info.run_id, metrics=metrics, params=params)
-        mlflow.end_run("FINISHED" if result.ok else "FAILED")
+        metrics = [Metric(k, v, end, 0) for k, v in values.items()]
+        metrics += [Metric(f"cv_{self.metric}_fold", s, end, fold) for fold, s in enumerate(result.fold_scores)]
+        client.log_batch(child.info.run_id, metrics=metrics, params=params)
+        client.set_terminated(child.info.run_id, "FINISHED" if result.ok else "FAILED", end_time=end)
         self.run_ids.append(child.info.run_id)
         self.seconds += time.perf_counter() - started
 
@@ -111,7 +131,9 @@ def run(cfg: Config, processed: Path = PROCESSED, output: Path = OUTPUT) -> dict
     metric = cfg.train.metric
     tracking.configure(cfg.tracking)
 
-    with mlflow.start_run(run_name="train") as parent:
+    data_md5 = tracking.file_md5(processed / "train.parquet")
+    with mlflow.start_run(run_name=tracking.run_name("search", data_md5)) as parent:
+        tracking.log_dataset(frame, processed / "train.parquet", "training", target=schema.target)
         device_tags = {"device": device}
         if device == "cuda":
             device_tags["device.name"] = models.probe_gpu().detail
@@ -153,7 +175,10 @@ def run(cfg: Config, processed: Path = PROCESSED, output: Path = OUTPUT) -> dict
         train_seconds = time.perf_counter() - started
         models.on_cpu(model)  # the logged model predicts on the CPU wherever it is loaded
 
-        mlflow.set_tags({"search.best_run_id": best_run_id, "search.best_trial": best.trial.name})
+        name = tracking.run_name(best.trial.family, data_md5)
+        mlflow.set_tags(
+            {"search.best_run_id": best_run_id, "search.best_trial": best.trial.name, "mlflow.runName": name}
+        )
         mlflow.log_params({"model.family": best.trial.family} | {f"model.{k}": v for k, v in best.trial.params.items()})
         mlflow.log_metrics(
             {
@@ -184,6 +209,8 @@ def run(cfg: Config, processed: Path = PROCESSED, output: Path = OUTPUT) -> dict
         )
         candidate = {
             "run_id": parent.info.run_id,
+            "run_name": name,
+            "data_md5": data_md5,
             "model_uri": info.model_uri,
             "model_id": info.model_id,
             "family": best.trial.family,

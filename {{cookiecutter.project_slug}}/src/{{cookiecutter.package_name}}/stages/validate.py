@@ -6,6 +6,7 @@ data (``python -m {{ cookiecutter.package_name }} validate --init``) for you to 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 from pandas.api import types as ptypes
 
+from .. import data_docs
 from ..config import Config, UserError
 
 log = logging.getLogger(__name__)
@@ -131,18 +133,39 @@ def _checkpoint(gx, context, name: str):
     )
 
 
-def validate_frame(frame: pd.DataFrame, suite: str, root: Path = GX_ROOT) -> dict[str, Any]:
-    """Run the suite's checkpoint on ``frame`` (also updates Data Docs); returns the summary."""
+def validate_frame(
+    frame: pd.DataFrame, suite: str, root: Path = GX_ROOT, run_name: str | None = None, asset: str | None = None
+) -> dict[str, Any]:
+    """Run the suite's checkpoint on ``frame`` (also updates Data Docs, made to work offline); returns the summary.
+
+    ``run_name`` names the run in Data Docs (the data's content hash, say); ``asset`` describes the data there.
+    """
     if not suite_path(suite, root).exists():
         raise FileNotFoundError(
             f"{suite_path(suite, root)} not found: draft one with `python -m {{ cookiecutter.package_name }} validate --init`"
         )
     gx, context = _context(root)
-    result = _checkpoint(gx, context, suite).run(batch_parameters={"dataframe": frame})
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    result = _checkpoint(gx, context, suite).run(
+        batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name)
+    )
     (validation,) = result.run_results.values()
     summary = summarize(validation.to_json_dict())
     summary["data_docs"] = next(iter(context.get_docs_sites_urls()), {}).get("site_url")
+    site = data_docs.site_dir(summary["data_docs"])
+    if site is not None:
+        data_docs.make_offline(site, root / data_docs.VENDOR, asset_name=asset)
     return summary
+
+
+def data_version(path: Path) -> str:
+    """A readable run name for Data Docs: the file's stem and the start of its DVC (md5) content hash."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{path.stem}-{digest.hexdigest()[:8]}"
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +217,7 @@ def describe(summary: dict[str, Any]) -> str:
 
 def run(cfg: Config, raw: Path = RAW, report: Path = REPORT, root: Path = GX_ROOT) -> dict[str, Any]:
     frame = pd.read_parquet(raw)
-    summary = validate_frame(frame, cfg.validate_.suite, root)
+    summary = validate_frame(frame, cfg.validate_.suite, root, run_name=data_version(raw), asset=f"raw_data ({raw})")
     summary["suite"] = cfg.validate_.suite
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(summary, indent=2, default=str) + "\n")
