@@ -623,6 +623,19 @@ def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client) -> 
     return lineage
 
 
+def mlflow_client(cfg: Config):
+    """A client on the project's tracking store, or None when there is none to read (or it cannot be set up)."""
+    if not _store_exists(cfg.tracking.resolved_uri):
+        return None
+    from . import tracking
+
+    try:
+        return tracking.configure(cfg.tracking)
+    except Exception as error:
+        log.warning("tracking store %s not usable for the review: %s", cfg.tracking.resolved_uri, error)
+        return None
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -647,20 +660,20 @@ def run(
         raise UserError(f"{METRICS} not found: run `make candidate` (dvc repro evaluate) first")
     candidate = _read_json(CANDIDATE)
 
-    client, registry, lineage = None, Registry(holdout), None
-    if candidate is not None and _store_exists(cfg.tracking.resolved_uri):
-        from . import tracking
-
-        try:
-            client = tracking.configure(cfg.tracking)
-            lineage = candidate_lineage(cfg, candidate, client)
-            if not registered:
-                registry = champion_now(cfg, client, holdout, candidate)
-        except Exception as error:  # an unreachable server must not hide the rest of the report
-            log.warning("tracking server %s not usable for the review: %s", cfg.tracking.resolved_uri, error)
-            registry.note = f"The registry could not be read ({type(error).__name__}): compared with the champion as evaluate saw it."
-    if lineage is None:
+    client = mlflow_client(cfg) if candidate is not None else None
+    lineage, registry = Lineage(), Registry(holdout)
+    try:
+        lineage = candidate_lineage(cfg, candidate, client)
+    except Exception as error:  # the run may live in another store: the rest of the report still stands
+        log.warning("MLflow run details unavailable: %s", error)
         lineage = candidate_lineage(cfg, candidate, None)
+        lineage.notes.append(f"MLflow run details unavailable ({type(error).__name__}).")
+    if client is not None and not registered:
+        try:
+            registry = champion_now(cfg, client, holdout, candidate)
+        except Exception as error:  # an unreachable server must not hide the rest of the report
+            log.warning("registry not readable for the review: %s", error)
+            registry.note = f"The registry could not be read ({type(error).__name__}): compared with the champion as evaluate saw it."
 
     if registered:
         registration = _read_json(REGISTRATION)
