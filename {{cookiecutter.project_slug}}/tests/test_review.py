@@ -284,6 +284,18 @@ def test_the_curve_chart_is_the_roc_for_classification_and_residual_bins_for_reg
     assert review.curve_chart(tmp_path / "missing", holdout({"r2": 0.5}, None)) == []
 
 
+def test_the_confusion_matrix_counts_each_pair(tmp_path: Path) -> None:
+    pairs = [("no", "no")] * 5 + [("no", "yes")] * 2 + [("yes", "yes")] * 3
+    (tmp_path / "confusion.json").write_text(json.dumps([{"actual": a, "predicted": p} for a, p in pairs]))
+    assert review.confusion_table(tmp_path) == [
+        "| actual ↓ predicted → | `no` | `yes` |",
+        "|---|---:|---:|",
+        "| `no` | 5 | 2 |",
+        "| `yes` | 0 | 3 |",
+    ]
+    assert review.confusion_table(tmp_path / "missing") == []
+
+
 def test_the_search_chart_lists_every_scored_trial() -> None:
     lineage = review.Lineage(
         search_metric="roc_auc",
@@ -334,7 +346,7 @@ class Rendered(html.parser.HTMLParser):
             self.prose.append(data)
 
 
-def test_untrusted_text_in_the_comment_never_becomes_markup() -> None:
+def test_untrusted_text_in_the_comment_never_becomes_markup(tmp_path: Path) -> None:
     from markdown_it import MarkdownIt
 
     # Given params, metric names, trial names, expectations and a family that all carry markdown and HTML
@@ -358,6 +370,8 @@ def test_untrusted_text_in_the_comment_never_becomes_markup() -> None:
         trials=[(name, 0.9 + i / 100, False) for i, name in enumerate(HOSTILE)],
         search_metric=HOSTILE[6],
     )
+    pairs = [{"actual": a, "predicted": b} for a, b in zip(HOSTILE, reversed(HOSTILE), strict=True)]
+    (tmp_path / "confusion.json").write_text(json.dumps(pairs))  # class labels come from the data
     # When the comment is rendered and then read by a GitHub-like markdown renderer (HTML on, autolinks on)
     body = review.render(
         model_name="churn",
@@ -370,6 +384,7 @@ def test_untrusted_text_in_the_comment_never_becomes_markup() -> None:
         params_problem=None,
         figures=HOSTILE,
         lineage=lineage,
+        plots=tmp_path,
     )
     page = Rendered()
     page.feed(MarkdownIt("gfm-like").render(body))

@@ -337,6 +337,24 @@ def curve_chart(plots: Path, holdout: dict[str, Any]) -> list[str]:
     return []
 
 
+def confusion_table(plots: Path) -> list[str]:
+    """Holdout counts, actual class by row and predicted class by column, from evaluate's DVC plot data."""
+    rows = _read_json(plots / "confusion.json")
+    if not (isinstance(rows, list) and rows and all({"actual", "predicted"} <= set(r) for r in rows)):
+        return []
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (str(row["actual"]), str(row["predicted"]))
+        counts[key] = counts.get(key, 0) + 1
+    labels = sorted({label for pair in counts for label in pair})
+    lines = ["| actual ↓ predicted → | " + " | ".join(code(label, table=True) for label in labels) + " |"]
+    lines.append("|---|" + "---:|" * len(labels))
+    for actual in labels:
+        cells = " | ".join(str(counts.get((actual, predicted), 0)) for predicted in labels)
+        lines.append(f"| {code(actual, table=True)} | {cells} |")
+    return lines
+
+
 # --- sections -------------------------------------------------------------------------------------------------
 
 
@@ -495,6 +513,9 @@ def render(
     curve = curve_chart(plots, holdout) if plots is not None else []
     if curve:
         lines += ["### Holdout curve", "", *curve, ""]
+    confusion = confusion_table(plots) if plots is not None else []
+    if confusion:
+        lines += ["### Confusion matrix (holdout counts)", "", *confusion, ""]
     search = search_chart(lineage)
     if search:
         lines += ["### Model search", "", *search, ""]
