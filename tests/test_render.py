@@ -24,7 +24,7 @@ LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")
 LOCAL_CACHES = {"__pycache__", ".ruff_cache", ".pytest_cache"}  # left by tools run in a working copy, never shipped
 TEXT_SUFFIXES = {".py", ".toml", ".yaml", ".yml", ".json", ".md", ".cfg", ".txt", ".lock", ".ipynb", ".css", ""}
 ALWAYS = {
-    ".cookiecutter.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", "LICENSE", "Makefile",
+    ".cookiecutter.json", ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", "LICENSE", "Makefile",
     "README.md", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock", "data/external/.gitkeep",
     "gx/.gitignore", "gx/great_expectations.yml", "gx/expectations/raw_data.json",
     "gx/checkpoints/raw_data.json", "gx/validation_definitions/raw_data.json",
@@ -72,7 +72,7 @@ def template_files(combo: dict[str, str], package: str) -> set[str]:
                 expected.add("requirements.lock")
             continue
         expected.add(rel)
-    return expected | {".cookiecutter.json"}
+    return expected | {".cookiecutter.json", ".cruft.json"}  # written by the post-generation hook
 
 
 @pytest.fixture(scope="module")
