@@ -24,6 +24,9 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 EMAIL = re.compile(r"^[^@\s\"'<>\\]+@[^@\s\"'<>\\]+\.[A-Za-z]{2,}$")
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Labels every self-hosted runner gets from config.sh: they tell machines apart, never pools.
+AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
+IMAGE_BY_DIGEST = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 REMOTE_PATH = re.compile(r"^[A-Za-z0-9._/~-]+$")
 SQLALCHEMY_URL = re.compile(r"^(?P<dialect>[a-z][a-z0-9]*)(?:\+[a-z0-9_]+)?://(?P<rest>.*)$")
@@ -70,17 +73,45 @@ def check_choice(name: str, value: str) -> list[str]:
     return []
 
 
-def check_runner_labels(value: str, runner: str) -> list[str]:
+def check_runner_labels(value: str, runner: str, name: str = "runner_labels") -> list[str]:
     labels = [label.strip() for label in value.split(",")]
-    problems = [f"runner_labels: {label!r} is not a valid runner label" for label in labels if not RUNNER_LABEL.match(label)]
+    problems = [f"{name}: {label!r} is not a valid runner label" for label in labels if not RUNNER_LABEL.match(label)]
     if problems:
         return problems
     if len(set(labels)) != len(labels):
-        return [f"runner_labels: {value!r} repeats a label"]
+        return [f"{name}: {value!r} repeats a label"]
     if runner.startswith("self-hosted") and "self-hosted" not in labels:
-        return [f"runner_labels: {value!r} must include 'self-hosted' for training_runner={runner}"]
+        return [f"{name}: {value!r} must include 'self-hosted' for training_runner={runner}"]
     if runner == "github-hosted" and (len(labels) != 1 or labels[0] == "self-hosted"):
-        return [f"runner_labels: {value!r} must be one GitHub-hosted runner image (e.g. ubuntu-24.04) for training_runner=github-hosted"]
+        return [f"{name}: {value!r} must be one GitHub-hosted runner image (e.g. ubuntu-24.04) for training_runner=github-hosted"]
+    return []
+
+
+def check_runner_pools(trusted: str, untrusted: str, runner: str) -> list[str]:
+    """A job runs on any runner that carries all its labels, so each pool needs a label of its own (beyond the
+    ones every runner gets: self-hosted, OS, architecture), or main's jobs could land on a pull-request runner
+    and the reverse."""
+    if not runner.startswith("self-hosted"):
+        return []
+    trusted_set = {label.strip().lower() for label in trusted.split(",")} - AUTOMATIC_LABELS
+    untrusted_set = {label.strip().lower() for label in untrusted.split(",")} - AUTOMATIC_LABELS
+    problems = []
+    if not trusted_set - untrusted_set:
+        problems.append(
+            f"runner_labels: {trusted!r} has no label that pr_runner_labels lacks, so main's jobs could run on a "
+            "pull-request runner (add one, e.g. 'trusted')"
+        )
+    if not untrusted_set - trusted_set:
+        problems.append(
+            f"pr_runner_labels: {untrusted!r} has no label that runner_labels lacks, so pull-request jobs could run "
+            "on a trusted runner (add one, e.g. 'pr')"
+        )
+    return problems
+
+
+def check_image_digest(value: str) -> list[str]:
+    if not IMAGE_BY_DIGEST.match(value):
+        return [f"arc_runner_image: {value!r} must be pinned by digest: registry/name[:tag]@sha256:<64 hex digits>"]
     return []
 
 
@@ -145,6 +176,10 @@ def validate(answers: dict) -> list[str]:
     for name in CHOICES:
         problems += check_choice(name, a[name])
     problems += check_runner_labels(a["runner_labels"], a["training_runner"])
+    problems += check_runner_labels(a["pr_runner_labels"], a["training_runner"], "pr_runner_labels")
+    if not any(line.startswith(("runner_labels", "pr_runner_labels")) for line in problems):
+        problems += check_runner_pools(a["runner_labels"], a["pr_runner_labels"], a["training_runner"])
+    problems += check_image_digest(a["arc_runner_image"])
     problems += check_mlflow_uri(a["mlflow_tracking_uri"])
     problems += check_dvc_remote(a["dvc_remote"], a["dvc_remote_url"])
     problems += check_serving_db_url(a["serving_db_url"])

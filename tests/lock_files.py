@@ -3,14 +3,19 @@
     make lock      (runs this with the template's venv)
 
 Each lock is what `make lock` in a generated project would write for that combination: the GPU answer adds
-XGBoost, a cloud DVC remote adds its DVC plugin. The post-generation hook keeps the one that matches.
+XGBoost, a cloud DVC remote adds its DVC plugin, and every lock holds the pinned build backend (pyproject's
+`[build-system] requires`), all with their hashes (`make setup` installs with `--require-hashes`). The
+post-generation hook keeps the one that matches. `requirements-uv.lock` pins uv itself, with its hashes, at the
+generated Makefile's UV_VERSION.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from jinja2 import Environment
@@ -37,17 +42,35 @@ def lock(kind: str, remote: str, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         pyproject = Path(tmp) / "pyproject.toml"
         pyproject.write_text(render_pyproject(RUNNERS[kind], remote))
-        command = ["uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON, "--no-header",
-                   "--no-annotate", "--no-emit-package", "my-mlops-project", str(pyproject), "-o", str(target)]
+        build = Path(tmp) / "build-requirements.txt"
+        build.write_text("\n".join(tomllib.loads(pyproject.read_text())["build-system"]["requires"]) + "\n")
+        command = ["uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes", "--python-version", PYTHON,
+                   "--no-header", "--no-annotate", "--no-emit-package", "my-mlops-project", str(pyproject), str(build),
+                   "-o", str(target)]
         for extra in extras:
             command += ["--extra", extra]
         subprocess.run(command, check=True)
     return target
 
 
+def uv_version() -> str:
+    found = re.search(r"^UV_VERSION := (\S+)$", (PROJECT / "Makefile").read_text(), flags=re.MULTILINE)
+    if found is None:
+        sys.exit("the generated Makefile has no `UV_VERSION := x.y.z` line")
+    return found[1]
+
+
+def lock_uv() -> Path:
+    target = PROJECT / "requirements-uv.lock"
+    subprocess.run(["uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes", "--no-header", "--no-annotate",
+                    "-", "-o", str(target)], input=f"uv=={uv_version()}\n", text=True, check=True)
+    return target
+
+
 def main() -> None:
     out_dir = PROJECT / "_locks"
     out_dir.mkdir(exist_ok=True)
+    print(f"locked {lock_uv().relative_to(TEMPLATE)}", file=sys.stderr)
     for kind in RUNNERS:
         for remote in REMOTES:
             print(f"locked {lock(kind, remote, out_dir).relative_to(TEMPLATE)}", file=sys.stderr)

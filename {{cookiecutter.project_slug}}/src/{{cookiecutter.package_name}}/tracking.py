@@ -37,10 +37,14 @@ RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "xgboost")
 
 
 def configure(tracking: Tracking) -> MlflowClient:
-    """Point MLflow at the tracking server or database and select the project's experiment."""
+    """Point MLflow at the tracking server or database and select the project's experiment.
+
+    MLFLOW_EXPERIMENT_NAME (MLflow's own variable) overrides the experiment: pull-request reviews log their
+    candidates into an experiment of their own, with an identity that may only read the project's (docs/ci.md).
+    """
     mlflow.set_tracking_uri(tracking.resolved_uri)
     mlflow.set_registry_uri(tracking.resolved_uri)
-    experiment = mlflow.set_experiment(tracking.experiment)
+    experiment = mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or tracking.experiment)
     client = MlflowClient()
     for key, value in EXPERIMENT_KIND.items():
         if experiment.tags.get(key) != value:

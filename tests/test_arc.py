@@ -1,0 +1,232 @@
+"""deploy/arc/: one runner scale set per pool (trusted, pull request) and kind (CPU, GPU), validated offline.
+
+The values files are Helm values of ARC's `gha-runner-scale-set` chart (0.14). The chart copies `template` into
+each runner pod as it is (a PodTemplateSpec), so each `template` is validated as the Pod it becomes, strictly
+(unknown fields are errors), with kubernetes-validate's bundled schemas (no cluster, no network); the keys around
+it are checked against the chart's values. The plain manifests beside them (the trusted caches' claim, the
+pull-request namespace's NetworkPolicy) are validated as they are.
+
+The pool rules: a pull-request pod mounts nothing shared or persistent (emptyDir only), gets no Docker, no
+service-account token, no privilege; each pool has a label the other lacks; every image is pinned by digest; a GPU
+pod sees only the GPU it requested (no NVIDIA_VISIBLE_DEVICES). Negative mutations prove each check bites.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from .conftest import bake
+from .test_workflows import combinations, combo_id, labels_of
+
+K8S_VERSION = kubernetes_validate.latest_version()
+POOLS = ("trusted", "pr")
+KINDS = ("cpu", "gpu")
+CHART_KEYS = {"githubConfigUrl", "githubConfigSecret", "runnerScaleSetName", "scaleSetLabels", "runnerGroup",
+              "minRunners", "maxRunners", "template", "containerMode", "listenerTemplate", "controllerServiceAccount",
+              "proxy", "githubServerTLS", "keyVault", "annotations", "labels"}
+AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
+BY_DIGEST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
+SHARED_VOLUMES = {"persistentVolumeClaim", "hostPath", "nfs", "csi", "ephemeral", "iscsi", "cephfs", "glusterfs",
+                  "azureFile", "awsElasticBlockStore", "gcePersistentDisk"}
+
+
+def values_of(folder: Path) -> dict[tuple[str, str], dict]:
+    return {(pool, kind): yaml.safe_load((folder / f"{pool}-{kind}-values.yaml").read_text())
+            for pool in POOLS for kind in KINDS}
+
+
+def validation_errors(resource: dict) -> list[str]:
+    try:
+        kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = ".".join(map(str, error.path))
+        return [f"{resource['kind']} {resource['metadata'].get('name')}: {where}: {error.message}"]
+    return []
+
+
+def as_pod(values: dict) -> dict:
+    template = values["template"]
+    metadata = {"name": values["runnerScaleSetName"], **template.get("metadata", {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+def containers(spec: dict) -> list[dict]:
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def pool_findings(pool: str, kind: str, values: dict) -> list[str]:
+    name = f"{pool}-{kind}"
+    found = [f"{name}: {key!r} is not a value of the gha-runner-scale-set chart" for key in set(values) - CHART_KEYS]
+    spec = values["template"]["spec"]
+    found += [f"{name}: {error}" for error in validation_errors(as_pod(values))]
+    for container in containers(spec):
+        if not BY_DIGEST.match(str(container.get("image", ""))):
+            found.append(f"{name}: image {container.get('image')!r} is not pinned by digest")
+        if any(env.get("name") == "NVIDIA_VISIBLE_DEVICES" for env in container.get("env") or []):
+            found.append(f"{name}: NVIDIA_VISIBLE_DEVICES overrides the GPUs the pod was given")
+        if (container.get("securityContext") or {}).get("privileged"):
+            found.append(f"{name}: a privileged container")
+    if kind == "gpu":
+        runner = spec["containers"][0]["resources"]
+        if runner["limits"].get("nvidia.com/gpu") != 1 or runner["requests"].get("nvidia.com/gpu") != 1:
+            found.append(f"{name}: a runner pod asks for other than one GPU")
+    if pool == "pr":
+        if "containerMode" in values:
+            found.append(f"{name}: a pull-request pod gets a container mode (Docker or the Kubernetes API)")
+        if spec.get("automountServiceAccountToken") is not False:
+            found.append(f"{name}: a pull-request pod gets a service-account token")
+        for volume in spec.get("volumes", []):
+            shared = SHARED_VOLUMES & set(volume)
+            if shared or set(volume) - {"name", "emptyDir"}:
+                found.append(f"{name}: volume {volume['name']!r} ({', '.join(sorted(set(volume) - {'name'}))}) "
+                             "outlives the pod or is shared")
+        for container in containers(spec):
+            context = container.get("securityContext") or {}
+            if context.get("allowPrivilegeEscalation") is not False or context.get("runAsNonRoot") is not True:
+                found.append(f"{name}: container {container['name']!r} may run as root or escalate")
+    return found
+
+
+def arc_findings(folder: Path) -> list[str]:
+    """Everything wrong with one project's deploy/arc/."""
+    values = values_of(folder)
+    found = [f for (pool, kind), v in values.items() for f in pool_findings(pool, kind, v)]
+    for kind in KINDS:
+        trusted = {label.lower() for label in values["trusted", kind].get("scaleSetLabels", [])} - AUTOMATIC_LABELS
+        untrusted = {label.lower() for label in values["pr", kind].get("scaleSetLabels", [])} - AUTOMATIC_LABELS
+        if not (trusted - untrusted and untrusted - trusted):
+            found.append(f"{kind}: the trusted and pull-request scale sets need a label each that the other lacks")
+    for manifest in ("trusted-caches.yaml", "pr-network-policy.yaml"):
+        for resource in yaml.safe_load_all((folder / manifest).read_text()):
+            found += validation_errors(resource)
+    claim = yaml.safe_load((folder / "trusted-caches.yaml").read_text())["metadata"]["name"]
+    for kind in KINDS:
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in values["trusted", kind]["template"]["spec"]["volumes"]
+                  if "persistentVolumeClaim" in v]
+        if claims != [claim]:
+            found.append(f"trusted-{kind}: mounts {claims}, not the trusted caches' claim {claim!r}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, str], Path]]:
+    root = tmp_path_factory.mktemp("arc")
+    return {combo_id(a): (a, bake(root / combo_id(a), **a).resolve()) for a in combinations()}
+
+
+@pytest.mark.parametrize("combo", [combo_id(a) for a in combinations()])
+def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str, projects: dict) -> None:
+    answers, project = projects[combo]
+    folder = project / "deploy" / "arc"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{pool}-{kind}-values.yaml" for pool in POOLS for kind in KINDS] + ["pr-network-policy.yaml",
+                                                                             "trusted-caches.yaml"])
+    assert arc_findings(folder) == []
+    values = values_of(folder)
+    runner = answers["training_runner"]
+    for pool in POOLS:
+        for kind in KINDS:
+            if runner == f"self-hosted-{kind}":
+                assert set(values[pool, kind]["scaleSetLabels"]) == labels_of(answers, pool)
+    # the pull-request pool sits in the namespace the NetworkPolicy covers, the trusted one elsewhere
+    policy = yaml.safe_load((folder / "pr-network-policy.yaml").read_text())
+    for kind in KINDS:
+        assert f"--namespace {policy['metadata']['namespace']} " in (folder / f"pr-{kind}-values.yaml").read_text()
+        assert f"--namespace {policy['metadata']['namespace']} " not in (folder / f"trusted-{kind}-values.yaml").read_text()
+    blocked = policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"]
+    assert "169.254.0.0/16" in blocked and "10.0.0.0/8" in blocked  # cloud metadata, the private network
+
+
+# --- negative mutations --------------------------------------------------------------------------------------
+
+
+def mutate_values(tmp_path: Path, folder: Path, pool: str, kind: str, change) -> Path:
+    target = tmp_path / "arc"
+    target.mkdir()
+    for path in folder.iterdir():
+        (target / path.name).write_text(path.read_text())
+    values = yaml.safe_load((folder / f"{pool}-{kind}-values.yaml").read_text())
+    change(values)
+    (target / f"{pool}-{kind}-values.yaml").write_text(yaml.safe_dump(values))
+    return target
+
+
+def add_volume(volume: dict, mount: str):
+    def change(values: dict) -> None:
+        spec = values["template"]["spec"]
+        spec["volumes"].append(volume)
+        spec["containers"][0]["volumeMounts"].append({"name": volume["name"], "mountPath": mount})
+    return change
+
+
+def set_first(key: str, value: object):
+    def change(values: dict) -> None:
+        values["template"]["spec"]["containers"][0][key] = value
+    return change
+
+
+def add_env(name: str, value: str):
+    def change(values: dict) -> None:
+        container = values["template"]["spec"]["containers"][0]
+        container["env"] = [*(container.get("env") or []), {"name": name, "value": value}]
+    return change
+
+
+def rename_key(old: str, new: str):
+    def change(values: dict) -> None:
+        values[new] = values.pop(old)
+    return change
+
+
+def set_labels(labels: list[str]):
+    def change(values: dict) -> None:
+        values["scaleSetLabels"] = labels
+    return change
+
+
+def drop_token_guard(values: dict) -> None:
+    del values["template"]["spec"]["automountServiceAccountToken"]
+
+
+def docker(values: dict) -> None:
+    values["containerMode"] = {"type": "dind"}
+
+
+@pytest.mark.parametrize(
+    ("pool", "kind", "change", "caught"),
+    [
+        ("pr", "cpu", add_volume({"name": "caches", "persistentVolumeClaim": {"claimName": "x-trusted-caches"}}, "/caches"),
+         "volume 'caches' (persistentVolumeClaim) outlives the pod or is shared"),
+        ("pr", "gpu", add_volume({"name": "host", "hostPath": {"path": "/var/cache"}}, "/var/cache"),
+         "volume 'host' (hostPath)"),
+        ("pr", "cpu", drop_token_guard, "gets a service-account token"),
+        ("pr", "cpu", docker, "gets a container mode"),
+        ("trusted", "cpu", set_first("image", "ghcr.io/actions/actions-runner:latest"), "is not pinned by digest"),
+        ("pr", "gpu", add_env("NVIDIA_VISIBLE_DEVICES", "all"), "NVIDIA_VISIBLE_DEVICES overrides"),
+        ("pr", "cpu", set_first("resource", {"limits": {"cpu": "1"}}), "'resource' was unexpected"),
+        ("trusted", "gpu", rename_key("scaleSetLabels", "runnerScaleSetLabels"), "'runnerScaleSetLabels' is not a value"),
+        ("pr", "cpu", set_labels(["self-hosted", "linux", "x64", "cpu"]), "need a label each that the other lacks"),
+        ("pr", "cpu", set_first("securityContext", {"runAsNonRoot": True}), "may run as root or escalate"),
+    ],
+)
+def test_each_weakening_of_the_scale_sets_is_caught(tmp_path: Path, projects: dict, pool: str, kind: str, change,
+                                                   caught: str) -> None:
+    _, project = projects["self-hosted-cpu-local"]
+    folder = mutate_values(tmp_path, project / "deploy" / "arc", pool, kind, change)
+    found = arc_findings(folder)
+    assert any(caught in f for f in found), found
+
+
+def test_an_invalid_manifest_is_caught(projects: dict) -> None:
+    _, project = projects["self-hosted-cpu-local"]
+    policy = yaml.safe_load((project / "deploy" / "arc" / "pr-network-policy.yaml").read_text())
+    broken = copy.deepcopy(policy)
+    broken["spec"]["egress"][1]["to"][0]["ipBlock"]["exept"] = broken["spec"]["egress"][1]["to"][0]["ipBlock"].pop("except")
+    assert validation_errors(policy) == []
+    assert any("'exept' was unexpected" in e for e in validation_errors(broken))

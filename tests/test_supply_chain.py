@@ -1,0 +1,89 @@
+"""The generated project installs only what its locks pin, by hash: uv, every dependency, the build backend.
+
+Fast: every lock (one per runner kind and DVC remote, and uv's own) carries a hash for each requirement, the locked
+setuptools is the one pyproject's `[build-system]` pins, and `make setup` asks for hashes and builds the package
+offline. Slow: a lock whose hashes do not match the real wheels makes `make setup` fail (uv re-checks even what
+it has cached).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from .conftest import TEMPLATE, bake, run
+from .lock_files import render_pyproject
+
+PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
+REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.MULTILINE)
+
+
+def lock_findings(text: str) -> list[str]:
+    """Each pinned requirement of a lock, with no hash after it."""
+    found = []
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text.strip())
+    for block in blocks:
+        name = REQUIREMENT.match(block)
+        if name is None:
+            found.append(f"not a pinned requirement: {block.splitlines()[0]!r}")
+        elif not re.search(r"--hash=sha256:[0-9a-f]{64}", block):
+            found.append(f"{name[1]}=={name[2]} has no hash")
+    return found
+
+
+def locked(text: str) -> dict[str, str]:
+    return {name.lower(): version for name, version in REQUIREMENT.findall(text)}
+
+
+@pytest.mark.parametrize("lock", sorted(p.name for p in (PROJECT / "_locks").glob("*.lock")))
+def test_every_lock_pins_each_requirement_with_its_hash_and_the_build_backend(lock: str) -> None:
+    text = (PROJECT / "_locks" / lock).read_text()
+    assert lock_findings(text) == []
+    kind, remote = lock.removesuffix(".lock").split("-")
+    backend = tomllib.loads(render_pyproject({"cpu": "self-hosted-cpu", "gpu": "self-hosted-gpu"}[kind], remote))
+    (requirement,) = backend["build-system"]["requires"]
+    name, version = requirement.split("==")
+    assert locked(text)[name] == version
+
+
+def test_uv_is_pinned_with_its_hashes_at_the_makefiles_version() -> None:
+    text = (PROJECT / "requirements-uv.lock").read_text()
+    version = re.search(r"^UV_VERSION := (\S+)$", (PROJECT / "Makefile").read_text(), re.MULTILINE)[1]
+    assert lock_findings(text) == [] and locked(text) == {"uv": version}
+
+
+def test_a_lock_entry_without_a_hash_is_caught() -> None:
+    text = (PROJECT / "_locks" / "cpu-local.lock").read_text()
+    stripped = re.sub(r"(\npyyaml==\S+) \\\n(    --hash=\S+( \\)?\n)+", r"\1\n", text)
+    assert stripped != text
+    assert lock_findings(stripped) == [f"pyyaml=={locked(text)['pyyaml']} has no hash"]
+
+
+def test_make_setup_requires_hashes_and_builds_offline(tmp_path: Path) -> None:
+    makefile = (bake(tmp_path) / "Makefile").read_text()
+    recipe = makefile[makefile.index("\nsetup:"):makefile.index("\nlock:")]
+    installs = [line.strip() for line in recipe.splitlines() if " install " in line]
+    assert len(installs) == 3, installs
+    uv, dependencies, package = installs
+    assert "--require-hashes" in uv and "-r requirements-uv.lock" in uv
+    assert "--require-hashes" in dependencies and "-r $(LOCK)" in dependencies
+    assert "--no-build-isolation" in package and "--no-index" in package and "--no-deps" in package
+    assert not re.search(r"pip install [^\n]*\buv\b(?!-)", recipe.replace("requirements-uv.lock", ""))
+
+
+@pytest.mark.slow
+def test_make_setup_refuses_a_wheel_whose_hash_is_not_the_locks(tmp_path: Path) -> None:
+    # Given a project whose lock names other hashes for one package than the real wheels have
+    project = bake(tmp_path)
+    lock = project / "requirements.lock"
+    text = lock.read_text()
+    block = re.search(r"\npyyaml==\S+ \\\n(    --hash=\S+( \\)?\n)+", text)[0]
+    lock.write_text(text.replace(block, re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, block)))
+    # When it is set up (uv's cache holds the real wheel from earlier bakes)
+    done = run(["make", "setup"], project, check=False, timeout=1200)
+    # Then the install stops at that wheel
+    assert done.returncode != 0
+    assert "Hash mismatch" in done.stderr + done.stdout and "pyyaml" in (done.stderr + done.stdout).lower()

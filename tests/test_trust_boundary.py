@@ -1,0 +1,209 @@
+"""The trust boundary of the generated workflows, read from their YAML, for every option combination.
+
+A pull request runs its own copy of the workflow files, so no `if:` in them binds it. What must hold in the files
+GitHub runs for main is that nothing main trusts is *named* where a pull request could reach it:
+
+- every job that reads a secret runs in a GitHub environment (main's jobs in `production` / `release`, whose
+  deployment-branch policies admit main and v* tags only; pull requests in `pr-review`, with read-only identities);
+- no pull-request job asks for a trusted-pool label, reads a write secret or names a write identity, or runs in a
+  trusted environment;
+- no expression falls back from one credential to another (`vars.REVIEW_ROLE || vars.ROLE`);
+- the release version reaches make only through the version job's checked output.
+
+Each rule is proved by a negative mutation: the weakened workflow must be caught.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import bake
+from .test_workflows import combinations, combo_id, labels_of, triggers, zizmor_findings
+
+AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
+PR_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment",
+               "issue_comment", "workflow_run"}
+# What main's jobs hold and a pull request must never name
+WRITE_SECRETS = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "SERVING_DB_URL"}
+WRITE_IDENTITIES = {"AWS_ROLE_ARN", "GCP_SERVICE_ACCOUNT", "AZURE_CLIENT_ID"}
+TRUSTED_ENVIRONMENTS = {"production", "release"}
+EXPECTED_ENVIRONMENT = {("train.yml", "train"): "production", ("batch.yml", "score"): "production",
+                        ("release.yml", "image"): "release", ("pr-review.yml", "candidate"): "pr-review"}
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+CREDENTIAL = re.compile(r"\bsecrets\.\w+|\bvars\.\w*(ROLE_ARN|SERVICE_ACCOUNT|CLIENT_ID|IDENTITY_PROVIDER)\b")
+
+
+@dataclass
+class Project:
+    answers: dict[str, str]
+    root: Path
+
+    def workflow(self, name: str) -> Path:
+        return self.root / ".github" / "workflows" / name
+
+
+def environment_name(job: dict) -> str | None:
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+def expressions(node: object) -> list[str]:
+    return EXPRESSION.findall(yaml.safe_dump(node, width=10_000))
+
+
+def trust_findings(path: Path, trusted: set[str], untrusted: set[str]) -> list[str]:
+    """Every way ``path`` crosses the trust boundary; ``trusted``/``untrusted``: the two pools' labels."""
+    workflow = yaml.safe_load(path.read_text())
+    from_pull_requests = bool(PR_TRIGGERS & set(triggers(workflow)))
+    trusted_only = {label for label in trusted - untrusted if label.lower() not in AUTOMATIC_LABELS}
+    found = []
+    for name, job in workflow["jobs"].items():
+        text = yaml.safe_dump(job, width=10_000)
+        environment = environment_name(job)
+        if "secrets." in text and not environment:
+            found.append(f"job {name}: reads a secret outside an environment")
+        expected = EXPECTED_ENVIRONMENT.get((path.name, name))
+        if expected and environment != expected:
+            found.append(f"job {name}: runs in environment {environment!r}, not {expected!r}")
+        for expression in expressions(job):
+            if "||" in expression and CREDENTIAL.search(expression):
+                found.append(f"job {name}: a credential falls back to another: ${{{{{expression}}}}}")
+        if not from_pull_requests:
+            continue
+        runs_on = job.get("runs-on", [])
+        labels = set(runs_on if isinstance(runs_on, list) else [runs_on])
+        # A job runs on any runner carrying all its labels: a trusted runner carries the trusted labels and the
+        # automatic ones, so a pull-request job must ask for a label no trusted runner has.
+        lands_on_trusted = "self-hosted" in labels and labels <= trusted | AUTOMATIC_LABELS
+        if labels & trusted_only or lands_on_trusted:
+            found.append(f"job {name}: a pull-request job asks for the trusted pool {sorted(labels)}")
+        if environment in TRUSTED_ENVIRONMENTS:
+            found.append(f"job {name}: a pull-request job runs in the trusted environment {environment!r}")
+        named = set(re.findall(r"\bsecrets\.(\w+)", text)) & WRITE_SECRETS
+        named |= set(re.findall(r"\bvars\.(\w+)", text)) & WRITE_IDENTITIES
+        if named:
+            found.append(f"job {name}: a pull-request job names main's write credentials {sorted(named)}")
+    if path.name == "release.yml":
+        found += release_findings(workflow)
+    return found
+
+
+def release_findings(workflow: dict) -> list[str]:
+    """The version is checked by a job that runs no shell, and reaches the image job only as its output."""
+    found = []
+    on = triggers(workflow)
+    if set(on) != {"push", "workflow_dispatch"} or on["push"] != {"tags": ["v*"]}:
+        found.append(f"release triggers are not v* tags and a manual run: {on}")
+    version, image = workflow["jobs"].get("version", {}), workflow["jobs"].get("image", {})
+    if any("run" in step for step in version.get("steps", [])):
+        found.append("the version job runs a shell step")
+    if "refs/heads/main" not in str(version.get("if", "")) or "refs/tags/v" not in str(version.get("if", "")):
+        found.append("the version job does not limit releases to v* tags and main")
+    if image.get("needs") != "version":
+        found.append("the image job does not wait for the version check")
+    if image.get("env", {}).get("VERSION") != "${{ needs.version.outputs.version }}":
+        found.append("VERSION does not come from the version check")
+    if re.search(r"github\.(ref|ref_name|head_ref)\b", yaml.safe_dump(image, width=10_000)):
+        found.append("the image job reads the ref itself")
+    return found
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
+    root = tmp_path_factory.mktemp("trust")
+    return {combo_id(a): Project(a, bake(root / combo_id(a), **a).resolve()) for a in combinations()}
+
+
+def pools(project: Project) -> tuple[set[str], set[str]]:
+    return labels_of(project.answers), labels_of(project.answers, "pr")
+
+
+@pytest.mark.parametrize("combo", [combo_id(a) for a in combinations()])
+def test_every_workflow_keeps_the_trust_boundary(combo: str, projects: dict[str, Project]) -> None:
+    project = projects[combo]
+    trusted, untrusted = pools(project)
+    if project.answers["training_runner"] != "github-hosted":
+        assert trusted != untrusted and trusted - untrusted - AUTOMATIC_LABELS and untrusted - trusted - AUTOMATIC_LABELS
+    found = {path.name: trust_findings(path, trusted, untrusted)
+             for path in sorted((project.root / ".github" / "workflows").glob("*.yml"))}
+    assert found == {name: [] for name in found}, found
+    review = yaml.safe_load(project.workflow("pr-review.yml").read_text())
+    assert set(review["jobs"]["candidate"]["runs-on"]) == untrusted
+
+
+def test_zizmor_auditor_and_pedantic_find_no_secret_outside_an_environment(projects: dict[str, Project]) -> None:
+    folders = [p.root / ".github" for p in projects.values()]
+    for persona in ("auditor", "pedantic"):
+        found = zizmor_findings(folders, persona)
+        outside = [f"{path}: {f}" for path, findings in found.items() for f in findings
+                   if f.startswith("secrets-outside-env")]
+        assert outside == [], outside
+
+
+# --- negative mutations: each weakening must be caught -------------------------------------------------------
+
+
+def mutated(tmp_path: Path, source: Path, old: str, new: str) -> Path:
+    folder = tmp_path / "mutated" / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    text = source.read_text()
+    assert old in text, old
+    target = folder / source.name
+    target.write_text(text.replace(old, new))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("combo", "workflow", "old", "new", "caught"),
+    [
+        # main's secrets outside their environment
+        ("self-hosted-cpu-local", "train.yml", "    environment: production", "", "reads a secret outside an environment"),
+        ("self-hosted-cpu-local", "batch.yml", "    environment: production", "", "reads a secret outside an environment"),
+        ("self-hosted-cpu-local", "release.yml", "    environment: release", "", "reads a secret outside an environment"),
+        # a trusted job in the pull-request environment, and the reverse
+        ("self-hosted-cpu-local", "train.yml", "environment: production", "environment: pr-review",
+         "not 'production'"),
+        ("self-hosted-cpu-local", "pr-review.yml", "environment: pr-review", "environment: production",
+         "runs in the trusted environment 'production'"),
+        # the pull request on the trusted pool
+        ("self-hosted-cpu-local", "pr-review.yml", '"cpu", "pr"]', '"cpu", "trusted"]', "asks for the trusted pool"),
+        ("self-hosted-gpu-s3", "pr-review.yml", '"gpu", "pr"]', '"gpu"]', "asks for the trusted pool"),
+        # main's write secret or write identity named by a pull-request job
+        ("self-hosted-cpu-local", "pr-review.yml", "secrets.MLFLOW_READER_PASSWORD", "secrets.MLFLOW_TRACKING_PASSWORD",
+         "names main's write credentials ['MLFLOW_TRACKING_PASSWORD']"),
+        ("self-hosted-cpu-s3", "pr-review.yml", "vars.AWS_REVIEW_ROLE_ARN }}", "vars.AWS_ROLE_ARN }}",
+         "names main's write credentials ['AWS_ROLE_ARN']"),
+        # a fallback from the pull request's credential to main's, for each cloud and for MLflow
+        ("self-hosted-cpu-s3", "pr-review.yml", "vars.AWS_REVIEW_ROLE_ARN }}",
+         "vars.AWS_REVIEW_ROLE_ARN || vars.AWS_ROLE_ARN }}", "a credential falls back to another"),
+        ("self-hosted-cpu-gs", "pr-review.yml", "vars.GCP_REVIEW_SERVICE_ACCOUNT }}",
+         "vars.GCP_REVIEW_SERVICE_ACCOUNT || vars.GCP_SERVICE_ACCOUNT }}", "a credential falls back to another"),
+        ("self-hosted-cpu-azure", "pr-review.yml", "vars.AZURE_REVIEW_CLIENT_ID }}",
+         "vars.AZURE_REVIEW_CLIENT_ID || vars.AZURE_CLIENT_ID }}", "a credential falls back to another"),
+        ("self-hosted-cpu-local", "pr-review.yml", "secrets.MLFLOW_READER_PASSWORD }}",
+         "secrets.MLFLOW_READER_PASSWORD || secrets.MLFLOW_TRACKING_PASSWORD }}", "a credential falls back to another"),
+        # the release version straight from the ref, or no check before the image job
+        ("self-hosted-cpu-local", "release.yml", "VERSION: ${{ needs.version.outputs.version }}",
+         "VERSION: ${{ github.ref_name }}", "VERSION does not come from the version check"),
+        ("self-hosted-cpu-local", "release.yml", "    needs: version\n", "", "does not wait for the version check"),
+        ("self-hosted-cpu-local", "release.yml", "|| (github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main')",
+         "|| github.event_name == 'workflow_dispatch'", "does not limit releases to v* tags and main"),
+    ],
+)
+def test_each_weakening_is_caught(tmp_path: Path, projects: dict[str, Project], combo: str, workflow: str, old: str,
+                                  new: str, caught: str) -> None:
+    project = projects[combo]
+    path = mutated(tmp_path, project.workflow(workflow), old, new)
+    found = trust_findings(path, *pools(project))
+    assert any(caught in f for f in found), found
+
+
+def test_zizmor_catches_a_secret_outside_an_environment(tmp_path: Path, projects: dict[str, Project]) -> None:
+    path = mutated(tmp_path, projects["self-hosted-cpu-local"].workflow("train.yml"), "    environment: production", "")
+    found = zizmor_findings([path.parent.parent], "auditor").get(path.resolve(), [])
+    assert any(f.startswith("secrets-outside-env") for f in found), found
