@@ -2,7 +2,7 @@
 
 For a pull request the candidate is trained and evaluated (``make candidate`` = ``dvc repro evaluate``), never
 registered: evaluate scores the registry's current `champion` on the same holdout (read-only), and this module
-runs the quality gate as a dry run with the very function the register stage uses (``register.decide``). So a
+runs the quality gate as a dry run with the very function the register stage uses (``gate.decide``). So a
 pull request moves no alias in the shared registry; only train.yml on main promotes.
 
 After a full ``dvc repro`` (train.yml on main) ``registered=True`` reports the decision the register stage
@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .config import Config, UserError
+from .gate import Gate, GateFailed, decide
 from .metrics import GREATER_IS_BETTER
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,6 @@ PLOTS = Path("reports/plots")
 REPORT = Path("reports/review.md")
 PARAMS = "params.yaml"
 MAX_ROWS = 50  # longest params diff or failure list shown in full
-
-
-class GateFailed(UserError):
-    """The candidate does not pass the quality gate: the check fails, the report says why."""
-
-
-@dataclass(frozen=True)
-class Gate:
-    promote: bool
-    reasons: tuple[str, ...]
-    source: str  # "dry run" (pull request) or "registered" (the register stage's decision)
 
 
 def marker(model_name: str) -> str:
@@ -90,9 +79,7 @@ def params_at(ref: str, path: str = PARAMS) -> dict[str, Any]:
 
 def dry_run_gate(holdout: dict[str, Any], cfg: Config) -> Gate:
     """The register stage's gate on evaluate's numbers, without touching the registry."""
-    from .stages.register import decide
-
-    decision = decide(holdout["candidate"], holdout.get("champion"), cfg.register_)
+    decision = decide(holdout["candidate"], holdout.get("champion"), cfg.register_, holdout.get("baseline"))
     return Gate(decision.promote, tuple(decision.reasons), "dry run")
 
 
