@@ -178,9 +178,9 @@ def cross_check(cfg: Config) -> list[str]:
     problems = []
     for key, metric in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
         if metric not in allowed:
-            kind = f"a {other} metric" if metric in METRICS else "not a known metric"
+            kind = f"a {other} metric, not a {task} metric" if metric in METRICS else "not a known metric"
             problems.append(
-                f"{key}: {metric!r} is {kind}, not a {task} metric: use one of {', '.join(allowed)}"
+                f"{key}: {metric!r} is {kind}: use one of {', '.join(allowed)}"
                 f" (or leave the key out: the {task} default is {DEFAULT[task]})"
             )
     if cfg.prepare.stratify and task == "regression":

@@ -82,7 +82,9 @@ class SchemaChange:
         if self.removed:
             parts.append(f"{len(self.removed)} column(s) removed: {_some(self.removed)}")
         if self.retyped:
-            parts.append(f"{len(self.retyped)} column(s) retyped: " + _some([f"{c} ({a} -> {b})" for c, a, b in self.retyped]))
+            parts.append(
+                f"{len(self.retyped)} column(s) retyped: " + _some([f"{c} ({a} -> {b})" for c, a, b in self.retyped])
+            )
         if self.classes:
             parts.append(f"classes {list(self.classes[0])} -> {list(self.classes[1])}")
         return "; ".join(parts)
@@ -187,7 +189,7 @@ def decide(
         checks.append(Check("improvement", False, f"champion v{champion['version']} could not be compared: {reason}"))
     else:
         gain = _beats(value, champion[metric], greater)
-        needed = max(gate.min_improvement, NOISE * max(1.0, abs(champion[metric])))
+        needed = gate.min_improvement + NOISE * max(1.0, abs(champion[metric]))  # 0.91 - 0.90 > 0.01 in floats
         improves = gain > needed
         checks.append(
             Check(

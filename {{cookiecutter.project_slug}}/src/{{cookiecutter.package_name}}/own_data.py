@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import EXTERNAL_DATA, PARAMS_FILE, Ingest, UserError, load
+from .config import EXTERNAL_DATA, PARAMS_FILE, UserError, load
 from .stages import ingest, validate
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,13 @@ def edit_params(
         other = LINEAR["regression" if task == "classification" else "classification"]["family"]
         for index, candidate in enumerate(data["train"]["search"]["candidates"]):
             if candidate.get("family") == other:
-                (name, values), = LINEAR[task]["params"].items()
+                ((name, values),) = LINEAR[task]["params"].items()
                 flow = CommentedSeq(values)
                 flow.fa.set_flow_style()  # C: [0.1, 1.0, 10.0], as written by hand
-                data["train"]["search"]["candidates"][index] = {"family": LINEAR[task]["family"], "params": {name: flow}}
+                data["train"]["search"]["candidates"][index] = {
+                    "family": LINEAR[task]["family"],
+                    "params": {name: flow},
+                }
                 changed.append(f"train.search.candidates[{index}]: {other} -> {LINEAR[task]['family']}")
     with params_file.open("w") as stream:
         yaml.dump(data, stream)
@@ -103,13 +106,17 @@ def bring(
         raise UserError(f"FILE={file}: only .csv and .parquet files can be ingested")
     if task not in (None, "", "classification", "regression"):
         raise UserError(f"TASK={task}: use classification or regression")
+    columns = [str(c) for c in ingest.read_table(source, load(params_file).ingest.delimiter).columns]
+    if target not in columns:  # checked before anything is copied or changed
+        raise UserError(f"TARGET={target} is not a column of {file}; its columns are {', '.join(columns)}")
+    unknown = [c for c in drop or () if c not in columns]
+    if unknown:
+        raise UserError(f"DROP names column(s) not in {file}: {', '.join(unknown)}")
     destination = EXTERNAL_DATA / re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if source.resolve() != destination.resolve():
         shutil.copyfile(source, destination)
         log.info("copied %s to %s", source, destination)
-    current = load(params_file).ingest
-    ingest.load(Ingest(source=str(destination), target=target, drop_columns=drop or (), delimiter=current.delimiter))
     _dvc("add", str(destination))
     log.info("versioned %s with DVC (%s.dvc)", destination, destination)
     suite = suite_name(destination)

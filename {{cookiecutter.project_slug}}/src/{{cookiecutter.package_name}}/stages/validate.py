@@ -255,8 +255,12 @@ def _row(index: Any) -> Any:
 
 
 def _rows(failure: dict[str, Any]) -> str:
-    pairs = [f"{v!r} (row {_row(r)})" for v, r in zip(failure["examples"], failure["rows"], strict=False)]
-    return ", ".join(pairs) if pairs else ", ".join(map(repr, failure["examples"]))
+    """Each distinct offending value once, with the first row it is in."""
+    rows = list(failure["rows"]) + [None] * len(failure["examples"])
+    first: dict[str, Any] = {}
+    for value, row in zip(failure["examples"], rows, strict=False):
+        first.setdefault(repr(value), row)
+    return ", ".join(k if r is None else f"{k} (row {_row(r)})" for k, r in first.items())
 
 
 def explain(failure: dict[str, Any]) -> str:
@@ -285,6 +289,8 @@ def explain(failure: dict[str, Any]) -> str:
     if kind == "expect_table_row_count_to_be_between":
         return f"table: {failure['observed']} rows, the suite expects {_bounds(kwargs)}"
     if kind == "expect_compound_columns_to_be_unique":
+        if failure["error"] or failure["unexpected_count"] is None:
+            return "table: duplicate rows not checked (a column of the suite is missing)"
         return f"table: {share} are exact duplicates of another row{allowed}"
     where = f"column {column!r}"
     if failure.get("offending"):
@@ -302,6 +308,15 @@ def explain(failure: dict[str, Any]) -> str:
     if failure["unexpected_count"] is not None:
         return f"{where}: {kind}: {share} unexpected, e.g. {_rows(failure)}"
     return f"{where}: {kind}: observed {failure['observed']}"
+
+
+ORDER = {  # the most telling failure first
+    "expect_table_columns_to_match_set": 0,
+    "expect_table_row_count_to_be_between": 1,
+    "expect_compound_columns_to_be_unique": 2,
+    "expect_column_values_to_be_in_type_list": 3,
+    "expect_column_values_to_not_be_null": 4,
+}
 
 
 def locate(summary: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
@@ -322,12 +337,15 @@ def locate(summary: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
             text_in.add(column)
         elif values.isna().all():
             failure["offending"] = f"expected numbers, but every value is empty (type {failure['observed']})"
+    kept = []
     for failure in summary["failures"]:
         column = failure["column"]
-        if failure["error"] and column is not None and column not in frame:
-            failure["offending"] = "the column is missing from the data"
-        elif failure["error"] and column in text_in and not failure.get("offending"):
-            failure["offending"] = "not checked: the column holds text (see its type check)"
+        if column is not None and column not in frame:
+            continue  # the column-set check names the missing column once
+        if failure["error"] and column in text_in and not failure.get("offending"):
+            continue  # its type check names the text and the row
+        kept.append(failure)
+    summary["failures"] = sorted(kept, key=lambda f: (f["column"] is not None, ORDER.get(f["expectation"], 9)))
     return summary
 
 
