@@ -344,7 +344,7 @@ def test_same_repository_pull_request_trains_fails_the_gate_and_keeps_one_commen
         assert comment["issue_number"] == 7 and body.startswith("<!-- my-mlops-project-model-review -->")
         assert "fails the gate" in body and "champion v1" in body and "FAIL: roc_auc" in body
         assert "`train.search.max_seconds` | `600` | `300`" in body
-        assert "`register.min_improvement` | `0.0` | `0.5`" in body
+        assert "`register.min_improvement` | `0.001` | `0.5`" in body
         assert "expectations met" in body
         assert f"https://github.com/{OWNER_REPO}/actions/runs/" in body and "/artifacts/review-plots" in body
         assert (repo.artifact("review-plots") / "reports" / "figures").is_dir()

@@ -98,7 +98,7 @@ def test_corrupted_data_fails_at_validate_and_the_champion_stays(default_project
         assert done.returncode != 0
         output = done.stdout + done.stderr
         assert "data validation FAILED" in output
-        assert "expect_column_values_to_be_between on column 'mean_radius': 25 of 569 rows unexpected" in output
+        assert "column 'mean_radius': 25 of 569 rows (4.4%) outside the bound between" in output
         assert "Running stage 'train'" not in output
         assert json.loads((default_project / "reports" / "validation.json").read_text())["success"] is False
         assert registry(default_project) == before

@@ -33,3 +33,22 @@ def test_regression_metrics() -> None:
     found = metrics.regression(pd.Series([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert found["mae"] == pytest.approx(2 / 3)
     assert found["rmse"] == pytest.approx(np.sqrt(4 / 3))
+
+
+def test_multiclass_averaging_is_chosen_by_the_metric_name() -> None:
+    """Plain names weigh classes by their share; *_macro weighs every class the same (rare classes count more)."""
+    classes = np.array(["a", "b", "c"])
+    y = pd.Series(["a"] * 8 + ["b", "c"])
+    proba = np.array([[0.8, 0.1, 0.1]] * 8 + [[0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    found = metrics.classification(y, proba, classes)
+    assert found["f1"] > found["f1_macro"]
+    assert found["recall_macro"] == pytest.approx((1 + 0 + 1) / 3)
+    assert metrics.sklearn_scorer("f1", n_classes=3) == "f1_weighted"
+    assert metrics.sklearn_scorer("f1_macro", n_classes=3) == "f1_macro"
+    assert set(found) == set(metrics.CLASSIFICATION)
+
+
+def test_every_metric_knows_its_task_range_and_units() -> None:
+    assert metrics.METRICS["rmse"].target_units and not metrics.METRICS["r2"].target_units
+    assert metrics.METRICS["roc_auc"].high == 1 and metrics.METRICS["r2"].low is None
+    assert all(metrics.DEFAULT[task] in metrics.metrics_for(task) for task in ("classification", "regression"))

@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import config
 
@@ -36,6 +37,12 @@ def _validate(args: argparse.Namespace, cfg: config.Config) -> object:
     from .stages import validate
 
     return validate.init(cfg) if args.init else validate.run(cfg)
+
+
+def _data(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import own_data
+
+    return own_data.bring(args.file, args.target, task=args.task, drop=args.drop, params_file=Path(args.params))
 
 
 def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -136,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check data/raw with the Great Expectations suite")
     validate.add_argument("--init", action="store_true", help="draft the suite from the current data instead")
     validate.set_defaults(handler=_validate)
+    data = commands.add_parser("data", help="bring your own CSV/Parquet file: copy, dvc add, params, ingest, suite")
+    data.add_argument("file", help="the file to bring (copied to data/external/)")
+    data.add_argument("--target", required=True, help="the column to predict")
+    data.add_argument("--task", choices=("classification", "regression"), help="switch task (default: keep)")
+    data.add_argument("--drop", nargs="*", help="identifier or leaking columns to leave out")
+    data.set_defaults(handler=_data)
     review = commands.add_parser("review", help="write reports/review.md, the PR comment; fails if the gate fails")
     review.add_argument(
         "--base",

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .metrics import GREATER_IS_BETTER, metrics_for
+from .metrics import DEFAULT, GREATER_IS_BETTER, METRICS, metrics_for
 
 PARAMS_FILE = Path("params.yaml")
 EXTERNAL_DATA = Path("data/external")
@@ -40,6 +40,7 @@ class Ingest(Section):
     source: str = Field(description="sklearn:<dataset> or a CSV/Parquet path under data/external/")
     target: str = Field(min_length=1)
     drop_columns: tuple[str, ...] = ()
+    delimiter: str = Field(default=",", min_length=1, max_length=1)  # CSV column separator
 
     @field_validator("source")
     @classmethod
@@ -69,7 +70,7 @@ class Validate(Section):
 class Prepare(Section):
     test_size: float = Field(gt=0, lt=1)
     seed: int
-    stratify: bool
+    stratify: bool  # left out: true for classification, false for regression
 
 
 class Candidate(Section):
@@ -95,15 +96,15 @@ class Search(Section):
 class Train(Section):
     seed: int
     cv_folds: int = Field(ge=2)
-    metric: str
+    metric: str  # left out: the task's default (metrics.DEFAULT)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     search: Search
 
 
 class Register(Section):
-    metric: str
-    min_improvement: float = Field(ge=0)
-    floor: float
+    metric: str  # left out: train.metric
+    min_improvement: float = Field(default=0.001, ge=0)  # the candidate must beat the champion by MORE than this
+    floor: float | None = None  # left out: the metric's default floor (metrics.METRICS), which may be none
 
 
 class Tracking(Section):
@@ -136,17 +137,31 @@ class Config(Section):
     tracking: Tracking
     serving: Serving
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """Keys left out of params.yaml follow `task`, so switching task is one change."""
+        task = data.get("task") if isinstance(data, dict) else None
+        if task not in ("classification", "regression"):
+            return data
+        data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+        if isinstance(data.get("prepare"), dict):
+            data["prepare"].setdefault("stratify", task == "classification")
+        if isinstance(data.get("train"), dict):
+            data["train"].setdefault("metric", DEFAULT[task])
+        if isinstance(data.get("register"), dict) and isinstance(data.get("train"), dict):
+            data["register"].setdefault("metric", data["train"]["metric"])
+            metric = METRICS.get(str(data["register"]["metric"]))
+            if metric is not None and "floor" not in data["register"]:
+                data["register"]["floor"] = metric.default_floor
+        return data
+
     @model_validator(mode="after")
-    def _metrics_fit_the_task(self) -> Config:
-        allowed = metrics_for(self.task)
-        for section, metric in (("train", self.train.metric), ("register", self.register_.metric)):
-            if metric not in allowed:
-                raise ValueError(
-                    f"{section}.metric {metric!r} is not a {self.task} metric; use one of {', '.join(allowed)}"
-                )
-        dataset = self.ingest.sklearn_dataset
-        if dataset is not None and dataset not in SKLEARN_DATASETS[self.task]:
-            raise ValueError(f"ingest.source {self.ingest.source!r} is not a {self.task} dataset")
+    def _cross_checks(self) -> Config:
+        """Task, metrics, candidate families, stratify and the floor must agree: every problem at once, each with its fix."""
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -154,13 +169,70 @@ class Config(Section):
         return GREATER_IS_BETTER[self.register_.metric]
 
 
+def cross_check(cfg: Config) -> list[str]:
+    """What does not fit together in an otherwise well-formed config, one line per problem with its fix."""
+    from .models import FAMILIES  # models imports this module
+
+    task, other = cfg.task, "regression" if cfg.task == "classification" else "classification"
+    allowed = metrics_for(task)
+    problems = []
+    for key, metric in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
+        if metric not in allowed:
+            kind = f"a {other} metric, not a {task} metric" if metric in METRICS else "not a known metric"
+            problems.append(
+                f"{key}: {metric!r} is {kind}: use one of {', '.join(allowed)}"
+                f" (or leave the key out: the {task} default is {DEFAULT[task]})"
+            )
+    if cfg.prepare.stratify and task == "regression":
+        problems.append(
+            "prepare.stratify: true needs classes to stratify on: set it to false for regression (or leave it out)"
+        )
+    linear = {"classification": "logistic_regression", "regression": "ridge"}
+    for index, candidate in enumerate(cfg.train.search.candidates):
+        family = FAMILIES.get(candidate.family)
+        if family is not None and getattr(family, task) is None:
+            usable = ", ".join(name for name, f in FAMILIES.items() if getattr(f, task) is not None)
+            problems.append(
+                f"train.search.candidates[{index}].family: {candidate.family!r} has no {task} estimator: "
+                f"use {linear[task]!r} (with its own params) or one of {usable}"
+            )
+    metric = METRICS.get(cfg.register_.metric)
+    floor = cfg.register_.floor
+    if metric is not None and floor is not None:
+        low = metric.low if metric.low is not None else float("-inf")
+        high = metric.high if metric.high is not None else float("inf")
+        if not low <= floor <= high:
+            span = f"{'' if metric.low is None else metric.low}..{'' if metric.high is None else metric.high}"
+            problems.append(
+                f"register.floor: {floor} is outside what {metric.name} can be ({span}); "
+                f"{metric.name} is {'greater' if metric.greater_is_better else 'smaller'} is better, "
+                f"so the floor is the {'least' if metric.greater_is_better else 'most'} it may be "
+                f"(or leave the key out: the default floor for {metric.name} is {metric.default_floor})"
+            )
+        elif floor == (low if not metric.greater_is_better else high):
+            problems.append(
+                f"register.floor: {floor} is the best {metric.name} possible, so no model but a perfect one can "
+                f"pass: set a reachable floor"
+            )
+    dataset = cfg.ingest.sklearn_dataset
+    if dataset is not None and dataset not in SKLEARN_DATASETS[task]:
+        problems.append(
+            f"ingest.source: {cfg.ingest.source!r} is not a {task} dataset: use "
+            + " or ".join(f"sklearn:{name}" for name in SKLEARN_DATASETS[task])
+        )
+    return problems
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key (misspelt?)"
+        if not where:  # the cross-checks: each line already names its key
+            lines.extend(f"  {line}" for line in message.splitlines())
+            continue
         lines.append(f"  {where}: {message}")
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,10 +49,13 @@ class Schema:
     def of_kind(self, kind: Kind) -> list[str]:
         return [f.name for f in self.features if f.kind == kind]
 
-    def save(self, path: Path) -> None:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes]
-        path.write_text(json.dumps(data, indent=2) + "\n")
+        return data
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Schema:
@@ -73,6 +76,26 @@ def infer(frame: pd.DataFrame, target: str, task: str) -> Schema:
     )
     classes = tuple(sorted(frame[target].dropna().unique().tolist())) if task == "classification" else ()
     return Schema(target=target, task=task, features=features, classes=classes)
+
+
+NUMERIC_TYPES = {"double", "float", "long", "integer"}  # MLflow signature types that are numeric features
+
+
+def from_signature(signature: Any, model: Any) -> Schema:
+    """The feature schema a logged model was trained with: names and kinds from its MLflow signature, classes
+    (and so the task) from the fitted estimator. It travels with every registered version."""
+    kinds = tuple(
+        Feature(
+            name=column["name"],
+            kind="numeric" if column["type"] in NUMERIC_TYPES else "categorical",
+            dtype="float64" if column["type"] in NUMERIC_TYPES else "object",
+        )
+        for column in signature.inputs.to_dict()
+    )
+    classes = getattr(model, "classes_", None)
+    task = "classification" if classes is not None else "regression"
+    labels = tuple(c.item() if hasattr(c, "item") else c for c in classes) if classes is not None else ()
+    return Schema(target="", task=task, features=kinds, classes=labels)
 
 
 def preprocessor(schema: Schema, *, scale: bool = True) -> ColumnTransformer:
@@ -103,7 +126,15 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     out = frame[schema.names].copy()
     for feature in schema.features:
         if feature.kind == "numeric":
-            out[feature.name] = pd.to_numeric(out[feature.name], errors="raise").astype("float64")
+            numbers = pd.to_numeric(out[feature.name], errors="coerce")
+            bad = numbers.isna() & out[feature.name].notna()
+            if bad.any():
+                row = bad.idxmax()
+                raise SchemaMismatch(
+                    f"column {feature.name!r} must be numeric: {bad.sum()} value(s) are not, "
+                    f"e.g. {out[feature.name][row]!r} in row {row}"
+                )
+            out[feature.name] = numbers.astype("float64")
         else:
             column = out[feature.name].astype(object)
             out[feature.name] = column.map(str).where(column.notna(), np.nan)

@@ -1,24 +1,60 @@
-"""Metric definitions shared by the search, evaluate and the registry gate."""
+"""Metric definitions shared by the config checks, the search, evaluate and the registry gate.
+
+One registry (``METRICS``) holds, per metric, its task, direction, the range its values can take and whether it
+is measured in the target's own units; everything else is derived from it.
+
+Multi-class averaging: ``f1``, ``precision``, ``recall`` and ``roc_auc`` are **weighted** by class frequency
+(binary problems use the positive class, the second of the sorted labels); the ``*_macro`` variants weigh every
+class the same, which rewards getting rare classes right. Pick one with ``train.metric`` / ``register.metric``.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-CLASSIFICATION = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss")
-REGRESSION = ("r2", "rmse", "mae")
-GREATER_IS_BETTER = {
-    "roc_auc": True,
-    "accuracy": True,
-    "f1": True,
-    "precision": True,
-    "recall": True,
-    "log_loss": False,
-    "r2": True,
-    "rmse": False,
-    "mae": False,
-}
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    task: str
+    greater_is_better: bool
+    low: float | None  # the smallest value the metric can take (None: unbounded)
+    high: float | None  # the largest
+    target_units: bool = False  # measured in the target's units (rmse, mae): a floor must be on that scale
+    default_floor: float | None = None  # the gate's floor when register.floor is left out (None: no floor)
+    scorer: str = ""  # scikit-learn scoring name for two classes / regression
+    multiclass_scorer: str = ""  # for more than two classes
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("roc_auc", "classification", True, 0, 1, default_floor=0.6, scorer="roc_auc",
+               multiclass_scorer="roc_auc_ovr_weighted"),
+        Metric("roc_auc_macro", "classification", True, 0, 1, default_floor=0.6, scorer="roc_auc",
+               multiclass_scorer="roc_auc_ovr"),
+        Metric("accuracy", "classification", True, 0, 1, scorer="accuracy", multiclass_scorer="accuracy"),
+        Metric("f1", "classification", True, 0, 1, scorer="f1", multiclass_scorer="f1_weighted"),
+        Metric("f1_macro", "classification", True, 0, 1, scorer="f1_macro", multiclass_scorer="f1_macro"),
+        Metric("precision", "classification", True, 0, 1, scorer="precision", multiclass_scorer="precision_weighted"),
+        Metric("precision_macro", "classification", True, 0, 1, scorer="precision_macro",
+               multiclass_scorer="precision_macro"),
+        Metric("recall", "classification", True, 0, 1, scorer="recall", multiclass_scorer="recall_weighted"),
+        Metric("recall_macro", "classification", True, 0, 1, scorer="recall_macro", multiclass_scorer="recall_macro"),
+        Metric("log_loss", "classification", False, 0, None, scorer="neg_log_loss", multiclass_scorer="neg_log_loss"),
+        Metric("r2", "regression", True, None, 1, default_floor=0.0, scorer="r2"),
+        Metric("rmse", "regression", False, 0, None, target_units=True, scorer="neg_root_mean_squared_error"),
+        Metric("mae", "regression", False, 0, None, target_units=True, scorer="neg_mean_absolute_error"),
+    )
+}  # fmt: skip
+CLASSIFICATION = tuple(m.name for m in METRICS.values() if m.task == "classification")
+REGRESSION = tuple(m.name for m in METRICS.values() if m.task == "regression")
+GREATER_IS_BETTER = {m.name: m.greater_is_better for m in METRICS.values()}
+DEFAULT = {"classification": "roc_auc", "regression": "r2"}  # train.metric when left out
 
 
 def metrics_for(task: str) -> tuple[str, ...]:
@@ -27,18 +63,8 @@ def metrics_for(task: str) -> tuple[str, ...]:
 
 def sklearn_scorer(metric: str, n_classes: int = 2) -> str:
     """The scikit-learn scoring name for cross-validation (always greater-is-better)."""
-    multiclass = n_classes > 2
-    return {
-        "roc_auc": "roc_auc_ovr_weighted" if multiclass else "roc_auc",
-        "accuracy": "accuracy",
-        "f1": "f1_weighted" if multiclass else "f1",
-        "precision": "precision_weighted" if multiclass else "precision",
-        "recall": "recall_weighted" if multiclass else "recall",
-        "log_loss": "neg_log_loss",
-        "r2": "r2",
-        "rmse": "neg_root_mean_squared_error",
-        "mae": "neg_mean_absolute_error",
-    }[metric]
+    found = METRICS[metric]
+    return (found.multiclass_scorer or found.scorer) if n_classes > 2 else found.scorer
 
 
 def from_scorer(metric: str, score: float) -> float:
@@ -52,18 +78,26 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
     binary = len(classes) == 2
     average = "binary" if binary else "weighted"
     pos_label = classes[1] if binary else 1
-    if binary:
-        auc = skm.roc_auc_score(y_true, proba[:, 1])
-    else:
-        auc = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="weighted", labels=classes)
+
+    def auc(how: str) -> float:
+        if binary:
+            return float(skm.roc_auc_score(y_true, proba[:, 1]))
+        return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average=how, labels=classes))
+
+    def scored(function, how: str) -> float:
+        extra = {"pos_label": pos_label} if how == "binary" else {}
+        return float(function(y_true, predicted, average=how, zero_division=0, **extra))
+
     return {
-        "roc_auc": float(auc),
+        "roc_auc": auc("weighted"),
+        "roc_auc_macro": auc("macro"),
         "accuracy": float(skm.accuracy_score(y_true, predicted)),
-        "f1": float(skm.f1_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)),
-        "precision": float(
-            skm.precision_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)
-        ),
-        "recall": float(skm.recall_score(y_true, predicted, average=average, pos_label=pos_label, zero_division=0)),
+        "f1": scored(skm.f1_score, average),
+        "f1_macro": scored(skm.f1_score, "macro"),
+        "precision": scored(skm.precision_score, average),
+        "precision_macro": scored(skm.precision_score, "macro"),
+        "recall": scored(skm.recall_score, average),
+        "recall_macro": scored(skm.recall_score, "macro"),
         "log_loss": float(skm.log_loss(y_true, proba, labels=classes)),
     }
 

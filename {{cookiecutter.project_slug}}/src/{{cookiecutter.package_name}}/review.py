@@ -2,7 +2,7 @@
 
 For a pull request the candidate is trained and evaluated (``make candidate`` = ``dvc repro evaluate``), never
 registered: evaluate scores the registry's current `champion` on the same holdout (read-only), and this module
-runs the quality gate as a dry run with the very function the register stage uses (``register.decide``). So a
+runs the quality gate as a dry run with the very function the register stage uses (``gate.decide``). So a
 pull request moves no alias in the shared registry; only train.yml on main promotes.
 
 The comparison is always with the champion as it is *now*: when the registry's champion moved since evaluate
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .config import Config, UserError
+from .gate import Gate, GateFailed, decide
 from .metrics import GREATER_IS_BETTER
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,6 @@ MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # what the comment job's marker 
 CURVE_POINTS = 21  # points of the ROC curve chart (false positive rate 0, 0.05, ..., 1)
 RESIDUAL_BINS = 10
 ABSENT = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()  # a key missing on one side of the diff
-
-
-class GateFailed(UserError):
-    """The candidate does not pass the quality gate: the check fails, the report says why."""
-
-
-@dataclass(frozen=True)
-class Gate:
-    promote: bool
-    reasons: tuple[str, ...]
-    source: str  # "dry run" (pull request), "registered" (the register stage's decision) or "already champion"
 
 
 @dataclass
@@ -164,9 +154,7 @@ def params_at(ref: str, path: str = PARAMS) -> dict[str, Any]:
 
 def dry_run_gate(holdout: dict[str, Any], cfg: Config) -> Gate:
     """The register stage's gate on evaluate's numbers, without touching the registry."""
-    from .stages.register import decide
-
-    decision = decide(holdout["candidate"], holdout.get("champion"), cfg.register_)
+    decision = decide(holdout["candidate"], holdout.get("champion"), cfg.register_, holdout.get("baseline"))
     return Gate(decision.promote, tuple(decision.reasons), "dry run")
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from {{ cookiecutter.package_name }}.config import UserError
 from {{ cookiecutter.package_name }}.stages import prepare
 
 from ..conftest import DATA
@@ -42,3 +46,33 @@ def test_run_writes_the_split_and_the_schema(tmp_project, cfg) -> None:
     assert (prepare.OUT / "features.json").exists()
     assert schema.target == cfg.ingest.target
     assert "plan" in schema.of_kind("categorical")
+
+
+def test_duplicates_are_removed_before_the_split_so_none_straddles_it(tmp_project, cfg) -> None:
+    from {{ cookiecutter.package_name }}.stages import ingest
+
+    frame = ingest.run(cfg)
+    pd.concat([frame] * 3, ignore_index=True).to_parquet(ingest.OUTPUT, index=False)
+    prepare.run(cfg)
+    train = pd.read_parquet(prepare.OUT / "train.parquet")
+    test = pd.read_parquet(prepare.OUT / "test.parquet")
+    unique = frame.drop_duplicates()
+    assert len(train) + len(test) <= len(unique)
+    assert train.merge(test, how="inner").empty, "no row is in both train and holdout"
+    counts = json.loads(prepare.REPORT.read_text())
+    assert counts["rows_in"] == 3 * len(frame)
+    assert counts["duplicates_removed"] == 3 * len(frame) - len(unique)
+
+
+def test_a_class_with_one_row_cannot_be_stratified_and_says_what_to_do() -> None:
+    frame = table()
+    frame.loc[0, "churned"] = "maybe"
+    with pytest.raises(UserError, match=r"prepare.stratify: class\(es\) 'maybe' of 'churned' have a single row"):
+        prepare.split(frame, "churned", test_size=0.25, seed=1, stratify=True)
+
+
+def test_a_target_without_any_value_is_one_clear_error() -> None:
+    frame = table()
+    frame["churned"] = None
+    with pytest.raises(UserError, match="no row has a value in the target column 'churned'"):
+        prepare.split(frame, "churned", test_size=0.25, seed=1, stratify=False)

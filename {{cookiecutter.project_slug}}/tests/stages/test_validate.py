@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.config import UserError
 from {{ cookiecutter.package_name }}.stages import ingest, validate
 
 
@@ -45,8 +46,9 @@ def test_corrupted_data_stops_with_what_where_and_how_many(drafted) -> None:
 
     message = str(failed.value)
     assert "FAILED" in message
-    assert "expect_column_values_to_be_between on column 'tenure_months': 10 of" in message
-    assert "expect_column_values_to_be_in_set on column 'plan': 5 of" in message
+    assert "column 'tenure_months': 10 of" in message and "outside the bound between 0.0 and" in message
+    assert "-500 (row 1)" in message
+    assert "column 'plan': 5 of" in message and "not in the suite's value set, e.g. 'free-trial' (row 1)" in message
     report = json.loads(validate.REPORT.read_text())
     assert report["success"] is False
     assert {f["column"] for f in report["failures"]} == {"tenure_months", "plan"}
@@ -55,5 +57,66 @@ def test_corrupted_data_stops_with_what_where_and_how_many(drafted) -> None:
 def test_a_missing_suite_says_how_to_draft_one(tmp_project, cfg) -> None:
     ingest.run(cfg)
     validate.suite_path(cfg.validate_.suite).unlink()
-    with pytest.raises(FileNotFoundError, match="validate --init"):
+    with pytest.raises(UserError, match="validate --init"):
         validate.run(cfg)
+
+
+def drafted_kinds(frame: pd.DataFrame) -> dict[tuple[str, str | None], dict]:
+    return {(e["type"], e["kwargs"].get("column")): e["kwargs"] for e in validate.draft_expectations(frame)}
+
+
+def test_a_drafted_suite_is_one_a_person_would_keep() -> None:
+    frame = pd.DataFrame(
+        {
+            "year": [2007, 2008, 2009, 2008] * 25,
+            "area": [100.0, 250.5, 2501.0, 143.9] * 25,
+            "delta": [-3.0, 4.5, 0.0, 1.0] * 25,
+            "plan": ["a", "b", None, "a"] * 25,
+        }
+    )
+    frame.loc[0, "delta"] = 7.0  # a few distinct rows, the rest duplicates
+    found = drafted_kinds(frame)
+    assert found[("expect_table_row_count_to_be_between", None)] == {"min_value": 50, "max_value": 1000}
+    assert found[("expect_column_values_to_be_in_set", "year")]["value_set"] == [2007, 2008, 2009]
+    assert ("expect_column_values_to_be_between", "year") not in found, "few-valued integers are a set, not a range"
+    area = found[("expect_column_values_to_be_between", "area")]
+    assert area["min_value"] == 0.0, "a range never crosses a zero the data never crossed"
+    assert area["max_value"] > 2501.0
+    assert found[("expect_column_values_to_be_between", "delta")]["min_value"] < -3.0
+    assert found[("expect_column_values_to_be_in_type_list", "area")]["type_list"] == validate.NUMERIC_TYPES
+    assert found[("expect_column_values_to_not_be_null", "plan")]["mostly"] == 0.5
+    assert found[("expect_column_values_to_not_be_null", "year")] == {"column": "year"}
+    duplicates = found[("expect_compound_columns_to_be_unique", None)]
+    assert duplicates["column_list"] == ["year", "area", "delta", "plan"]
+    assert duplicates["mostly"] == 0.0  # this table is almost all duplicates: the draft tolerates what it saw
+
+
+def test_the_duplicate_check_catches_every_row_repeated(drafted) -> None:
+    frame = pd.read_parquet(ingest.OUTPUT)
+    pd.concat([frame] * 10, ignore_index=True).to_parquet(ingest.OUTPUT, index=False)
+    with pytest.raises(validate.ValidationFailed) as failed:
+        validate.run(drafted)
+    rows = 10 * len(frame)
+    assert f"table: {rows} of {rows} rows (100.0%) are exact duplicates of another row (allowed: up to 2.0%)" in str(
+        failed.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda f: f.drop(columns=["plan"]), "table: missing column(s) 'plan'"),
+        (lambda f: f.assign(note="x"), "table: extra column(s) 'note' not in the suite"),
+        (lambda f: f.head(10), "table: 10 rows, the suite expects between"),
+        (
+            lambda f: f.assign(tenure_months=f["tenure_months"].astype(str).where(f.index != 6, "ten")),
+            "column 'tenure_months': expected numbers, found text in 1 row(s), e.g. 'ten' in row 7",
+        ),
+    ],
+)
+def test_each_failure_names_the_column_bound_value_and_row(drafted, break_it, expected) -> None:
+    break_it(pd.read_parquet(ingest.OUTPUT)).to_parquet(ingest.OUTPUT, index=False)
+    with pytest.raises(validate.ValidationFailed) as failed:
+        validate.run(drafted)
+    assert expected in str(failed.value)
+    assert "observed None" not in str(failed.value)

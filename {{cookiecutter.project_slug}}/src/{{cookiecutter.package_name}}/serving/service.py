@@ -36,7 +36,7 @@ import bentoml
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
-from .. import config, features, serving
+from .. import config, features, gate, serving
 from . import store
 
 log = logging.getLogger(__name__)
@@ -305,9 +305,13 @@ class Predictor:
             candidate = serving.load(stored)
             if candidate.schema != self.served.schema:
                 refused = version
+                change = gate.schema_change(self.served.schema.to_dict(), candidate.schema.to_dict())
                 log.warning(
-                    "champion v%s has another feature schema than v%s: restart the service (make serve) to serve it",
+                    "champion v%s has another schema than the served v%s (%s): still serving v%s; restart the "
+                    "service (make serve) to serve the new schema",
                     version,
+                    self.served.version,
+                    change.describe() or "feature dtypes differ",
                     self.served.version,
                 )
                 continue

@@ -1,6 +1,10 @@
 """evaluate: score the candidate and the current champion on the same holdout.
 
-Writes reports/metrics.json (a DVC metric: ``candidate`` and ``champion`` sections), DVC plot data under
+When the champion was trained on another feature schema or task, it is not scored: its ``champion`` section
+names the change instead (``schema_change``), for the gate's rule (gate.py). ``baseline`` holds the scores of a
+model that ignores the features (training prior or mean), which the gate's candidate must beat.
+
+Writes reports/metrics.json (a DVC metric: ``candidate``, ``champion`` and ``baseline`` sections), DVC plot data under
 reports/plots/ and figures under reports/figures/, and logs the holdout metrics and figures to the
 candidate's MLflow run.
 """
@@ -18,15 +22,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
-from .. import features, metrics, tracking
+from .. import features, gate, metrics, tracking
 from ..config import Config
 
 log = logging.getLogger(__name__)
 PROCESSED = Path("data/processed")
 CANDIDATE = Path("models/candidate.json")
 METRICS = Path("reports/metrics.json")
+PREPARED = Path("reports/prepare.json")  # prepare's row counts (duplicates removed), logged to the run
 PLOTS = Path("reports/plots")
 FIGURES = Path("reports/figures")
 
@@ -98,19 +104,38 @@ def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes:
 def champion_metrics(
     cfg: Config, client, X: pd.DataFrame, y: pd.Series, schema: features.Schema
 ) -> dict[str, Any] | None:
-    """The champion's metrics on this holdout, or None when there is no champion yet."""
+    """The champion's metrics on this holdout; its schema change instead when it was trained on other features or
+    another task; None when there is no champion yet."""
     import mlflow
 
     version = tracking.version_by_alias(client, cfg.tracking.model_name, tracking.CHAMPION)
     if version is None:
         return None
+    uri = f"models:/{cfg.tracking.model_name}/{version.version}"
     try:
-        model = mlflow.sklearn.load_model(f"models:/{cfg.tracking.model_name}@{tracking.CHAMPION}")
+        model = mlflow.sklearn.load_model(uri)
+        theirs = features.from_signature(mlflow.models.get_model_info(uri).signature, model)
+    except Exception as error:  # a champion that cannot be loaded cannot be compared; the gate says so
+        log.warning("champion version %s could not be loaded: %s", version.version, error)
+        return {"version": int(version.version), "error": str(error)}
+    change = gate.schema_change(theirs.to_dict(), schema.to_dict())
+    if change:
+        log.warning("champion version %s has another schema: %s", version.version, change.describe())
+        return {"version": int(version.version), "schema_change": change.as_dict()}
+    try:
         found, _ = score(model, X, y, schema)
-    except Exception as error:  # a champion trained on other features cannot score this holdout
+    except Exception as error:
         log.warning("champion version %s could not be scored on this holdout: %s", version.version, error)
         return {"version": int(version.version), "error": str(error)}
     return {"version": int(version.version), **found}
+
+
+def baseline_metrics(train: pd.DataFrame, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> dict[str, float]:
+    """A model that ignores the features (the training classes' prior, or the training mean) on the holdout."""
+    dummy = DummyClassifier(strategy="prior") if schema.task == "classification" else DummyRegressor()
+    dummy.fit(np.zeros((len(train), 1)), train[schema.target])
+    found, _ = score(dummy, np.zeros((len(X), 1)), y, schema)
+    return found
 
 
 def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDATE) -> dict[str, Any]:
@@ -125,7 +150,12 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
     model = mlflow.sklearn.load_model(candidate["model_uri"])
     found, outputs = score(model, X, y, schema)
     classes = np.asarray(model.classes_) if schema.task == "classification" else None
-    report = {"candidate": found, "champion": champion_metrics(cfg, client, X, y, schema), "holdout_rows": len(X)}
+    report = {
+        "candidate": found,
+        "champion": champion_metrics(cfg, client, X, y, schema),
+        "baseline": baseline_metrics(pd.read_parquet(processed / "train.parquet"), X, y, schema),
+        "holdout_rows": len(X),
+    }
 
     METRICS.parent.mkdir(parents=True, exist_ok=True)
     METRICS.write_text(json.dumps(report, indent=2) + "\n")
@@ -136,6 +166,8 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
     with mlflow.start_run(run_id=candidate["run_id"]):
         tracking.log_dataset(test, processed / "test.parquet", "holdout", target=schema.target)
         mlflow.log_metrics({f"test_{k}": v for k, v in found.items()})
+        if PREPARED.exists():
+            mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(PREPARED.read_text()).items()})
         for name, figure in figures(y, outputs, schema, classes).items():
             figure.savefig(FIGURES / name, dpi=100, bbox_inches="tight")
             mlflow.log_figure(figure, f"evaluation/{name}")

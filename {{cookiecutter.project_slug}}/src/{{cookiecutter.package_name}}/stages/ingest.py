@@ -22,10 +22,32 @@ def load_sklearn(name: str, target: str) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: Path) -> pd.DataFrame:
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
+    """A CSV (``NA``, empty and the usual spellings read as missing) or Parquet file; bad files are one clear error."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist (ingest.source in params.yaml)")
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        raise UserError(f"{path} does not exist (ingest.source in params.yaml)")
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    try:
+        frame = pd.read_csv(path, sep=delimiter)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path} is empty: no header row, no data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not a readable CSV: {str(error).strip().splitlines()[0]}") from None
+    if frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        found = [(sep, name) for sep, name in DELIMITERS.items() if sep in header and sep != delimiter]
+        if found:
+            sep, name = found[0]
+            raise UserError(
+                f"{path} parses into one column {header[:60]!r}: it looks {name}-separated ({sep!r}), not "
+                f"separated by {delimiter!r}. Set ingest.delimiter: {sep!r} in params.yaml, or save the file "
+                "comma-separated"
+            )
+    return frame
 
 
 def load(ingest: Ingest) -> pd.DataFrame:
@@ -33,12 +55,15 @@ def load(ingest: Ingest) -> pd.DataFrame:
     frame = (
         load_sklearn(ingest.sklearn_dataset, ingest.target)
         if ingest.sklearn_dataset
-        else read_table(Path(ingest.source))
+        else read_table(Path(ingest.source), ingest.delimiter)
     )
     if ingest.target not in frame.columns:
         raise UserError(
-            f"target column {ingest.target!r} is not in {ingest.source} (columns: {', '.join(map(str, frame.columns))})"
+            f"target column {ingest.target!r} (ingest.target) is not in {ingest.source}; its columns are "
+            f"{', '.join(map(str, frame.columns))}"
         )
+    if len(frame) == 0:
+        raise UserError(f"{ingest.source} has a header but no rows")
     unknown = [c for c in ingest.drop_columns if c not in frame.columns]
     if unknown:
         raise UserError(f"ingest.drop_columns names column(s) not in the data: {', '.join(unknown)}")

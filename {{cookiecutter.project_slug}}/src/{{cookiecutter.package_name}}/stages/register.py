@@ -1,74 +1,29 @@
-"""register: the new version gets alias `challenger`; `champion` moves to it only if the gate passes.
+"""register: the new version gets alias `challenger`; `champion` moves to it only if the gate passes (gate.py).
 
 Versions are never deleted. The decision and its reasons go to reports/registration.json and onto the
-version as tags.
+version as tags (``gate.decision``, ``gate.reasons``, and ``gate.schema_change`` when the candidate's features or
+task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
+``"promoted": false`` (train.yml stays green); the pull-request check (``make review``) fails on it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .. import tracking
-from ..config import Config, Register
-from ..metrics import GREATER_IS_BETTER
+from ..config import Config
+from ..gate import Check, Decision, check_floor_scale, decide
+
+__all__ = ["Check", "Decision", "decide", "run"]  # decide lives in gate.py; kept here for existing imports
 
 log = logging.getLogger(__name__)
 CANDIDATE = Path("models/candidate.json")
 METRICS = Path("reports/metrics.json")
 REPORT = Path("reports/registration.json")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    passed: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    checks: tuple[Check, ...]
-
-    @property
-    def reasons(self) -> list[str]:
-        return [f"{'pass' if c.passed else 'FAIL'}: {c.detail}" for c in self.checks]
-
-
-def decide(candidate: dict[str, float], champion: dict[str, Any] | None, gate: Register) -> Decision:
-    """The quality gate, pure: floor on the candidate, then improvement over the champion on the same holdout."""
-    metric = gate.metric
-    better = GREATER_IS_BETTER[metric]
-    value = candidate[metric]
-    meets_floor = value >= gate.floor if better else value <= gate.floor
-    checks = [
-        Check(
-            "floor", meets_floor, f"{metric} {value:.4f} {'>=' if better else '<='} floor {gate.floor} is {meets_floor}"
-        )
-    ]
-    if champion is None:
-        checks.append(
-            Check("improvement", True, "no champion yet: the first version that clears the floor becomes champion")
-        )
-    elif metric not in champion:
-        reason = champion.get("error", "no metrics")
-        checks.append(Check("improvement", False, f"champion v{champion['version']} could not be compared: {reason}"))
-    else:
-        gain = (value - champion[metric]) if better else (champion[metric] - value)
-        improves = gain >= gate.min_improvement
-        checks.append(
-            Check(
-                "improvement",
-                improves,
-                f"{metric} {value:.4f} vs champion v{champion['version']} {champion[metric]:.4f}: "
-                f"improvement {gain:+.4f} (needs >= {gate.min_improvement}) is {improves}",
-            )
-        )
-    return Decision(all(c.passed for c in checks), tuple(checks))
 
 
 def run(
@@ -78,6 +33,7 @@ def run(
 
     candidate = json.loads(candidate_file.read_text())
     holdout = json.loads(metrics_file.read_text())
+    check_floor_scale(cfg.register_.metric, cfg.register_.floor, holdout.get("baseline"))
     client = tracking.configure(cfg.tracking)
     name = cfg.tracking.model_name
 
@@ -90,7 +46,7 @@ def run(
     if before is not None and before.version == version.version:
         decision = Decision(True, (Check("already", True, f"v{version.version} is already the champion"),))
     else:
-        decision = decide(holdout["candidate"], holdout["champion"], cfg.register_)
+        decision = decide(holdout["candidate"], holdout["champion"], cfg.register_, holdout.get("baseline"))
     if decision.promote:
         client.set_registered_model_alias(name, tracking.CHAMPION, version.version)
     tags = {
@@ -99,6 +55,8 @@ def run(
         "gate.metric": cfg.register_.metric,
         f"holdout.{cfg.register_.metric}": str(holdout["candidate"][cfg.register_.metric]),
     }
+    if decision.schema_change:
+        tags["gate.schema_change"] = decision.schema_change
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
     tracking.describe_version(client, name, version.version, tags["gate.decision"], decision.reasons)
@@ -110,6 +68,7 @@ def run(
         "promoted": decision.promote,
         "checks": [asdict(c) for c in decision.checks],
         "reasons": decision.reasons,
+        "schema_change": decision.schema_change or None,
         "champion_before": int(before.version) if before else None,
         "champion_after": int(after.version) if after else None,
     }
@@ -122,6 +81,8 @@ def run(
         "PROMOTED to champion" if decision.promote else "kept as challenger",
         result["champion_after"],
     )
+    if decision.schema_change:
+        log.warning("schema change vs the champion: %s", decision.schema_change)
     for reason in decision.reasons:
         log.info("  %s", reason)
     return result
