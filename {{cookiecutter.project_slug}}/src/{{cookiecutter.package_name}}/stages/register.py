@@ -101,6 +101,12 @@ def run(
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
+    if decision.promote and (before is None or before.version != version.version):  # a rival may promote at once
+        baseline = str((holdout["champion"] or {}).get("version", "none"))
+        metric = cfg.register_.metric
+        tracking.settle_champion(
+            client, name, version.version, baseline=baseline, metric=metric, greater_is_better=GREATER_IS_BETTER[metric]
+        )
 
     after = tracking.version_by_alias(client, name, tracking.CHAMPION)
     result = {
