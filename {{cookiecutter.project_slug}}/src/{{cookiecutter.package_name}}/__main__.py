@@ -49,6 +49,26 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
     return None
 
 
+def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import tracking_server
+
+    tracking_server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.auth_database_uri)
+    return None
+
+
+def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from . import tracking_server as server
+
+    admin = server.account("MLFLOW_AUTH_ADMIN", "admin")
+    done = server.provision(
+        args.url, cfg.tracking, admin, server.account("MLFLOW_READER", "reader"), server.account("MLFLOW_WRITER", "writer")
+    )
+    print(json.dumps(done))
+    return done
+
+
 def _import_model(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import serving
 
@@ -156,6 +176,16 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_ui)
+    server = commands.add_parser("mlflow-server", help="the team's MLflow server: PostgreSQL, proxied artifacts, basic auth")
+    server.add_argument("--backend-store-uri", default=os.environ.get("MLFLOW_BACKEND_STORE_URI"), required=False)
+    server.add_argument("--artifacts-destination", default=os.environ.get("MLFLOW_ARTIFACTS_DESTINATION") or "mlartifacts")
+    server.add_argument("--auth-database-uri", default=os.environ.get("MLFLOW_AUTH_DATABASE_URI") or None)
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.set_defaults(handler=_mlflow_server)
+    users = commands.add_parser("mlflow-users", help="create the reader and writer users on a running mlflow-server")
+    users.add_argument("--url", default="http://127.0.0.1:5000")
+    users.set_defaults(handler=_mlflow_users)
     import_model = commands.add_parser("import-model", help="copy the registry's champion into the BentoML model store")
     import_model.set_defaults(handler=_import_model)
     serve = commands.add_parser("serve", help="serve the champion over HTTP (POST /predict) with BentoML")
