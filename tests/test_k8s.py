@@ -1,4 +1,4 @@
-"""The Kubernetes manifests of a baked project (deploy/k8s/), validated offline against the Kubernetes API's own
+"""Deployment files of a baked project, validated offline: the Kubernetes manifests (deploy/k8s/) against the Kubernetes
 schemas (PyPI kubernetes-validate, strict: an unknown or misspelt field fails), and checked for what they must say:
 probes on /readyz and /livez, resources, an autoscaler on the Deployment, credentials only from Secrets, and a
 Spark batch job that runs the project's own command."""
@@ -6,6 +6,8 @@ Spark batch job that runs the project's own command."""
 from __future__ import annotations
 
 import copy
+import subprocess
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -126,3 +128,41 @@ def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests)
     )
     assert conf["spark.driver.host"] == f"{SLUG}-batch-driver"
     assert conf["spark.kubernetes.container.image"] == f"ghcr.io/acme-corp/{SLUG}-spark:latest"
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp("compose")) / "deploy" / "tracking" / "compose.yaml"
+
+
+def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> None:
+    done = subprocess.run(
+        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> None:
+    broken = tmp_path / "compose.yaml"
+    text = compose.read_text()
+    broken.write_text(text.replace("    depends_on:\n      postgres:", "    depend_on:\n      postgres:"))
+    assert broken.read_text() != text
+    command = ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(broken)]
+    done = subprocess.run(command, check=False, capture_output=True)
+    assert done.returncode != 0
+
+
+def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose) -> None:
+    services = yaml.safe_load(compose.read_text())["services"]
+    mlflow = services["mlflow"]
+    assert mlflow["command"][:2] == ["make", "mlflow-server"]
+    env = mlflow["environment"]
+    assert env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg://")
+    assert env["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
+    secrets = [v for k, v in env.items() if any(word in k for word in ("PASSWORD", "SECRET", "KEY_ID"))]
+    assert secrets and all("${" in value for value in secrets)
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${")
+    assert (compose.parent / "Dockerfile").exists() and (compose.parent / "initdb" / "auth-database.sql").exists()

@@ -125,7 +125,11 @@ def server(default_project: Path, postgres, tmp_path_factory) -> Iterator[dict]:
         yield {"uri": uri, "artifacts": work / "artifacts", "db": f"{url}/mlflow"}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(60)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # uvicorn's workers may linger on open connections
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def clone(default_project: Path, target: Path, search: list[dict]) -> Path:

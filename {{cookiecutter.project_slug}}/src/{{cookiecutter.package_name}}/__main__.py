@@ -52,7 +52,9 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
 def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import tracking_server
 
-    tracking_server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.auth_database_uri)
+    tracking_server.serve(
+        args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.auth_database_uri
+    )
     return None
 
 
@@ -63,7 +65,11 @@ def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
 
     admin = server.account("MLFLOW_AUTH_ADMIN", "admin")
     done = server.provision(
-        args.url, cfg.tracking, admin, server.account("MLFLOW_READER", "reader"), server.account("MLFLOW_WRITER", "writer")
+        args.url,
+        cfg.tracking,
+        admin,
+        server.account("MLFLOW_READER", "reader"),
+        server.account("MLFLOW_WRITER", "writer"),
     )
     print(json.dumps(done))
     return done
@@ -94,7 +100,22 @@ def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
 
     from . import batch
 
-    result = batch.run(cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows)
+    if args.engine == "spark":
+        from . import spark_batch
+
+        result = spark_batch.run(
+            cfg,
+            args.input,
+            batch_id=args.batch_id,
+            key_column=args.key_column,
+            master=args.spark_master,
+            partitions=args.spark_partitions,
+            chunk_rows=args.chunk_rows,
+        )
+    else:
+        result = batch.run(
+            cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows
+        )
     print(json.dumps(batch.as_dict(result)))
     return result
 
@@ -176,9 +197,13 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_ui)
-    server = commands.add_parser("mlflow-server", help="the team's MLflow server: PostgreSQL, proxied artifacts, basic auth")
+    server = commands.add_parser(
+        "mlflow-server", help="the team's MLflow server: PostgreSQL, proxied artifacts, basic auth"
+    )
     server.add_argument("--backend-store-uri", default=os.environ.get("MLFLOW_BACKEND_STORE_URI"), required=False)
-    server.add_argument("--artifacts-destination", default=os.environ.get("MLFLOW_ARTIFACTS_DESTINATION") or "mlartifacts")
+    server.add_argument(
+        "--artifacts-destination", default=os.environ.get("MLFLOW_ARTIFACTS_DESTINATION") or "mlartifacts"
+    )
     server.add_argument("--auth-database-uri", default=os.environ.get("MLFLOW_AUTH_DATABASE_URI") or None)
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5000)
@@ -204,6 +229,9 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--batch-id", help="default: derived from the file name and content (reruns resume)")
     batch.add_argument("--key-column", help="a unique column to use as row key (default: row position)")
     batch.add_argument("--chunk-rows", type=int, default=50_000, help="rows per transaction (default: %(default)s)")
+    batch.add_argument("--engine", choices=["in-process", "spark"], default="in-process", help="default: %(default)s")
+    batch.add_argument("--spark-master", default="local[*]", help="with --engine spark (default: %(default)s)")
+    batch.add_argument("--spark-partitions", type=int, help="with --engine spark (default: 2 per core)")
     batch.set_defaults(handler=_batch)
     predict = commands.add_parser("predict", help="send rows of a file to a running service; print the answers")
     predict.add_argument("--url", default="http://127.0.0.1:3000")

@@ -84,7 +84,13 @@ def serve(backend_store_uri: str, artifacts_destination: str, host: str, port: i
     argv = command(backend_store_uri, artifacts_destination, host, port)
     os.environ["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
     os.environ.setdefault("MLFLOW_FLASK_SERVER_SECRET_KEY", secret_key(config.parent / "secret_key"))
-    log.info("MLflow server on http://%s:%s (backend %s, artifacts %s)", host, port, _redacted(backend_store_uri), artifacts_destination)
+    log.info(
+        "MLflow server on http://%s:%s (backend %s, artifacts %s)",
+        host,
+        port,
+        _redacted(backend_store_uri),
+        artifacts_destination,
+    )
     os.execvp(argv[0], argv)
 
 
