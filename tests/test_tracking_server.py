@@ -160,7 +160,10 @@ def race(default_project: Path, server: dict, tmp_path_factory) -> dict:
     outputs = {name: job.communicate(timeout=1500)[0] for name, job in jobs.items()}
     for name, job in jobs.items():
         assert job.returncode == 0, f"dvc repro in the {name} clone failed:\n{outputs[name][-5000:]}"
-    registrations = {name: json.loads((path / "reports" / "registration.json").read_text()) for name, path in clones.items()}
+    reports = {name: path / "reports" / "registration.json" for name, path in clones.items()}
+    registrations = {name: json.loads(report.read_text()) for name, report in reports.items()}
+    last = max(reports, key=lambda name: reports[name].stat().st_mtime_ns)
+    print(f"race: the {last} clone registered last; registrations {registrations}")
     registry = json.loads(run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], default_project, env=env).stdout)
     return {"registrations": registrations, "registry": registry, "clones": clones}
 

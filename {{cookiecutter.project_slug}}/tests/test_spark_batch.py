@@ -87,7 +87,7 @@ def test_a_spark_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
 def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(scoring, tmp_path) -> None:
     # given a Spark job on many partitions, killed with SIGKILL (driver, JVM and Python workers) once rows are in
     cfg, engine = scoring
-    rows = 400_000
+    rows = 200_000
     path = holdout(rows, tmp_path / "big.parquet")
     command = [sys.executable, "-m", cli.__package__, "batch", "--input", str(path), "--batch-id", "killed"]
     command += ["--engine", "spark", "--spark-master", MASTER, "--spark-partitions", "40"]
