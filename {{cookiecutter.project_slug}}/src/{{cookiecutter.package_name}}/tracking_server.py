@@ -43,6 +43,8 @@ def auth_config(path: Path, database_uri: str, admin_username: str = "admin") ->
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # the database URL may carry a password: only the owner reads it
+    path.chmod(0o600)
     with path.open("w") as stream:
         parser.write(stream)
     return path
