@@ -37,7 +37,7 @@ def render_pyproject(runner: str, remote: str) -> str:
 
 
 def lock(kind: str, remote: str, out_dir: Path) -> Path:
-    extras = ["dev", "gpu"] if kind == "gpu" else ["dev"]
+    extras = ["dev", "server", "gpu"] if kind == "gpu" else ["dev", "server"]
     target = out_dir / f"{kind}-{remote}.lock"
     with tempfile.TemporaryDirectory() as tmp:
         pyproject = Path(tmp) / "pyproject.toml"
@@ -67,6 +67,19 @@ def lock_uv() -> Path:
     return target
 
 
+def lock_spark(base: Path, target: Path) -> Path:
+    """requirements-spark.lock: only the `spark` extra's own lines (pyspark, py4j), resolved within ``base`` so
+    that `make setup-spark` adds them to any variant's environment without moving a locked version."""
+    extra = tomllib.loads(render_pyproject("self-hosted-cpu", "local"))["project"]["optional-dependencies"]["spark"]
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = Path(tmp) / "spark.in"
+        wanted.write_text("\n".join(extra) + "\n")
+        command = ["uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON, "--no-header",
+                   "--no-annotate", "--generate-hashes", "-c", str(base), str(wanted), "-o", str(target)]
+        subprocess.run(command, check=True)
+    return target
+
+
 def main() -> None:
     out_dir = PROJECT / "_locks"
     out_dir.mkdir(exist_ok=True)
@@ -74,6 +87,8 @@ def main() -> None:
     for kind in RUNNERS:
         for remote in REMOTES:
             print(f"locked {lock(kind, remote, out_dir).relative_to(TEMPLATE)}", file=sys.stderr)
+    spark = lock_spark(out_dir / "cpu-local.lock", PROJECT / "requirements-spark.lock")
+    print(f"locked {spark.relative_to(TEMPLATE)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }} import __main__ as cli
-from {{ cookiecutter.package_name }} import batch, config, features, serving
+from {{ cookiecutter.package_name }} import batch, config, features, serving, tables
 from {{ cookiecutter.package_name }}.serving import store
 
 from .serving.conftest import session_bentoml_home
@@ -195,4 +195,66 @@ def test_text_in_a_numeric_feature_is_refused_naming_the_column(scoring, tmp_pat
     frame.to_csv(path, index=False)
     with pytest.raises(features.SchemaMismatch, match=numeric):
         batch.run(cfg, path, progress=False)
+    assert store.count(engine) == 0
+
+
+def test_chunks_stream_a_csv_in_fixed_row_counts_across_reader_blocks(in_trained, tmp_path, monkeypatch) -> None:
+    # given a CSV read in blocks far smaller than a chunk (so chunks are cut across blocks)
+    frame = pd.concat([pd.read_parquet("data/processed/test.parquet")] * 4, ignore_index=True)
+    path = tmp_path / "many.csv"
+    frame.to_csv(path, index=False)
+    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 4096)
+    numeric = list(frame.select_dtypes("number").columns)
+    # when it is streamed in chunks of 70 rows
+    chunks = list(tables.chunks(path, list(frame.columns), numeric=numeric, rows=70))
+    # then every chunk but the last has 70 rows, indexed by file position, and together they are the file
+    assert [len(c) for c in chunks[:-1]] == [70] * (len(chunks) - 1) and 0 < len(chunks[-1]) <= 70
+    streamed = pd.concat(chunks)
+    assert streamed.index.tolist() == list(range(len(frame)))
+    pd.testing.assert_frame_equal(
+        streamed[numeric], pd.read_csv(path)[numeric].astype("float64"), check_index_type=False
+    )
+
+
+def test_a_csv_scored_in_small_chunks_stores_the_in_memory_predictions(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    frame = pd.concat([pd.read_parquet("data/processed/test.parquet")] * 3, ignore_index=True)
+    path = tmp_path / "holdout.csv"
+    frame.to_csv(path, index=False)
+    result = batch.run(cfg, path, batch_id="csv", chunk_rows=37, progress=False)
+    served = serving.champion(cfg)
+    expected, _ = served.predict(batch.check(pd.read_csv(path), served.schema))
+    query = (
+        select(store.scored.c.prediction).where(store.scored.c.request_id == "csv").order_by(store.scored.c.row_index)
+    )
+    with engine.connect() as connection:
+        assert list(connection.execute(query).scalars()) == expected.tolist()
+    assert result.rows == len(frame)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_bad_value_in_the_last_chunk_is_refused_before_the_first_chunk_is_written(scoring, tmp_path, suffix) -> None:
+    # given a file whose very last row has text in a numeric feature, scored in many small chunks
+    cfg, engine = scoring
+    numeric = serving.champion(cfg).schema.of_kind("numeric")[0]
+    frame = pd.concat([pd.read_parquet("data/processed/test.parquet")] * 3, ignore_index=True)
+    frame[numeric] = frame[numeric].astype(object)
+    frame.loc[frame.index[-1], numeric] = "twelve"
+    path = tmp_path / f"late{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.astype({numeric: str}).to_parquet(path)
+    # when it is scored, then it is refused naming the column and the value, and nothing is written
+    with pytest.raises(features.SchemaMismatch, match=f"{numeric}.*twelve"):
+        batch.run(cfg, path, chunk_rows=20, progress=False)
+    assert store.count(engine) == 0
+
+
+def test_a_key_repeated_in_another_chunk_is_refused_before_anything_is_written(scoring, tmp_path) -> None:
+    cfg, engine = scoring
+    frame = pd.read_parquet("data/processed/test.parquet")
+    frame.insert(0, "id", [f"row-{i}" for i in range(len(frame))])
+    frame.loc[frame.index[-1], "id"] = "row-0"
+    path = tmp_path / "keys.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(config.UserError, match="'id' must be unique"):
+        batch.run(cfg, path, key_column="id", chunk_rows=10, progress=False)
     assert store.count(engine) == 0

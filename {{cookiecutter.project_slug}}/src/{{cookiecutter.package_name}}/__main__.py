@@ -62,6 +62,32 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
     return None
 
 
+def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import tracking_server
+
+    tracking_server.serve(
+        args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.auth_database_uri
+    )
+    return None
+
+
+def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from . import tracking_server as server
+
+    admin = server.account("MLFLOW_AUTH_ADMIN", "admin")
+    done = server.provision(
+        args.url,
+        cfg.tracking,
+        admin,
+        server.account("MLFLOW_READER", "reader"),
+        server.account("MLFLOW_WRITER", "writer"),
+    )
+    print(json.dumps(done))
+    return done
+
+
 def _import_model(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import serving
 
@@ -87,7 +113,22 @@ def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
 
     from . import batch
 
-    result = batch.run(cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows)
+    if args.engine == "spark":
+        from . import spark_batch
+
+        result = spark_batch.run(
+            cfg,
+            args.input,
+            batch_id=args.batch_id,
+            key_column=args.key_column,
+            master=args.spark_master,
+            partitions=args.spark_partitions,
+            chunk_rows=args.chunk_rows,
+        )
+    else:
+        result = batch.run(
+            cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows
+        )
     print(json.dumps(batch.as_dict(result)))
     return result
 
@@ -175,6 +216,20 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=_ui)
+    server = commands.add_parser(
+        "mlflow-server", help="the team's MLflow server: PostgreSQL, proxied artifacts, basic auth"
+    )
+    server.add_argument("--backend-store-uri", default=os.environ.get("MLFLOW_BACKEND_STORE_URI"), required=False)
+    server.add_argument(
+        "--artifacts-destination", default=os.environ.get("MLFLOW_ARTIFACTS_DESTINATION") or "mlartifacts"
+    )
+    server.add_argument("--auth-database-uri", default=os.environ.get("MLFLOW_AUTH_DATABASE_URI") or None)
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.set_defaults(handler=_mlflow_server)
+    users = commands.add_parser("mlflow-users", help="create the reader and writer users on a running mlflow-server")
+    users.add_argument("--url", default="http://127.0.0.1:5000")
+    users.set_defaults(handler=_mlflow_users)
     import_model = commands.add_parser("import-model", help="copy the registry's champion into the BentoML model store")
     import_model.set_defaults(handler=_import_model)
     serve = commands.add_parser("serve", help="serve the champion over HTTP (POST /predict) with BentoML")
@@ -193,6 +248,9 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--batch-id", help="default: derived from the file name and content (reruns resume)")
     batch.add_argument("--key-column", help="a unique column to use as row key (default: row position)")
     batch.add_argument("--chunk-rows", type=int, default=50_000, help="rows per transaction (default: %(default)s)")
+    batch.add_argument("--engine", choices=["in-process", "spark"], default="in-process", help="default: %(default)s")
+    batch.add_argument("--spark-master", default="local[*]", help="with --engine spark (default: %(default)s)")
+    batch.add_argument("--spark-partitions", type=int, help="with --engine spark (default: 2 per core)")
     batch.set_defaults(handler=_batch)
     predict = commands.add_parser("predict", help="send rows of a file to a running service; print the answers")
     predict.add_argument("--url", default="http://127.0.0.1:3000")

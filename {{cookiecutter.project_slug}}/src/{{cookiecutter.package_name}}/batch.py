@@ -5,8 +5,11 @@ One row per input row goes to the serving layer's `predictions` table (read thro
 "batch", the batch id, the row key (the key column's value, or the row's position in the file), the model
 version and the prediction); the batch itself is one `requests` row (input file, digest, model, row count).
 
-- Schema first: the whole input is checked against the champion's features before anything is written; a
-  missing column or a value that is not a number where the model needs one stops the job, naming the column.
+- Bounded memory: the file is streamed in chunks of --chunk-rows rows (tables.py: Parquet record batches, pyarrow's
+  streaming CSV reader), so peak memory is set by the chunk size, never by the file: a file larger than RAM scores.
+- Schema first: the header, then every value of the input is checked against the champion's features (a first
+  streaming pass) before anything is written; a missing column or a value that is not a number where the model
+  needs one stops the job, naming the column.
 - Idempotent and crash-safe: each chunk is written in one transaction, and a rerun with the same batch id
   (the default is derived from the file's name and content) skips the rows already written. Kill it at
   any point and run it again: exactly one row per input row, none lost, none duplicated. A rerun must see
@@ -28,9 +31,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from sqlalchemy import select
 from tqdm import tqdm
 
-from . import features, serving
+from . import features, serving, tables
 from .config import Config, UserError
 from .serving import store
 
@@ -59,17 +64,6 @@ class BatchResult:
         return self.written / self.scoring_seconds if self.scoring_seconds else 0.0
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise UserError(f"{path} not found")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    raise UserError(f"{path}: expected a .csv or .parquet file")
-
-
 def file_digest(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as stream:
@@ -83,15 +77,14 @@ def default_batch_id(path: Path, digest: str) -> str:
     return f"{path.stem}-{digest[:12]}"
 
 
-def check(frame: pd.DataFrame, schema: features.Schema) -> pd.DataFrame:
-    """The frame conformed to the model's schema, or SchemaMismatch naming every offending column."""
-    missing = [name for name in schema.names if name not in frame.columns]
-    if missing:
-        raise features.SchemaMismatch(
-            f"the input does not match the model's schema: missing column(s) {', '.join(missing)}"
-        )
+def _mismatch(problems: list[str]) -> features.SchemaMismatch:
+    return features.SchemaMismatch(f"the input does not match the model's schema: {'; '.join(problems)}")
+
+
+def _not_numbers(frame: pd.DataFrame, names: list[str]) -> list[str]:
+    """One problem per column of ``names`` that holds a value that is not a number (with its row and value)."""
     problems = []
-    for name in schema.of_kind("numeric"):
+    for name in names:
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             continue
@@ -99,21 +92,70 @@ def check(frame: pd.DataFrame, schema: features.Schema) -> pd.DataFrame:
         bad = column[numbers.isna() & column.notna()]
         if len(bad):
             problems.append(f"{name} (needs numbers; row {bad.index[0]} has {bad.iloc[0]!r})")
-    if problems:
-        raise features.SchemaMismatch(f"the input does not match the model's schema: {'; '.join(problems)}")
+    return problems
+
+
+def check(frame: pd.DataFrame, schema: features.Schema) -> pd.DataFrame:
+    """The frame conformed to the model's schema, or SchemaMismatch naming every offending column."""
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise _mismatch([f"missing column(s) {', '.join(missing)}"])
+    if problems := _not_numbers(frame, schema.of_kind("numeric")):
+        raise _mismatch(problems)
     return features.conform(frame, schema)
 
 
-def row_keys(frame: pd.DataFrame, key_column: str | None) -> pd.Series | None:
-    """The key column's values as text, or None: the rows' positions are their keys."""
-    if key_column is None:
-        return None
-    if key_column not in frame.columns:
+def columns_to_read(path: Path, schema: features.Schema, key_column: str | None) -> list[str]:
+    """The model's features (and the key column): checked against the file's header before any row is read."""
+    found = set(tables.column_names(path))
+    if missing := [name for name in schema.names if name not in found]:
+        raise _mismatch([f"missing column(s) {', '.join(missing)}"])
+    if key_column is not None and key_column not in found:
         raise UserError(f"key column {key_column!r} is not in the input")
-    keys = frame[key_column]
-    if keys.isna().any() or keys.duplicated().any():
+    return schema.names + ([key_column] if key_column is not None and key_column not in schema.names else [])
+
+
+def scan(path: Path, schema: features.Schema, key_column: str | None, chunk_rows: int) -> int:
+    """The first pass, before anything is written: every value of a numeric feature is a number, the key column
+    is never empty and unique; returns the row count. Streams like the scoring pass: memory stays at one chunk
+    (plus 8 bytes per row for the key column's hashes, when there is one). A Parquet file whose numeric features
+    are stored as numbers and that has no key column needs no pass at all: its footer says it all."""
+    numeric = schema.of_kind("numeric")
+    rows = tables.parquet_rows(path)
+    if rows is not None:  # Parquet: only columns not stored as numbers can hold text
+        types = tables.parquet_types(path)
+        numeric = [n for n in numeric if not (pa.types.is_integer(types[n]) or pa.types.is_floating(types[n]))]
+        numeric = [n for n in numeric if not (pa.types.is_decimal(types[n]) or pa.types.is_null(types[n]))]
+        if not numeric and key_column is None:
+            return rows
+    wanted = list(dict.fromkeys(numeric + ([key_column] if key_column else []))) or schema.names[:1]
+    counted, hashes = 0, []
+    try:
+        for chunk in tables.chunks(path, wanted, numeric=numeric, rows=chunk_rows):
+            if problems := _not_numbers(chunk, numeric):
+                raise _mismatch(problems)
+            if key_column is not None:
+                keys = chunk[key_column]
+                if keys.isna().any():
+                    raise UserError(f"key column {key_column!r} must be unique and never empty")
+                hashes.append(pd.util.hash_pandas_object(keys.astype(str), index=False).to_numpy())
+            counted += len(chunk)
+    except tables.BadValue as error:
+        raise _mismatch([str(error)]) from error
+    if hashes and len(np.unique(np.concatenate(hashes))) != counted:
         raise UserError(f"key column {key_column!r} must be unique and never empty")
-    return keys.astype(str)
+    return counted
+
+
+def written_between(engine: Any, request: store.Request, start: int, stop: int) -> np.ndarray:
+    """Row positions in [start, stop) already written for the batch: what a rerun skips, one chunk at a time."""
+    query = select(store.predictions.c.row_index).where(
+        store.predictions.c.request == request.id,
+        store.predictions.c.row_index >= start,
+        store.predictions.c.row_index < stop,
+    )
+    with engine.connect() as connection:
+        return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
 
 class ChunkWriter:
@@ -168,10 +210,10 @@ def run(
 ) -> BatchResult:
     started = time.perf_counter()
     path = Path(input_path)
-    frame = read_table(path)
-    keys = row_keys(frame, key_column)
+    tables.kind(path)
     served = serving.champion(cfg)
-    X = check(frame, served.schema)
+    columns = columns_to_read(path, served.schema, key_column)
+    rows = scan(path, served.schema, key_column, chunk_rows)
     digest = file_digest(path)
     batch_id = batch_id or default_batch_id(path, digest)
 
@@ -183,34 +225,34 @@ def run(
         model_version=served.version,
         input=str(path),
         digest=digest,
-        rows=len(frame),
+        rows=rows,
     )
-    done = store.written_positions(engine, request)
-    todo = np.setdiff1d(np.arange(len(frame)), done, assume_unique=True) if len(done) else np.arange(len(frame))
-    if len(done):
+    already = store.count(engine, store.BATCH, batch_id)
+    if already:
         log.info(
-            "batch %s: %d of %d row(s) already written, scoring the other %d",
-            batch_id,
-            len(frame) - len(todo),
-            len(frame),
-            len(todo),
+            "batch %s: %d of %d row(s) already written, scoring the other %d", batch_id, already, rows, rows - already
         )
     scoring = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
+    skipped = already if already == rows else 0  # all there: nothing to read again
+    numeric = served.schema.of_kind("numeric")
+    bar = tqdm(total=rows - already, unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
     with bar, ChunkWriter(engine, request) as writer:
-        for begin in range(0, len(todo), chunk_rows):
-            positions = todo[begin : begin + chunk_rows]
-            first, last = int(positions[0]), int(positions[-1])
-            rows = X.iloc[first : last + 1] if last - first + 1 == len(positions) else X.iloc[positions]
-            labels, _ = served.predict(rows)
-            chunk_keys = None if keys is None else keys.iloc[positions].tolist()
-            writer.put(positions, labels.tolist(), chunk_keys, bar.update)
+        for chunk in tables.chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else ():
+            if already:
+                done = written_between(engine, request, chunk.index[0], chunk.index[-1] + 1)
+                skipped += len(done)
+                chunk = chunk.drop(index=done) if len(done) else chunk
+                if chunk.empty:
+                    continue
+            labels, _ = served.predict(features.conform(chunk, served.schema))
+            keys = None if key_column is None else chunk[key_column].astype(str).tolist()
+            writer.put(chunk.index.to_numpy(), labels.tolist(), keys, bar.update)
     result = BatchResult(
         batch_id=batch_id,
         input=str(path),
-        rows=len(frame),
-        written=len(todo),
-        skipped=len(frame) - len(todo),
+        rows=rows,
+        written=rows - skipped,
+        skipped=skipped,
         model_name=served.name,
         model_version=served.version,
         seconds=time.perf_counter() - started,

@@ -170,3 +170,63 @@ def version_for_model(client: MlflowClient, model_name: str, model_uri: str) -> 
     except MlflowException:
         return None
     return next((v for v in versions if v.source == model_uri), None)
+
+
+# Serialisable promotion: two pipelines that finish at once (two runners, one registry) must end with the better
+# of their versions as champion, whichever moves the alias last. MLflow's alias API has no compare-and-set, so
+# each promoted version records the champion it was compared with (its baseline), and settle_champion() moves the
+# alias to the best promoted version among those that share that baseline, then reads back and repeats until what
+# it reads is what it would write. The last process to move the alias re-reads after its move and sees every
+# rival's tags (each writes them before its first read), so the final alias is the best of the race in any
+# interleaving. A version promoted later against the new champion has another baseline: it is not compared
+# with older rivals.
+PROMOTION_BASELINE = "promotion.baseline"
+PROMOTION_SETTLED = "promotion.settled"
+
+
+def _metric_of(version: ModelVersion, metric: str) -> float | None:
+    try:
+        return float(version.tags[f"holdout.{metric}"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def settle_champion(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    *,
+    baseline: str,
+    metric: str,
+    greater_is_better: bool,
+    attempts: int = 20,
+) -> str:
+    """Called after ``version`` passed the gate against ``baseline`` (the champion's version at evaluation time,
+    or "none") and carries its ``holdout.<metric>`` tag: the champion becomes the best version promoted against
+    the same baseline (ties: the lowest version number). Returns the champion's version."""
+    version, baseline = str(version), str(baseline)
+    client.set_model_version_tag(model_name, version, PROMOTION_BASELINE, baseline)
+    best = version
+    for _ in range(attempts):
+        rivals = [
+            v
+            for v in client.search_model_versions(f"name = '{model_name}'")
+            if v.tags.get(PROMOTION_BASELINE) == baseline
+            and v.tags.get("gate.decision") == "promoted"
+            and _metric_of(v, metric) is not None
+        ]
+        if str(version) not in {str(v.version) for v in rivals}:  # our own tags not visible yet: read again
+            continue
+        sign = 1.0 if greater_is_better else -1.0
+        best = str(min(rivals, key=lambda v: (-sign * _metric_of(v, metric), int(v.version))).version)
+        current = version_by_alias(client, model_name, CHAMPION)
+        if current is not None and str(current.version) == best:
+            break
+        try:
+            client.set_registered_model_alias(model_name, CHAMPION, best)
+        except MlflowException:  # a rival's alias write at the same instant (the store's unique key): read again
+            continue
+    else:
+        raise MlflowException(f"{model_name}: the champion did not settle after {attempts} reads of the registry")
+    client.set_model_version_tag(model_name, version, PROMOTION_SETTLED, f"champion v{best}")
+    return best

@@ -17,6 +17,7 @@ from typing import Any
 from .. import tracking
 from ..config import Config
 from ..gate import Check, Decision, check_floor_scale, decide
+from ..metrics import GREATER_IS_BETTER
 
 __all__ = ["Check", "Decision", "decide", "run"]  # decide lives in gate.py; kept here for existing imports
 
@@ -60,6 +61,12 @@ def run(
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
     tracking.describe_version(client, name, version.version, tags["gate.decision"], decision.reasons)
+    if decision.promote and (before is None or before.version != version.version):  # a rival may promote at once
+        baseline = str((holdout["champion"] or {}).get("version", "none"))
+        metric = cfg.register_.metric
+        tracking.settle_champion(
+            client, name, version.version, baseline=baseline, metric=metric, greater_is_better=GREATER_IS_BETTER[metric]
+        )
 
     after = tracking.version_by_alias(client, name, tracking.CHAMPION)
     result = {
