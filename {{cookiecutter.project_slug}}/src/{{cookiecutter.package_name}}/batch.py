@@ -205,6 +205,7 @@ def run(
             labels, _ = served.predict(rows)
             chunk_keys = None if keys is None else keys.iloc[positions].tolist()
             writer.put(positions, labels.tolist(), chunk_keys, bar.update)
+    keep_sample(engine, request, X, digest, cfg.monitor.batch_sample_rows)
     result = BatchResult(
         batch_id=batch_id,
         input=str(path),
@@ -226,6 +227,17 @@ def run(
         result.seconds,
     )
     return result
+
+
+def keep_sample(engine: Any, request: store.Request, X: pd.DataFrame, digest: str, rows: int) -> None:
+    """The features of a fixed sample of the batch's rows, for monitoring (the same rows on every rerun)."""
+    if rows <= 0 or X.empty:
+        return
+    rng = np.random.default_rng(int(digest[:8], 16))
+    positions = np.sort(rng.choice(len(X), size=min(rows, len(X)), replace=False))
+    sample = X.iloc[positions]
+    records = sample.astype(object).where(sample.notna(), None).to_dict("records")
+    store.keep_inputs(engine, request, dict(zip(positions.tolist(), records, strict=True)))
 
 
 def as_dict(result: BatchResult) -> dict:
