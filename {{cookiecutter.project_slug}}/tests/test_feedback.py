@@ -132,3 +132,20 @@ def test_the_feedback_command_names_unknown_ids_and_stores_nothing(layer, tmp_pa
     assert main(["--params", str(params), "feedback", "--input", str(labels)]) == 1
     assert "'req9:0'" in capsys.readouterr().err
     assert feedback_rows(layer) == []
+
+
+def test_retention_deletes_old_requests_with_their_predictions_and_feedback(layer) -> None:
+    from datetime import timedelta
+
+    # given labelled predictions, and an online request of 40 days ago
+    store.record_feedback(layer, [(("req1", "0"), "yes")])
+    old = store.now() - timedelta(days=40)
+    row = {"source": store.ONLINE, "request_id": "old", "row_index": 0, "created_at": old, "model_name": "m"}
+    store.insert(layer, [row | {"model_version": "1", "inputs": None, "prediction": "no", "probabilities": None}])
+    store.record_feedback(layer, [(("old", "0"), "no")])
+    # when the serving layer keeps 30 days
+    deleted = store.prune(layer, store.now() - timedelta(days=30))
+    # then the old request is gone with its prediction and label; the rest stays
+    assert deleted == 1
+    assert store.count(layer) == 5
+    assert [r["request_id"] for r in store.labelled(layer)] == ["req1"]
