@@ -583,14 +583,20 @@ def window_predictions(engine: Engine, since: datetime, until: datetime) -> list
 
 
 def window_inputs(engine: Engine, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
-    """The kept features of at most ``limit`` predictions of the window (a random sample when there are more)."""
+    """The kept features of the window's predictions; about ``limit`` of them, drawn at random, when there are
+    more. Each row is kept with probability limit/total in one pass, so the database neither sorts nor reads the
+    features of the rows it skips."""
     query = _window(select(predictions.c.inputs), since, until).where(predictions.c.inputs.is_not(None))
     with engine.connect() as connection:
         total = connection.execute(
             _window(select(func.count()), since, until).where(predictions.c.inputs.is_not(None))
         ).scalar_one()
         if total > limit:
-            query = query.order_by(func.random()).limit(limit)
+            share = limit / total
+            if engine.dialect.name == "sqlite":  # random() is a 64-bit integer there
+                query = query.where(func.abs(func.random()) % 1_000_000 < int(share * 1_000_000))
+            else:
+                query = query.where(func.random() < share)
         return [row[0] for row in connection.execute(query)]
 
 
