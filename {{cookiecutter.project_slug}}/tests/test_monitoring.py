@@ -103,3 +103,23 @@ def test_the_decision_follows_the_policy(cfg: config.Config) -> None:
     )
     few = labelled | {"labelled_rows": cfg.monitor.min_labelled - 1}
     assert monitoring.decide(summary(live_metrics=few), cfg)[0] == "ok"  # too few labels to judge
+
+
+@pytest.mark.parametrize("classes", [(0, 1), ("no", "yes")])
+def test_live_metrics_per_version_for_number_and_text_classes(classes) -> None:
+    from {{ cookiecutter.package_name }} import features
+
+    schema = features.Schema(target="t", task="classification", features=(), classes=classes)
+    no, yes = classes
+    rows = [  # v2 is right on every row; v1 on half of them (and has no probabilities: a batch)
+        {
+            "model_version": "2",
+            "label": [no, yes][i % 2],
+            "prediction": [no, yes][i % 2],
+            "probabilities": {str(no): 1.0 - i % 2, str(yes): float(i % 2)},
+        }
+        for i in range(10)
+    ] + [{"model_version": "1", "label": yes, "prediction": [no, yes][i % 2], "probabilities": None} for i in range(4)]
+    found = monitoring.live_metrics(rows, schema)
+    assert found["2"]["labelled_rows"] == 10 and found["2"]["roc_auc"] == 1.0 and found["2"]["accuracy"] == 1.0
+    assert found["1"] == {"labelled_rows": 4, "accuracy": 0.5}

@@ -255,20 +255,19 @@ def live_metrics(rows: list[dict[str, Any]], schema: features.Schema) -> dict[st
         by_version.setdefault(str(row["model_version"]), []).append(row)
     found = {}
     for version, group in sorted(by_version.items()):
-        y = pd.Series([r["label"] for r in group])
-        predicted = np.asarray([r["prediction"] for r in group], dtype=object)
+        y = np.asarray([r["label"] for r in group])  # numbers or text, as the classes are (sklearn needs one type)
+        predicted = np.asarray([r["prediction"] for r in group])
         values: dict[str, float] = {"labelled_rows": len(group)}
         if schema.task == "regression":
             values |= metrics.regression(y.astype(float), predicted.astype(float))
         else:
-            classes = np.asarray(schema.classes, dtype=object)
+            classes = np.asarray(list(schema.classes))
             with_probabilities = all(r["probabilities"] for r in group)
-            if with_probabilities and y.nunique() > 1 and set(y) <= set(classes):
+            if with_probabilities and len(set(y.tolist())) > 1 and set(y.tolist()) <= set(classes.tolist()):
                 proba = np.asarray([[r["probabilities"][str(c)] for c in classes] for r in group], dtype=float)
-                values |= metrics.classification(y.to_numpy(dtype=object), proba, classes)
-                values["accuracy"] = float(np.mean(predicted == y.to_numpy(dtype=object)))
-            else:  # batch rows keep no probabilities: the metrics of hard predictions
-                values["accuracy"] = float(np.mean(predicted == y.to_numpy(dtype=object)))
+                values |= metrics.classification(y, proba, classes)
+            # batch rows keep no probabilities: the accuracy of hard predictions is what every row has
+            values["accuracy"] = float(np.mean(predicted == y))
         found[version] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in values.items()}
     return found
 
