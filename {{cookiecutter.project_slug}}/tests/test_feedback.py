@@ -57,7 +57,10 @@ def layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def classification_params(root: Path) -> str:
     """A classification project's params.yaml in ``root`` (the working directory: no prepared schema there)."""
-    write_params(root, small_params("classification"))
+    params = small_params("classification") | {"task": "classification"}
+    params["train"]["metric"] = params["register"]["metric"] = "roc_auc"
+    params["register"]["floor"] = 0.55
+    write_params(root, params)
     return str(root / "params.yaml")
 
 
