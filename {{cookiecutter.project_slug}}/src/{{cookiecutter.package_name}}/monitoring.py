@@ -310,7 +310,7 @@ def decide(summary: dict[str, Any], cfg: Config) -> tuple[str, list[str]]:
     if summary["dataset_drift"]:
         alerts.append(
             f"{len(summary['drifted_features'])} of {summary['features']} feature(s) drifted "
-            f"({summary['drift_share']:.0%} >= monitor.drift_share {policy.drift_share:.0%}): "
+            f"({100 * summary['drift_share']:.0f}% >= monitor.drift_share {100 * policy.drift_share:.0f}%): "
             + ", ".join(summary["drifted_features"])
         )
     quality_ = summary["quality"]
@@ -559,7 +559,7 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
         f"{summary['rows']} served row(s), {summary['rows_with_features']} with their features.</p>",
         "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in summary["reasons"]) + "</ul>",
         f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} "
-        f"({summary['drift_share']:.0%})</h2>",
+        f"({100 * summary['drift_share']:.0f}%)</h2>",
         _table(drift_rows, bad="_bad"),
         "<h3>Means of the numeric features: training (grey) vs served (blue)</h3>",
         _bars(means),
