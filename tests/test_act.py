@@ -11,7 +11,10 @@ Events: a push to main (train.yml, ci.yml's lint job), a pull request from a bra
 (pr-review.yml on the pull-request pool's labels: the candidate retrains into the pull requests' own MLflow
 experiment, the gate fails the check, the comment is posted, then updated in place by the next review), one from a
 fork (its self-hosted job is skipped, nothing runs), and release tags: one with shell metacharacters is refused by
-the version check before any step of the image job runs; a semantic version on main passes with `latest`.
+the version check before any step of the image job runs; a semantic version on main passes with `latest`;
+monitor.yml on a manual run, over a serving layer of drifted traffic (alert: one issue, then a comment on it)
+and of wrongly predicted traffic (retrain: harvest, a branch pushed to a local origin, a pull request), with a
+stub `gh` that records its calls.
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ runs:
         mapfile -t paths < <(printf '%s\\n' "$PATHS" | sed '/^\\s*$/d')
         for p in "${paths[@]}"; do
           [ -e "$p" ] || continue
-          if [ "${#paths[@]}" -eq 1 ] && [ -f "$p" ]; then cp "$p" "$dest/"; else cp -r --parents "${p%/}" "$dest/"; fi
+          if [ "${#paths[@]}" -eq 1 ] && [ -f "$p" ]; then cp "$p" "$dest/";
+          elif [ "${#paths[@]}" -eq 1 ]; then cp -r "${p%/}/." "$dest/";  # one folder: its content is the root
+          else cp -r --parents "${p%/}" "$dest/"; fi
         done
         echo "url=https://github.com/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID/artifacts/$NAME" >> "$GITHUB_OUTPUT"
 """
@@ -230,7 +235,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
 
 
 def act(repo: Repo, event: str, workflow: str, *, payload: dict | None = None, job: str | None = None,
-        verbose: bool = False) -> subprocess.CompletedProcess[str]:
+        verbose: bool = False, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     workflow_file = workflow if workflow.startswith("/") else f".github/workflows/{workflow}"
     command = [
         shutil.which("act") or str(Path(sys.executable).parent / "act"), event, "-W", workflow_file,
@@ -248,6 +253,7 @@ def act(repo: Repo, event: str, workflow: str, *, payload: dict | None = None, j
         command += ["-j", job]
     if verbose:
         command.append("-v")
+    command += list(extra)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH")}
     return run(command, repo.project, check=False, timeout=1200, env=env)
 
@@ -404,3 +410,95 @@ def test_a_release_tag_on_main_is_a_version_that_moves_latest(repo: Repo) -> Non
     # Then it passes the version on, quoted as data, and :latest may move
     assert done.returncode == 0, tail(done)
     assert "version v1.2.3-rc.1, latest true" in done.stdout, tail(done)
+
+
+GH_STUB = """\
+#!/usr/bin/env python3
+# Stand-in for the GitHub CLI: records each call (arguments, --body-file's text) in a JSON-lines file.
+import json, os, sys
+log, args = "__STORE__/gh.jsonl", sys.argv[1:]
+calls = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
+body = open(args[args.index("--body-file") + 1]).read() if "--body-file" in args else None
+with open(log, "a") as out:
+    out.write(json.dumps({"args": args, "body": body, "repo": os.environ.get("GH_REPO"),
+                          "token": bool(os.environ.get("GH_TOKEN"))}) + "\\n")
+if args[:2] == ["issue", "list"] and any(c["args"][:2] == ["issue", "create"] for c in calls):
+    print(1)  # the open monitoring issue: what `--jq` selects by the marker
+"""
+
+TRAFFIC = r"""
+import sys
+import numpy as np
+from my_mlops_project.serving import store
+from my_mlops_project.stages.ingest import load_sklearn
+
+kind, url = sys.argv[1], sys.argv[2]
+frame = load_sklearn("breast_cancer", "target").sample(200, random_state=0).reset_index(drop=True)
+X, y = frame.drop(columns=["target"]), frame["target"]
+if kind == "drifted":  # every feature two standard deviations up
+    X = X + 2 * X.std()
+engine = store.connect(url)
+rows = [{"source": "online", "request_id": "traffic", "row_index": i, "created_at": store.now(),
+         "model_name": "my-mlops-project", "model_version": "1", "inputs": X.iloc[i].to_dict(),
+         "prediction": int(y[i]), "probabilities": {"0": float(1 - y[i]), "1": float(y[i])}} for i in range(len(X))]
+store.insert(engine, rows)
+if kind == "wrong":  # half of the labels say the opposite of the prediction
+    store.record_feedback(engine, [(("traffic", str(i)), int(y[i]) if i % 2 else int(1 - y[i])) for i in range(len(X))])
+"""
+
+
+def gh_calls(repo: Repo) -> list[dict]:
+    path = repo.state / "gh.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def monitor_run(repo: Repo, traffic: str) -> subprocess.CompletedProcess[str]:
+    """A manual monitor.yml run over a fresh serving layer of ``traffic`` (drifted or wrong)."""
+    db = repo.state / f"serving-{traffic}.db"
+    db.unlink(missing_ok=True)
+    # (the act runs' `make setup` pointed the shared venv's editable install at their own workspace: import from here)
+    env = project_env(repo.project) | {"PYTHONPATH": str(repo.project / "src")}
+    run(["python", "-c", TRAFFIC, traffic, f"sqlite:///{db}"], repo.project, env=env)
+    gh = repo.state / "gh"
+    if not gh.exists():
+        gh.write_text(GH_STUB.replace("__STORE__", str(repo.state)))
+        gh.chmod(0o755)
+    extra = ("--secret", f"SERVING_DB_URL=sqlite:///{db}", "--secret", "GITHUB_TOKEN=a-token", "--env", f"GH={gh}")
+    return act(repo, "workflow_dispatch", "monitor.yml", extra=extra)
+
+
+def test_monitor_alerts_once_then_comments_and_retrain_opens_a_pull_request(repo: Repo) -> None:
+    # Given the champion trained by train.yml (test above) and drifted traffic in the serving layer
+    # When monitor.yml runs twice
+    first = monitor_run(repo, "drifted")
+    assert first.returncode == 0, tail(first)
+    second = monitor_run(repo, "drifted")
+    assert second.returncode == 0, tail(second)
+    # Then one issue is opened with the summary, and the second run comments on it (found by its marker)
+    calls = [c for c in gh_calls(repo) if c["args"][:2] != ["issue", "list"]]
+    assert [c["args"][:2] for c in calls] == [["issue", "create"], ["issue", "comment"]]
+    assert calls[1]["args"][2] == "1"
+    for call in calls:
+        assert call["body"].startswith("<!-- monitoring-alert -->") and "**ALERT**" in call["body"]
+        assert call["repo"] == OWNER_REPO and call["token"]
+    assert "drifted" in calls[0]["body"]
+    summary = json.loads((repo.artifact("monitoring") / "summary.json").read_text())
+    assert summary["decision"] == "alert" and summary["dataset_drift"]
+
+    # Given traffic whose labels say the model is wrong half of the time, and a local origin to push to
+    origin = repo.state / "origin.git"
+    run(["git", "init", "-q", "--bare", str(origin)], repo.project)
+    url = git(repo.project, "remote", "get-url", "origin")
+    git(repo.project, "remote", "set-url", "origin", str(origin))
+    try:
+        done = monitor_run(repo, "wrong")
+    finally:
+        git(repo.project, "remote", "set-url", "origin", url)
+    # Then the labelled rows are harvested into a new data version on a branch and a pull request is opened
+    assert done.returncode == 0, tail(done)
+    (pr,) = [c for c in gh_calls(repo) if c["args"][:2] == ["pr", "create"]]
+    branch = pr["args"][pr["args"].index("--head") + 1]
+    assert branch.startswith("monitor/retrain-") and "**RETRAIN**" in pr["body"]
+    changed = run(["git", "--git-dir", str(origin), "show", "--name-only", "--format=%s", branch], repo.project).stdout
+    assert "Retrain on labelled production data" in changed
+    assert "data/external/breast_cancer.parquet.dvc" in changed and "params.yaml" in changed

@@ -24,7 +24,7 @@ import yaml
 
 from .conftest import DEFAULTS, TEMPLATE, bake
 
-WORKFLOWS = ("batch.yml", "ci.yml", "pr-review.yml", "release.yml", "train.yml")
+WORKFLOWS = ("batch.yml", "ci.yml", "monitor.yml", "pr-review.yml", "release.yml", "train.yml")
 TEMPLATE_CI = TEMPLATE / ".github" / "workflows" / "template-ci.yml"
 ACTIONLINT = TEMPLATE / "build" / "node_modules" / "@tktco" / "node-actionlint"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")

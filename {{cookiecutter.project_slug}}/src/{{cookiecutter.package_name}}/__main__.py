@@ -169,6 +169,40 @@ def _review(args: argparse.Namespace, cfg: config.Config) -> object:
     )
 
 
+def _feedback(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from . import feedback
+
+    counts = feedback.run(cfg, args.input)
+    print(json.dumps(counts))
+    return counts
+
+
+def _monitor(args: argparse.Namespace, cfg: config.Config) -> object:
+    from . import monitoring
+
+    summary = monitoring.run(cfg, since=args.since or cfg.monitor.window, out=args.out)
+    print(monitoring.describe(summary))
+    if os.environ.get("GITHUB_OUTPUT"):  # GitHub Actions: the decision steers the next steps (monitor.yml)
+        with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+            output.write(f"decision={summary['decision']}\n")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as page:
+            page.write(monitoring.markdown(summary))
+    return summary
+
+
+def _harvest(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from . import harvest
+
+    result = harvest.run(cfg, since=args.since, dvc_add=not args.no_dvc)
+    print(json.dumps(result))
+    return result
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
     root.add_argument("--params", default=str(config.PARAMS_FILE), help="params file (default: %(default)s)")
@@ -260,6 +294,23 @@ def parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=_predict)
     stats = commands.add_parser("serving-stats", help="row counts in the serving-layer database")
     stats.set_defaults(handler=_serving_stats)
+    feedback = commands.add_parser("feedback", help="store true labels for served predictions (ground truth)")
+    feedback.add_argument(
+        "--input", required=True, help="CSV/Parquet with `label` and `id` (or `batch_id` and `row_key`) columns"
+    )
+    feedback.set_defaults(handler=_feedback)
+    monitor = commands.add_parser(
+        "monitor", help="drift, data quality and live metrics of served data; reports/monitoring/"
+    )
+    monitor.add_argument("--since", help="window up to now: <n>m, <n>h or <n>d (default: monitor.window)")
+    monitor.add_argument("--out", default="reports/monitoring", help="report folder (default: %(default)s)")
+    monitor.set_defaults(handler=_monitor)
+    harvest = commands.add_parser(
+        "harvest", help="append labelled served rows to the external data as a new DVC version"
+    )
+    harvest.add_argument("--since", help="only rows served in this window (<n>m, <n>h or <n>d; default: all)")
+    harvest.add_argument("--no-dvc", action="store_true", help="write the data but do not `dvc add` it")
+    harvest.set_defaults(handler=_harvest)
     return root
 
 

@@ -236,8 +236,11 @@ def run(
     skipped = already if already == rows else 0  # all there: nothing to read again
     numeric = served.schema.of_kind("numeric")
     bar = tqdm(total=rows - already, unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
+    sample_at = sample_positions(rows, digest, cfg.monitor.batch_sample_rows)
+    sampled: list[pd.DataFrame] = []
     with bar, ChunkWriter(engine, request) as writer:
         for chunk in tables.chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else ():
+            sampled.append(sample_of(chunk, sample_at, served.schema))
             if already:
                 done = written_between(engine, request, chunk.index[0], chunk.index[-1] + 1)
                 skipped += len(done)
@@ -247,6 +250,7 @@ def run(
             labels, _ = served.predict(features.conform(chunk, served.schema))
             keys = None if key_column is None else chunk[key_column].astype(str).tolist()
             writer.put(chunk.index.to_numpy(), labels.tolist(), keys, bar.update)
+    keep_sample(engine, request, sampled)
     result = BatchResult(
         batch_id=batch_id,
         input=str(path),
@@ -268,6 +272,30 @@ def run(
         result.seconds,
     )
     return result
+
+
+def sample_positions(rows: int, digest: str, size: int) -> np.ndarray:
+    """A fixed sample of the batch's row positions, for monitoring: the same rows on every rerun of the same file."""
+    if size <= 0 or rows <= 0:
+        return np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng(int(digest[:8], 16))
+    return np.sort(rng.choice(rows, size=min(size, rows), replace=False))
+
+
+def sample_of(chunk: pd.DataFrame, positions: np.ndarray, schema: features.Schema) -> pd.DataFrame:
+    """The features of the chunk's rows that are in the sample (the chunk's index is the rows' positions)."""
+    picked = chunk.index.intersection(positions)
+    return features.conform(chunk.loc[picked], schema) if len(picked) else chunk.iloc[:0]
+
+
+def keep_sample(engine: Any, request: store.Request, parts: list[pd.DataFrame]) -> None:
+    """Store the sampled rows' features, collected chunk by chunk as the file streamed past."""
+    parts = [part for part in parts if not part.empty]
+    if not parts:
+        return
+    sample = pd.concat(parts)
+    records = sample.astype(object).where(sample.notna(), None).to_dict("records")
+    store.keep_inputs(engine, request, dict(zip(sample.index.tolist(), records, strict=True)))
 
 
 def as_dict(result: BatchResult) -> dict:

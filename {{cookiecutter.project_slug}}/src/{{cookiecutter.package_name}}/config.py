@@ -127,6 +127,20 @@ class Serving(Section):
         return os.environ.get("SERVING_DB_URL") or self.db_url
 
 
+class Monitor(Section):
+    """The analytics client's policy (monitoring.py): what window to read, when to judge, when to alert or retrain."""
+
+    window: str = Field(pattern=r"^[1-9][0-9]*[mhd]$", description="default --since: minutes, hours or days")
+    min_rows: int = Field(ge=1, description="fewer served rows in the window: no judgement")
+    drift_share: float = Field(gt=0, le=1, description="share of drifted features that alerts (dataset drift)")
+    min_labelled: int = Field(ge=1, description="fewer labelled rows: live metrics are shown, not judged")
+    max_metric_drop: float = Field(ge=0, description="live register.metric this much worse than holdout: retrain")
+    max_rows: int = Field(ge=100, description="served rows read for drift and quality (a random sample beyond)")
+    online_features: float = Field(ge=0, le=1, description="share of online requests whose features are kept")
+    batch_sample_rows: int = Field(ge=0, description="rows of each batch job whose features are kept")
+    retention_days: int | None = Field(default=None, ge=1, description="delete served rows older than this")
+
+
 class Config(Section):
     task: Task
     ingest: Ingest
@@ -136,6 +150,7 @@ class Config(Section):
     register_: Register = Field(alias="register")
     tracking: Tracking
     serving: Serving
+    monitor: Monitor
 
     @model_validator(mode="before")
     @classmethod

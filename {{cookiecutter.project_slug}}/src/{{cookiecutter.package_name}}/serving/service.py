@@ -10,6 +10,10 @@ schema when this module is imported, so it is typed (and shown on the docs page 
   Adaptive batching merges concurrent requests into one model call.
 - Bad input is a 4xx with a JSON body naming the field and the problem, never a 500: missing or unknown
   fields, wrong types, NaN/infinity, an empty list, a body that is not JSON (400), a body over MAX_BODY_BYTES (413).
+- Each answer carries ``id``, the prediction's stable id (``<request id>:<position>``); ``POST /feedback``
+  ``{"items": [{"id": ..., "label": ...}, ...]}`` stores the true labels (ground truth) in the serving layer's
+  `feedback` table, one per prediction (a resend replaces, never double-counts). An unknown id or a label of the
+  wrong type or class is a 4xx naming each offending id; nothing of that call is stored.
 - ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
 - Predictions are queued to ``store.PredictionWriter`` (a background thread), flushed on shutdown.
 - A new champion is served without a restart: with SERVING_FOLLOW_CHAMPION=SECONDS (``make serve`` sets 30), a
@@ -27,7 +31,9 @@ import keyword
 import logging
 import math
 import os
+import random
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,7 +120,32 @@ Prediction = create_model(
     model_name=(str, ...),
     model_version=(str, ...),
     request_id=(str, ...),
+    id=(str, Field(..., description="the prediction's id: send it back with the true label to POST /feedback")),
 )
+
+
+class FeedbackItem(BaseModel):
+    """One true label for one served prediction (its ``id`` from /predict, or ``<batch id>:<row key>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=3, max_length=512)
+    label: Any = Field(description="the true class (classification) or value (regression)")
+
+
+class FeedbackRequest(BaseModel):
+    """The body of POST /feedback."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: list[FeedbackItem] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+class FeedbackResult(BaseModel):
+    received: int
+    new: int
+    replaced: int
+
+
+FEEDBACK_WAIT_S = 3.0  # predictions are written asynchronously: an id this fresh may still be in a queue
 
 
 class BodyLimit:
@@ -280,6 +311,7 @@ class Predictor:
         self.served = serving.load(self.bento_model)
         self.writer = store.PredictionWriter(store.connect(CONFIG.serving.resolved_db_url))
         self.classes = [str(c) for c in self.served.schema.classes]
+        self.keep_features = CONFIG.monitor.online_features  # share of requests whose features are kept
         log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
         self._stopping = threading.Event()
         every = float(os.environ.get("SERVING_FOLLOW_CHAMPION") or 0)
@@ -327,6 +359,7 @@ class Predictor:
         answers = []
         rows = []
         created = store.now()
+        kept: dict[str, bool] = {}
         for i, record in enumerate(records):
             label = labels[i].item() if hasattr(labels[i], "item") else labels[i]
             probs = (
@@ -341,8 +374,11 @@ class Predictor:
                     model_name=served.name,
                     model_version=served.version,
                     request_id=record._request_id,
+                    id=store.prediction_id(record._request_id, record._position),
                 )
             )
+            if record._request_id not in kept:  # the whole request is kept or not
+                kept[record._request_id] = self.keep_features >= 1 or random.random() < self.keep_features
             rows.append(
                 {
                     "source": store.ONLINE,
@@ -351,13 +387,34 @@ class Predictor:
                     "created_at": created,
                     "model_name": served.name,
                     "model_version": served.version,
-                    "inputs": _finite(record.model_dump(by_alias=True)),
+                    "inputs": _finite(record.model_dump(by_alias=True)) if kept[record._request_id] else None,
                     "prediction": label,
                     "probabilities": probs,
                 }
             )
         self.writer.put(rows)
         return answers
+
+    @bentoml.api(input_spec=FeedbackRequest)
+    def feedback(self, items: list[FeedbackItem]) -> FeedbackResult:
+        """True labels for served predictions (online ids from /predict, batch rows as ``<batch id>:<row key>``)."""
+        from .. import feedback
+
+        labels, problems = feedback.check_labels(
+            [(item.id, item.label) for item in items], self.served.schema, strict=True
+        )
+        if problems:
+            raise bentoml.exceptions.InvalidArgument("; ".join(problems))
+        deadline = time.monotonic() + FEEDBACK_WAIT_S
+        while True:
+            try:
+                counts = store.record_feedback(self.writer.engine, labels)
+            except store.UnknownPredictions as error:
+                if time.monotonic() < deadline:
+                    time.sleep(0.25)
+                    continue
+                raise bentoml.exceptions.NotFound(str(error)) from None
+            return FeedbackResult(**counts)
 
     @bentoml.on_shutdown
     def flush(self) -> None:

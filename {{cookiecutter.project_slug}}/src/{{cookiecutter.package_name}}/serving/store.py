@@ -10,6 +10,14 @@ PostgreSQL is tested. Two tables, and one view that joins them:
                     input file), row_key (the batch's key column; empty when the position is the key), inputs
                     (online only: batch rows point back to their file), prediction, probabilities (by class)
     scored          the view an analyst reads: every prediction with its request's source, id, time and model
+    feedback        ground truth that came back (POST /feedback, `feedback --input`): one label per prediction,
+                    keyed like predictions (request, row_index), so a resend replaces, never double-counts
+
+A prediction's id is ``<request id>:<row key>`` (``prediction_id``): the service returns it with each answer, and
+a batch row's id is its batch id and row key (the key column's value, or the row's position in the file).
+Online requests keep their features in `predictions.inputs` (all of them, or the share monitor.online_features
+of params.yaml); a batch keeps its input file's path and digest in `requests` and the features of a sample of
+its rows (monitor.batch_sample_rows) in `predictions.inputs`, which is what monitoring reads.
 
 A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
 a batch job write about as fast as the model predicts. (request, row_index) is the primary key, which is what
@@ -67,6 +75,15 @@ class BatchConflict(UserError):
     """A batch id reused for another input file or another model version: resuming it would mix two jobs."""
 
 
+class UnknownPredictions(UserError):
+    """Feedback names prediction ids that the serving layer does not have."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        self.ids = list(ids)
+        shown = ", ".join(map(repr, self.ids[:20])) + (f" and {len(self.ids) - 20} more" if len(self.ids) > 20 else "")
+        super().__init__(f"unknown prediction id(s): {shown}")
+
+
 metadata = MetaData()
 requests = Table(
     "requests",
@@ -92,6 +109,15 @@ predictions = Table(
     Column("prediction", JSON, nullable=False),
     Column("probabilities", JSON, nullable=True),
     sqlite_with_rowid=False,  # rows live in the primary-key b-tree: one write per row, not two
+)
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("row_index", Integer, primary_key=True, autoincrement=False),
+    Column("label", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    sqlite_with_rowid=False,
 )
 scored = (
     select(
@@ -429,3 +455,184 @@ class PredictionWriter:
                 continue
             self.written += len(pending)
             pending = []
+
+
+# Ground truth: prediction ids, feedback labels, and what monitoring reads back.
+ID_SEPARATOR = ":"
+LOOKUP_CHUNK = 5000  # keys per query (SQLite allows 32766 parameters)
+
+
+def prediction_id(request_id: str, row_key: str | int) -> str:
+    """The stable id of one prediction: its request's (or batch's) id and its row key."""
+    return f"{request_id}{ID_SEPARATOR}{row_key}"
+
+
+def split_id(value: str) -> tuple[str, str] | None:
+    """(request or batch id, row key) of a prediction id, split at the first ':'; None when it is not one."""
+    request_id, separator, key = str(value).partition(ID_SEPARATOR)
+    return (request_id, key) if separator and request_id and key else None
+
+
+def resolve(engine: Engine, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(request or batch id, row key) -> the prediction's primary key (request, row_index), for those that exist."""
+    wanted: dict[str, set[str]] = {}
+    for request_id, key in keys:
+        wanted.setdefault(request_id, set()).add(key)
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    with engine.connect() as connection:
+        heads = []
+        names = list(wanted)
+        for begin in range(0, len(names), LOOKUP_CHUNK):
+            query = select(requests.c.id, requests.c.request_id).where(
+                requests.c.request_id.in_(names[begin : begin + LOOKUP_CHUNK])
+            )
+            heads.extend(connection.execute(query))
+        for pk, request_id in heads:
+            row_keys = sorted(wanted[request_id])
+            for begin in range(0, len(row_keys), LOOKUP_CHUNK):
+                chunk = row_keys[begin : begin + LOOKUP_CHUNK]
+                positions = [int(k) for k in chunk if k.isdigit()]
+                query = select(predictions.c.row_index, predictions.c.row_key).where(
+                    predictions.c.request == pk,
+                    predictions.c.row_key.in_(chunk)
+                    | (predictions.c.row_key.is_(None) & predictions.c.row_index.in_(positions)),
+                )
+                for row_index, row_key in connection.execute(query):
+                    found[request_id, row_key if row_key is not None else str(row_index)] = (pk, row_index)
+    return found
+
+
+def record_feedback(engine: Engine, labels: Sequence[tuple[tuple[str, str], Any]]) -> dict[str, int]:
+    """Store one label per prediction ((request or batch id, row key), label), all or none: an unknown
+    prediction refuses the whole call (UnknownPredictions names them). Idempotent per prediction: a resend
+    replaces the label, it is never counted twice. Returns how many were new and how many replaced a label."""
+    latest = dict(labels)  # the same id twice in one call: the last label wins
+    found = resolve(engine, list(latest))
+    missing = [prediction_id(*key) for key in latest if key not in found]
+    if missing:
+        raise UnknownPredictions(missing)
+    rows = [
+        {"request": found[key][0], "row_index": found[key][1], "label": label, "received_at": now()}
+        for key, label in latest.items()
+    ]
+    with engine.begin() as connection:
+        before = set()
+        by_request: dict[int, list[int]] = {}
+        for row in rows:
+            by_request.setdefault(row["request"], []).append(row["row_index"])
+        for request, positions in by_request.items():
+            for begin in range(0, len(positions), LOOKUP_CHUNK):
+                query = select(feedback.c.request, feedback.c.row_index).where(
+                    feedback.c.request == request, feedback.c.row_index.in_(positions[begin : begin + LOOKUP_CHUNK])
+                )
+                before.update(map(tuple, connection.execute(query)))
+        if before:
+            for request, positions in by_request.items():
+                old = [p for p in positions if (request, p) in before]
+                for begin in range(0, len(old), LOOKUP_CHUNK):
+                    connection.execute(
+                        feedback.delete().where(
+                            feedback.c.request == request, feedback.c.row_index.in_(old[begin : begin + LOOKUP_CHUNK])
+                        )
+                    )
+        connection.execute(feedback.insert(), rows)
+    return {"received": len(labels), "new": len(rows) - len(before), "replaced": len(before)}
+
+
+def keep_inputs(engine: Engine, request: Request, inputs: dict[int, dict[str, Any]]) -> None:
+    """Attach the features of some already written rows of a request (a batch's sample), by row index."""
+    if not inputs:
+        return
+    from sqlalchemy import bindparam
+
+    statement = (
+        predictions.update()
+        .where(predictions.c.request == bindparam("r"), predictions.c.row_index == bindparam("i"))
+        .values(inputs=bindparam("v"))
+    )
+    with engine.begin() as connection:
+        connection.execute(statement, [{"r": request.id, "i": i, "v": v} for i, v in inputs.items()])
+
+
+def window_requests(engine: Engine, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """The requests and batches of a time window (source, id, time, model, rows, input): the volume overview."""
+    query = select(
+        requests.c.source,
+        requests.c.request_id,
+        requests.c.created_at,
+        requests.c.model_name,
+        requests.c.model_version,
+        requests.c.row_count,
+        requests.c.input,
+    ).where(requests.c.created_at >= since, requests.c.created_at < until)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _window(query: Any, since: datetime, until: datetime) -> Any:
+    return query.select_from(predictions.join(requests, predictions.c.request == requests.c.id)).where(
+        requests.c.created_at >= since, requests.c.created_at < until
+    )
+
+
+def window_predictions(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, Any]]:
+    """(source, model version, prediction) of every prediction in the window."""
+    query = _window(select(requests.c.source, requests.c.model_version, predictions.c.prediction), since, until)
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def window_inputs(engine: Engine, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+    """The kept features of the window's predictions; about ``limit`` of them, drawn at random, when there are
+    more. Each row is kept with probability limit/total in one pass, so the database neither sorts nor reads the
+    features of the rows it skips."""
+    query = _window(select(predictions.c.inputs), since, until).where(predictions.c.inputs.is_not(None))
+    with engine.connect() as connection:
+        total = connection.execute(
+            _window(select(func.count()), since, until).where(predictions.c.inputs.is_not(None))
+        ).scalar_one()
+        if total > limit:
+            share = limit / total
+            if engine.dialect.name == "sqlite":  # random() is a 64-bit integer there
+                query = query.where(func.abs(func.random()) % 1_000_000 < int(share * 1_000_000))
+            else:
+                query = query.where(func.random() < share)
+        return [row[0] for row in connection.execute(query)]
+
+
+def labelled(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Predictions that have a feedback label: ids, source, model version, features (when kept), prediction,
+    probabilities and the label."""
+    query = select(
+        requests.c.source,
+        requests.c.request_id,
+        predictions.c.row_index,
+        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
+        requests.c.created_at,
+        requests.c.model_version,
+        predictions.c.inputs,
+        predictions.c.prediction,
+        predictions.c.probabilities,
+        feedback.c.label,
+    ).select_from(
+        feedback.join(
+            predictions,
+            (feedback.c.request == predictions.c.request) & (feedback.c.row_index == predictions.c.row_index),
+        ).join(requests, predictions.c.request == requests.c.id)
+    )
+    if since is not None:
+        query = query.where(requests.c.created_at >= since)
+    if until is not None:
+        query = query.where(requests.c.created_at < until)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def prune(engine: Engine, before: datetime) -> int:
+    """Delete the requests (and their predictions and feedback) created before ``before``: the retention."""
+    old = select(requests.c.id).where(requests.c.created_at < before).scalar_subquery()
+    with engine.begin() as connection:
+        connection.execute(feedback.delete().where(feedback.c.request.in_(old)))
+        deleted = connection.execute(predictions.delete().where(predictions.c.request.in_(old))).rowcount
+        connection.execute(requests.delete().where(requests.c.created_at < before))
+    return int(deleted or 0)

@@ -1,0 +1,125 @@
+"""Monitoring's parts without a server: the window, the drift tests, the served suite, the policy, the decision."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }} import config, monitoring
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def test_windows_are_minutes_hours_or_days() -> None:
+    assert monitoring.parse_window("7d") == timedelta(days=7)
+    assert monitoring.parse_window("90m") == timedelta(minutes=90)
+    with pytest.raises(config.UserError, match="'7 days'"):
+        monitoring.parse_window("7 days")
+
+
+def test_a_two_sd_shift_drifts_and_the_same_distribution_does_not() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.Series(rng.normal(10, 2, 400))
+    same = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(10, 2, 60)), tests=5)
+    shifted = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(14, 2, 60)), tests=5)
+    assert (same.method, same.drifted, shifted.drifted) == ("K-S p-value", False, True)
+    assert same.threshold == pytest.approx(0.01)  # Bonferroni over five features
+
+
+def test_a_changed_mix_of_categories_drifts() -> None:
+    reference = pd.Series(["a"] * 300 + ["b"] * 100)
+    assert not monitoring.column_drift("c", "categorical", reference, pd.Series(["a"] * 45 + ["b"] * 15)).drifted
+    assert monitoring.column_drift("c", "categorical", reference, pd.Series(["a"] * 10 + ["b"] * 50)).drifted
+
+
+def test_large_references_use_distances_not_tests() -> None:
+    rng = np.random.default_rng(2)
+    reference = pd.Series(rng.normal(0, 1, 5000))
+    tiny = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(0.03, 1, 50_000)))
+    big = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(0.5, 1, 50_000)))
+    assert (tiny.method, tiny.drifted, big.drifted) == ("Wasserstein (normed)", False, True)
+    letters = pd.Series(list("aab") * 2000)
+    js = monitoring.column_drift("c", "categorical", letters, pd.Series(list("abb") * 2000))
+    assert (js.method, js.drifted) == ("Jensen-Shannon", True)
+
+
+def test_the_served_suite_keeps_the_feature_expectations_only() -> None:
+    suite = {
+        "expectations": [
+            {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a", "y"]}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "y", "value_set": [0, 1]}},
+        ]
+    }
+    assert [e["kwargs"]["column"] for e in monitoring.served_suite(suite, ["a"])] == ["a"]
+
+
+def test_a_misspelt_policy_key_is_an_error_naming_it() -> None:
+    params = yaml.safe_load(PARAMS.read_text())
+    params["monitor"]["drift_shares"] = 0.5
+    params["monitor"]["min_rows"] = 0
+    with pytest.raises(config.ConfigError) as error:
+        config.parse(params)
+    assert "monitor.drift_shares: unknown key" in str(error.value)
+    assert "monitor.min_rows" in str(error.value)
+
+
+def summary(**changes) -> dict:
+    base = {
+        "rows": 500,
+        "features": 4,
+        "drifted_features": [],
+        "drift_share": 0.0,
+        "dataset_drift": False,
+        "quality": {"met": 8, "evaluated": 8, "failures": []},
+        "prediction_drift": None,
+        "holdout_score": 0.9,
+        "live_metrics": {"labelled_rows": 0},
+    }
+    return base | changes
+
+
+@pytest.fixture
+def cfg() -> config.Config:
+    return config.load(PARAMS)
+
+
+def test_the_decision_follows_the_policy(cfg: config.Config) -> None:
+    metric = cfg.register_.metric
+    worse = 0.9 - 2 * cfg.monitor.max_metric_drop if cfg.greater_is_better else 0.9 + 2 * cfg.monitor.max_metric_drop
+    labelled = {"labelled_rows": cfg.monitor.min_labelled, metric: worse}
+    assert monitoring.decide(summary(), cfg)[0] == "ok"
+    assert monitoring.decide(summary(rows=cfg.monitor.min_rows - 1, dataset_drift=True), cfg)[0] == "ok"
+    drifted = summary(drifted_features=["a", "b"], drift_share=0.5, dataset_drift=True)
+    decision, reasons = monitoring.decide(drifted, cfg)
+    assert decision == "alert" and "a, b" in reasons[0]
+    assert monitoring.decide(summary(live_metrics=labelled, dataset_drift=True, drifted_features=["a"]), cfg)[0] == (
+        "retrain"
+    )
+    few = labelled | {"labelled_rows": cfg.monitor.min_labelled - 1}
+    assert monitoring.decide(summary(live_metrics=few), cfg)[0] == "ok"  # too few labels to judge
+
+
+@pytest.mark.parametrize("classes", [(0, 1), ("no", "yes")])
+def test_live_metrics_per_version_for_number_and_text_classes(classes) -> None:
+    from {{ cookiecutter.package_name }} import features
+
+    schema = features.Schema(target="t", task="classification", features=(), classes=classes)
+    no, yes = classes
+    rows = [  # v2 is right on every row; v1 on half of them (and has no probabilities: a batch)
+        {
+            "model_version": "2",
+            "label": [no, yes][i % 2],
+            "prediction": [no, yes][i % 2],
+            "probabilities": {str(no): 1.0 - i % 2, str(yes): float(i % 2)},
+        }
+        for i in range(10)
+    ] + [{"model_version": "1", "label": yes, "prediction": [no, yes][i % 2], "probabilities": None} for i in range(4)]
+    found = monitoring.live_metrics(rows, schema)
+    assert found["2"]["labelled_rows"] == 10 and found["2"]["roc_auc"] == 1.0 and found["2"]["accuracy"] == 1.0
+    assert found["1"] == {"labelled_rows": 4, "accuracy": 0.5}
