@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
+from .errors import UserError as UserError
 from .metrics import DEFAULT, GREATER_IS_BETTER, METRICS, metrics_for
 
 PARAMS_FILE = Path("params.yaml")
@@ -24,12 +26,6 @@ SKLEARN_DATASETS = {
 Task = Literal["classification", "regression"]
 
 
-class UserError(Exception):
-    """A problem the user can fix (bad params, data or environment): reported as one message, no traceback."""
-
-
-class ConfigError(UserError):
-    """params.yaml is missing, unreadable or does not match the expected shape."""
 
 
 class Section(BaseModel):
@@ -186,7 +182,7 @@ class Config(Section):
 
 def cross_check(cfg: Config) -> list[str]:
     """What does not fit together in an otherwise well-formed config, one line per problem with its fix."""
-    from .models import FAMILIES  # models imports this module
+    from .models import FAMILIES  # the family table (sklearn imports): only when a config is checked
 
     task, other = cfg.task, "regression" if cfg.task == "classification" else "classification"
     allowed = metrics_for(task)

@@ -94,7 +94,7 @@ def check_labels(
 
 def read_labels(path: Path) -> list[tuple[str, Any]]:
     """(prediction id, label) pairs from a CSV or Parquet file."""
-    from .batch import read_table
+    from .tables import read_table
 
     frame = read_table(path)
     if "label" not in frame.columns:

@@ -33,7 +33,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import LabelEncoder
 
-from .config import UserError
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 

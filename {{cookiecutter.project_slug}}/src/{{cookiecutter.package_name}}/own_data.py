@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import tables
 from .config import EXTERNAL_DATA, PARAMS_FILE, UserError, load
-from .stages import ingest, validate
+from .stages import validate
 
 log = logging.getLogger(__name__)
 TASK_KEYS = (("prepare", "stratify"), ("train", "metric"), ("register", "metric"), ("register", "floor"))
@@ -106,7 +107,7 @@ def bring(
         raise UserError(f"FILE={file}: only .csv and .parquet files can be ingested")
     if task not in (None, "", "classification", "regression"):
         raise UserError(f"TASK={task}: use classification or regression")
-    columns = [str(c) for c in ingest.read_table(source, load(params_file).ingest.delimiter).columns]
+    columns = [str(c) for c in tables.read_table(source, load(params_file).ingest.delimiter).columns]
     if target not in columns:  # checked before anything is copied or changed
         raise UserError(f"TARGET={target} is not a column of {file}; its columns are {', '.join(columns)}")
     unknown = [c for c in drop or () if c not in columns]

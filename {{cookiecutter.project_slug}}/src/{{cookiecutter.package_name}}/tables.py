@@ -115,3 +115,31 @@ def _frame(table: pa.Table, start: int) -> pd.DataFrame:
     frame = table.to_pandas(split_blocks=True, self_destruct=False)
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
+
+
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
+    """The whole table, in memory (ingest, feedback labels, a few rows to send): a CSV (``NA``, empty and the usual spellings read as missing) or Parquet file; bad files are one clear error."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    try:
+        frame = pd.read_csv(path, sep=delimiter)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path} is empty: no header row, no data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not a readable CSV: {str(error).strip().splitlines()[0]}") from None
+    if frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        found = [(sep, name) for sep, name in DELIMITERS.items() if sep in header and sep != delimiter]
+        if found:
+            sep, name = found[0]
+            raise UserError(
+                f"{path} parses into one column {header[:60]!r}: it looks {name}-separated ({sep!r}), not "
+                f"separated by {delimiter!r}. Set ingest.delimiter: {sep!r} in params.yaml, or save the file "
+                "comma-separated"
+            )
+    return frame

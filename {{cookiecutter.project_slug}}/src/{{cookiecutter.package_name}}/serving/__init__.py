@@ -164,7 +164,7 @@ def request_predictions(
 
     import bentoml
 
-    from ..batch import read_table
+    from ..tables import read_table
 
     stored = bentoml.models.get(f"{store_name(cfg.tracking.model_name)}:latest")
     names = stored_schema(stored).names

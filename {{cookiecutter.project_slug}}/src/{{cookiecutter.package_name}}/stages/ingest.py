@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn import datasets
 
 from ..config import Config, Ingest, UserError
+from ..tables import read_table
 
 log = logging.getLogger(__name__)
 OUTPUT = Path("data/raw/dataset.parquet")
@@ -22,32 +23,10 @@ def load_sklearn(name: str, target: str) -> pd.DataFrame:
     return frame
 
 
-DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
-    """A CSV (``NA``, empty and the usual spellings read as missing) or Parquet file; bad files are one clear error."""
+def _source(path: Path, delimiter: str) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{path} does not exist (ingest.source in params.yaml)")
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    try:
-        frame = pd.read_csv(path, sep=delimiter)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path} is empty: no header row, no data") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserError(f"{path} is not a readable CSV: {str(error).strip().splitlines()[0]}") from None
-    if frame.shape[1] == 1:
-        header = str(frame.columns[0])
-        found = [(sep, name) for sep, name in DELIMITERS.items() if sep in header and sep != delimiter]
-        if found:
-            sep, name = found[0]
-            raise UserError(
-                f"{path} parses into one column {header[:60]!r}: it looks {name}-separated ({sep!r}), not "
-                f"separated by {delimiter!r}. Set ingest.delimiter: {sep!r} in params.yaml, or save the file "
-                "comma-separated"
-            )
-    return frame
+    return read_table(path, delimiter)
 
 
 def load(ingest: Ingest) -> pd.DataFrame:
@@ -55,7 +34,7 @@ def load(ingest: Ingest) -> pd.DataFrame:
     frame = (
         load_sklearn(ingest.sklearn_dataset, ingest.target)
         if ingest.sklearn_dataset
-        else read_table(Path(ingest.source), ingest.delimiter)
+        else _source(Path(ingest.source), ingest.delimiter)
     )
     if ingest.target not in frame.columns:
         raise UserError(
