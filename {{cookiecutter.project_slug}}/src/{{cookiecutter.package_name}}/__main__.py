@@ -10,16 +10,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import config
+from . import config, environment
 
-for variable, value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-}.items():
-    os.environ.setdefault(variable, value)
+environment.configure()  # telemetry off, the project's BentoML store (environment.py)
 
 log = logging.getLogger("{{ cookiecutter.package_name }}")
 

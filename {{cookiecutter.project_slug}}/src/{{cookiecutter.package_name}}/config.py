@@ -26,8 +26,6 @@ SKLEARN_DATASETS = {
 Task = Literal["classification", "regression"]
 
 
-
-
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -109,8 +109,6 @@ def _lineage(client: Any, run_id: str) -> dict[str, str]:
 def reference(cfg: Config) -> Reference:
     import mlflow
 
-    from . import serving
-
     uri = cfg.tracking.resolved_uri
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri, uri)
@@ -123,7 +121,7 @@ def reference(cfg: Config) -> Reference:
     tags = _lineage(client, version.run_id or "")
     model_uri = f"models:/{name}/{version.version}"
     model = mlflow.sklearn.load_model(model_uri)
-    schema = serving.schema_from_signature(mlflow.models.get_model_info(model_uri).signature, model)
+    schema = features.from_signature(mlflow.models.get_model_info(model_uri).signature, model)
     train = pd.read_parquet(find_data(TRAIN, tags.get("data.train.md5"), "champion's training data"))
     holdout = pd.read_parquet(find_data(HOLDOUT, None, "holdout"))
     score = version.tags.get(f"holdout.{cfg.register_.metric}")

@@ -42,7 +42,7 @@ import bentoml
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
-from .. import config, features, gate, serving
+from .. import config, environment, features, gate, serving
 from . import store
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ MAX_RECORDS = 10_000  # records in one request
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
 BATCH_LATENCY_MS = 30_000  # a request waits at most this long for its batch before a 503 (overload only)
-HOME = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")  # the BentoML store
+HOME = environment.configure()  # the BentoML store (the project's .bentoml/ unless BENTOML_HOME says otherwise)
 WORKERS = int(os.environ.get("SERVING_WORKERS") or 2)  # processes, each with its model and adaptive batching
 
 CONFIG = config.load()
