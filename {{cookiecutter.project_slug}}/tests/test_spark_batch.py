@@ -6,6 +6,7 @@ Needs the `spark` extra (make setup-spark) and Java 17; skipped without them (th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from sqlalchemy import select
 
@@ -84,6 +86,28 @@ def test_a_spark_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
     assert store.count(engine, store.BATCH, "twice") == 3000
 
 
+def kill_tree(pid: int) -> list[psutil.Process]:
+    """SIGKILL a process and all its descendants, frozen first so that none can fork a new one meanwhile."""
+    frozen: dict[int, psutil.Process] = {}
+    while True:
+        try:
+            root = psutil.Process(pid)
+            found = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:  # it ended (and was reaped) before the kill
+            break
+        new = [p for p in found if p.pid not in frozen]
+        if not new:
+            break
+        for process in new:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGSTOP)
+            frozen[process.pid] = process
+    for process in frozen.values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGKILL)
+    return list(frozen.values())
+
+
 def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(scoring, tmp_path) -> None:
     # given a Spark job on many partitions, killed with SIGKILL (driver, JVM and Python workers) once rows are in
     cfg, engine = scoring
@@ -97,7 +121,11 @@ def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(sco
     deadline = time.monotonic() + 600
     while store.count(engine, store.BATCH, "killed") == 0 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(job.pid, signal.SIGKILL)
+    # the whole process tree, as a container runtime kills it: PySpark's worker daemon leaves the job's process
+    # group (os.setpgid), so killpg alone would leave workers that commit after the count below. Frozen first
+    # (SIGSTOP) until no new process appears, so nothing forks between listing the tree and killing it.
+    tree = kill_tree(job.pid)
+    psutil.wait_procs(tree, timeout=60)
     job.wait()
     written = store.count(engine, store.BATCH, "killed")
     assert 0 < written < rows, f"not killed mid-way ({written} of {rows}): {job.stderr.read()[-2000:]!r}"

@@ -199,24 +199,30 @@ class ChunkWriter:
             done(len(positions))
 
 
-def run(
-    cfg: Config,
-    input_path: Path | str,
-    *,
-    batch_id: str | None = None,
-    key_column: str | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-    progress: bool = True,
-) -> BatchResult:
-    started = time.perf_counter()
-    path = Path(input_path)
+@dataclass(frozen=True)
+class Job:
+    """A batch job opened in the serving layer, the same for every engine: the file checked (header and every
+    value) against the champion's schema, its row count and digest, and how many rows a rerun finds written."""
+
+    path: Path
+    served: serving.ServedModel
+    columns: list[str]
+    rows: int
+    digest: str
+    batch_id: str
+    engine: Any
+    request: store.Request
+    already: int
+
+
+def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int) -> Job:
+    """Check the input before anything is written, then open (or find again, on a rerun) its batch request."""
     tables.kind(path)
     served = serving.champion(cfg)
     columns = columns_to_read(path, served.schema, key_column)
     rows = scan(path, served.schema, key_column, chunk_rows)
     digest = file_digest(path)
     batch_id = batch_id or default_batch_id(path, digest)
-
     engine = store.connect(cfg.serving.resolved_db_url)
     request = store.open_batch(
         engine,
@@ -227,7 +233,24 @@ def run(
         digest=digest,
         rows=rows,
     )
-    already = store.count(engine, store.BATCH, batch_id)
+    return Job(
+        path, served, columns, rows, digest, batch_id, engine, request, store.count(engine, store.BATCH, batch_id)
+    )
+
+
+def run(
+    cfg: Config,
+    input_path: Path | str,
+    *,
+    batch_id: str | None = None,
+    key_column: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool = True,
+) -> BatchResult:
+    started = time.perf_counter()
+    job = open_job(cfg, Path(input_path), batch_id, key_column, chunk_rows)
+    path, served, columns, rows, digest = job.path, job.served, job.columns, job.rows, job.digest
+    batch_id, engine, request, already = job.batch_id, job.engine, job.request, job.already
     if already:
         log.info(
             "batch %s: %d of %d row(s) already written, scoring the other %d", batch_id, already, rows, rows - already

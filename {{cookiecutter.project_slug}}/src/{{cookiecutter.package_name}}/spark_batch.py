@@ -146,25 +146,10 @@ def run(
     chunk_rows: int = batch.CHUNK_ROWS,
 ) -> batch.BatchResult:
     started = time.perf_counter()
-    path = Path(input_path).absolute()
-    tables.kind(path)
-    served = serving.champion(cfg)
-    columns = batch.columns_to_read(path, served.schema, key_column)
-    rows = batch.scan(path, served.schema, key_column, chunk_rows)
-    digest = batch.file_digest(path)
-    batch_id = batch_id or batch.default_batch_id(path, digest)
+    job = batch.open_job(cfg, Path(input_path).absolute(), batch_id, key_column, chunk_rows)
+    path, served, columns, rows = job.path, job.served, job.columns, job.rows
+    batch_id, engine, request, already = job.batch_id, job.engine, job.request, job.already
     url = cfg.serving.resolved_db_url
-    engine = store.connect(url)
-    request = store.open_batch(
-        engine,
-        batch_id,
-        model_name=served.name,
-        model_version=served.version,
-        input=str(path),
-        digest=digest,
-        rows=rows,
-    )
-    already = store.count(engine, store.BATCH, batch_id)
     scoring = time.perf_counter()
     written = skipped = 0
     if already < rows:
