@@ -3,6 +3,7 @@ serving-layer rows, a clean stop, and `make bento` offline."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -52,7 +53,7 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
             with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
                 if response.status == 200:
                     return
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not listening yet, or not speaking HTTP yet
             pass
         time.sleep(0.5)
     pytest.fail(f"the service was not ready after {timeout}s:\n{log.read_text()[-4000:]}")
