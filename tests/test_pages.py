@@ -264,7 +264,8 @@ def test_service_docs_page(project: Path, browser: Browser, tmp_path: Path) -> N
         for page in ("/", "/docs"):
             browser.open(f"{base}{page}")
             browser.wait_text("/predict", "POST")
-        browser.driver.find_element("css selector", ".opblock-post .opblock-summary").click()
+        # /predict by its path: the service has other POST operations (/feedback)
+        browser.driver.find_element("css selector", ".opblock-post .opblock-summary-path[data-path='/predict']").click()
         text = browser.wait_text("Example Value", str(first[next(iter(first))]), "413", "503")
         assert "version None" not in text
         browser.shot("service-docs")
