@@ -77,6 +77,25 @@ def test_spark_stores_the_in_process_predictions_for_every_row(scoring, tmp_path
     assert len(predictions(engine, "spark")) == 5000
 
 
+def test_missing_value_tokens_in_a_csv_read_as_missing_by_both_engines(scoring, tmp_path) -> None:
+    # given a CSV whose numeric column spells missing values as NA, N/A and null, as exported tables do
+    cfg, engine = scoring
+    path = holdout(300, tmp_path / "gaps.csv")
+    lines = path.read_text().splitlines()
+    column = 0  # the first feature
+    for row, token in zip(range(1, 300, 7), ["NA", "N/A", "null"] * 100, strict=False):
+        cells = lines[row].split(",")
+        cells[column] = token
+        lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    # when both engines score it
+    batch.run(cfg, path, batch_id="gaps-local", progress=False)
+    spark_batch.run(cfg, path, batch_id="gaps-spark", master=MASTER, partitions=2)
+    # then Spark reads the tokens as missing, like the in-process reader: the same prediction for every row
+    assert predictions(engine, "gaps-spark") == predictions(engine, "gaps-local")
+    assert len(predictions(engine, "gaps-spark")) == 300
+
+
 def test_a_spark_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
     cfg, engine = scoring
     path = holdout(3000, tmp_path / "again.parquet")

@@ -76,7 +76,11 @@ def read(spark: Any, path: Path, columns: list[str], numeric: list[str]) -> Any:
         frame = spark.read.parquet(str(path)).select(*columns, F.col("_metadata.row_index").alias(POSITION))
         return frame
     raw = spark.read.option("header", True).option("inferSchema", False).csv(str(path)).select(*columns)
-    typed = raw.select(*[(F.col(c).cast("double") if c in numeric else F.col(c)).alias(c) for c in columns])
+    # the in-process reader's missing-value tokens (NA, N/A, null ...), so both engines read a file the same way
+    missing = [F.when(F.col(c).isin(*tables.NULL_VALUES), F.lit(None)).otherwise(F.col(c)) for c in columns]
+    typed = raw.select(
+        *[(m.cast("double") if c in numeric else m).alias(c) for c, m in zip(columns, missing, strict=True)]
+    )
     indexed = typed.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
     return spark.createDataFrame(indexed, typed.schema.add(POSITION, "long"))
 

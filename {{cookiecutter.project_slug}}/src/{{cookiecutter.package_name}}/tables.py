@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from .config import UserError
 
 KINDS = (".csv", ".parquet")
+NULL_VALUES = tuple(pacsv.ConvertOptions().null_values)  # read as missing in CSV: NA, N/A, null, empty ...
 CSV_BLOCK_BYTES = 8 << 20  # the streaming CSV reader's unit of work; chunks are cut from these blocks
 
 
@@ -63,7 +64,10 @@ def _csv_reader(path: Path, columns: Sequence[str], numeric: Sequence[str]) -> p
         path,
         read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
         convert_options=pacsv.ConvertOptions(
-            column_types=types, include_columns=list(columns), strings_can_be_null=True
+            column_types=types,
+            include_columns=list(columns),
+            null_values=list(NULL_VALUES),
+            strings_can_be_null=True,
         ),
     )
 
