@@ -38,7 +38,10 @@ def bake(output_dir: Path, **answers: str) -> Path:
 
 def project_env(project: Path) -> dict[str, str]:
     """The environment `make` gives the project's commands: its .venv first on PATH, telemetry off."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    # As a user's shell has it: no venv, tracking URI or path of ours, and not inside our `make test` (a nested make
+    # would print "make[2]: Entering/Leaving directory" around every command's output)
+    outer = ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH", "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    env = {k: v for k, v in os.environ.items() if k not in outer}
     env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
     return env | QUIET_ENV
 
