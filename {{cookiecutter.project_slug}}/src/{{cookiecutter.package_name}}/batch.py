@@ -214,6 +214,21 @@ class Job:
     request: store.Request
     already: int
 
+    def result(self, written: int, skipped: int, started: float, scoring: float) -> BatchResult:
+        """What the job did, the same record for every engine (``started``/``scoring``: perf_counter times)."""
+        now = time.perf_counter()
+        return BatchResult(
+            batch_id=self.batch_id,
+            input=str(self.path),
+            rows=self.rows,
+            written=written,
+            skipped=skipped,
+            model_name=self.served.name,
+            model_version=self.served.version,
+            seconds=now - started,
+            scoring_seconds=now - scoring,
+        )
+
 
 def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int) -> Job:
     """Check the input before anything is written, then open (or find again, on a rerun) its batch request."""
@@ -274,17 +289,7 @@ def run(
             keys = None if key_column is None else chunk[key_column].astype(str).tolist()
             writer.put(chunk.index.to_numpy(), labels.tolist(), keys, bar.update)
     keep_sample(engine, request, sampled)
-    result = BatchResult(
-        batch_id=batch_id,
-        input=str(path),
-        rows=rows,
-        written=rows - skipped,
-        skipped=skipped,
-        model_name=served.name,
-        model_version=served.version,
-        seconds=time.perf_counter() - started,
-        scoring_seconds=time.perf_counter() - scoring,
-    )
+    result = job.result(rows - skipped, skipped, started, scoring)
     log.info(
         "batch %s: %d row(s) scored by %s v%s into the serving layer (%d already there) in %.1fs",
         batch_id,

@@ -181,17 +181,7 @@ def run(
         raise UserError(
             f"batch {batch_id!r}: {stored} row(s) in the serving layer for {rows} input row(s); run it again"
         )
-    result = batch.BatchResult(
-        batch_id=batch_id,
-        input=str(path),
-        rows=rows,
-        written=written,
-        skipped=skipped,
-        model_name=served.name,
-        model_version=served.version,
-        seconds=time.perf_counter() - started,
-        scoring_seconds=time.perf_counter() - scoring,
-    )
+    result = job.result(written, skipped, started, scoring)
     log.info(
         "batch %s on Spark %s: %d row(s) scored by %s v%s (%d already there) in %.1fs",
         batch_id,
