@@ -6,10 +6,17 @@ first time) and run real DVC, MLflow and Great Expectations.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import signal
+import socket
 import subprocess
-from collections.abc import Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -56,6 +63,65 @@ def run(
     if check and done.returncode != 0:
         pytest.fail(f"{' '.join(command)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}")
     return done
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, object]:
+    """POST ``body``; the status and the decoded JSON answer (also of a 4xx)."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@contextmanager
+def serving(
+    command: Sequence[str],
+    cwd: Path,
+    ready_url: str,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    stop: signal.Signals = signal.SIGTERM,
+    timeout: float = 240,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server command (its own process group) once it answers ``ready_url`` with 200; stopped with ``stop`` sent
+    to the whole group afterwards (SIGINT is Ctrl+C in a terminal), then SIGKILL if it has not exited in 120 s."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            list(command), cwd=cwd, env=env or project_env(cwd), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{' '.join(command)} exited {process.returncode}:\n{log.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{' '.join(command)} did not answer {ready_url} in {timeout}s:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (OSError, http.client.HTTPException):  # not listening yet, or not speaking HTTP yet
+                pass
+            time.sleep(0.5)
+        yield process
+    finally:
+        with suppress(ProcessLookupError):  # it may have exited on its own
+            os.killpg(process.pid, stop)
+        try:
+            process.wait(120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def setup_project(project: Path) -> Path:

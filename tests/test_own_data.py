@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .conftest import bake, project_env, run, setup_project
+from .conftest import bake, free_port, post, project_env, run, serving, setup_project
 from .test_pipeline import registry
-from .test_serving import free_port, post, wait_ready
 
 pytestmark = pytest.mark.slow
 PENGUINS = Path(__file__).parent / "data" / "penguins.csv"
@@ -62,20 +59,11 @@ def serve_and_predict(project: Path, tmp_path: Path, row: dict) -> tuple[dict, d
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'serving.db'}"}
-    with log.open("wb") as stream:
-        server = subprocess.Popen(
-            ["make", "serve", f"PORT={port}"], cwd=project, env=env, stdout=stream, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        wait_ready(url, server, log)
+    with serving(["make", "serve", f"PORT={port}"], project, f"{url}/readyz", log, env=env, stop=signal.SIGINT):
         with urllib.request.urlopen(f"{url}/docs.json", timeout=30) as response:
             spec = json.loads(response.read())
         status, answers = post(f"{url}/predict", json.dumps({"records": [row]}).encode())
         assert status == 200, answers
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(120)
     return spec["components"]["schemas"]["Record"], answers[0]
 
 

@@ -13,20 +13,17 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import bake, project_env
+from .conftest import bake, free_port, project_env, serving
 
 pytestmark = pytest.mark.slow
 
@@ -34,45 +31,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"file", "data", "blob", "about", "chrome", "chrome-error", "devtools"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
-@contextmanager
-def running(command: list[str], cwd: Path, ready_url: str, log: Path) -> Iterator[subprocess.Popen]:
-    """A server process (its own process group) that answers ``ready_url``; stopped with SIGTERM afterwards."""
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=project_env(cwd), stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        try:
-            wait_for(ready_url)
-        except (OSError, urllib.error.URLError):
-            raise AssertionError(f"{' '.join(command)} did not answer {ready_url}:\n{log.read_text()[-3000:]}") from None
-        yield process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def offsite(urls: list[str]) -> list[str]:
@@ -172,7 +130,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 def test_mlflow_ui_shows_runs_children_and_champion(project: Path, browser: Browser, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "ui.log"
-    with running(["make", "ui", f"MLFLOW_PORT={port}"], project, f"http://127.0.0.1:{port}/health", log):
+    with serving(["make", "ui", f"MLFLOW_PORT={port}"], project, f"http://127.0.0.1:{port}/health", log):
         links = dict(re.findall(r"^\s*(experiment|champion):\s+(http://\S+)$", log.read_text(), re.MULTILINE))
         assert set(links) == {"experiment", "champion"}, log.read_text()
         candidate = json.loads((project / "models/candidate.json").read_text())
@@ -236,7 +194,7 @@ def test_dvc_plots_offline(project: Path, browser: Browser) -> None:
 def test_service_docs_page(project: Path, browser: Browser, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with running(["make", "serve", f"PORT={port}"], project, f"{base}/readyz", tmp_path / "serve.log"):
+    with serving(["make", "serve", f"PORT={port}"], project, f"{base}/readyz", tmp_path / "serve.log"):
         spec = json.loads(urllib.request.urlopen(f"{base}/docs.json", timeout=30).read())
         responses = spec["paths"]["/predict"]["post"]["responses"]
         assert {"200", "400", "413", "503"} <= set(responses)

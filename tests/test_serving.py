@@ -3,20 +3,13 @@ serving-layer rows, a clean stop, and `make bento` offline."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .conftest import project_env, run
+from .conftest import free_port, post, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 PACKAGE = "my_mlops_project"
@@ -29,36 +22,6 @@ print(json.dumps({"records": frame[names].head(3).to_dict("records"), "holdout_r
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, object]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"make serve exited {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (OSError, http.client.HTTPException):  # not listening yet, or not speaking HTTP yet
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the service was not ready after {timeout}s:\n{log.read_text()[-4000:]}")
-
-
 def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(default_project: Path, tmp_path) -> None:
     project = default_project
     sample = json.loads(run([".venv/bin/python", "-c", FIRST_HOLDOUT_ROWS], project).stdout.strip().splitlines()[-1])
@@ -67,17 +30,8 @@ def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(defa
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'serving.db'}"}
-    with log.open("wb") as stream:
-        server = subprocess.Popen(
-            ["make", "serve", f"PORT={port}"],
-            cwd=project,
-            env=env,
-            stdout=stream,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_ready(url, server, log)
+    # stopped as Ctrl+C in a terminal stops it: SIGINT to the whole process group; queued predictions are written first
+    with serving(["make", "serve", f"PORT={port}"], project, f"{url}/readyz", log, env=env, stop=signal.SIGINT):
         # a real prediction, through the project's own client (bentoml.SyncHTTPClient) and through raw HTTP
         answers = json.loads(
             run([".venv/bin/python", "-m", PACKAGE, "predict", "--url", url, "--rows", "2"], project, env=env).stdout
@@ -102,10 +56,6 @@ def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(defa
         assert post(f"{url}/predict", json.dumps({"records": records[:1]}).encode())[0] == 200
         # the cold path, while the service runs
         run(["make", "batch"], project, env=env)
-    finally:
-        # Ctrl+C in the terminal: SIGINT to the whole process group; queued predictions are written first
-        os.killpg(server.pid, signal.SIGINT)
-        server.wait(120)
     stats = run([".venv/bin/python", "-m", PACKAGE, "serving-stats"], project, env=env).stdout
     counts = {line.split()[0]: int(line.split(": ")[1].split()[0]) for line in stats.splitlines()[1:]}
     assert counts == {"batch": holdout_rows, "online": 2 + 3 + 1}, stats

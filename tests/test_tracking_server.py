@@ -14,19 +14,15 @@ import json
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import project_env, run
+from .conftest import free_port, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 ADMIN, READER, WRITER = ("admin", "admin-Secret-1"), ("reader", "reader-Secret-2"), ("writer", "writer-Secret-3")
@@ -43,12 +39,6 @@ versions = client.search_model_versions(f"name = '{name}'")
 champion = client.get_model_version_by_alias(name, "champion").version
 print(json.dumps({"champion": str(champion), "versions": {str(v.version): v.tags for v in versions}}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pg_bindir() -> Path | None:
@@ -99,37 +89,11 @@ def server(default_project: Path, postgres, tmp_path_factory) -> Iterator[dict]:
         "MLFLOW_READER_PASSWORD": READER[1],
         "MLFLOW_WRITER_PASSWORD": WRITER[1],
     }
-    log = work / "server.log"
-    with log.open("wb") as stream:
-        process = subprocess.Popen(
-            ["make", "mlflow-server", f"MLFLOW_PORT={port}"],
-            cwd=default_project,
-            env=env,
-            stdout=stream,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"make mlflow-server did not come up:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+    command = ["make", "mlflow-server", f"MLFLOW_PORT={port}"]
+    with serving(command, default_project, f"{uri}/health", work / "server.log", env=env, timeout=180):
         run(["make", "mlflow-users", f"MLFLOW_PORT={port}"], default_project, env=env)
         yield {"uri": uri, "artifacts": work / "artifacts", "db": f"{url}/mlflow"}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:  # uvicorn's workers may linger on open connections
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def clone(default_project: Path, target: Path, search: list[dict]) -> Path:
