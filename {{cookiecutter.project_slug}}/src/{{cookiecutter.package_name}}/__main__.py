@@ -52,7 +52,6 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
     command = ["mlflow", "server", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     log.info("MLflow UI on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
     os.execvp(command[0], command)
-    return None
 
 
 def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -98,7 +97,6 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
     os.environ["SERVING_FOLLOW_CHAMPION"] = str(args.follow_champion)
     log.info("serving the champion on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
     os.execv(command[0], command)
-    return None
 
 
 def _batch(args: argparse.Namespace, cfg: config.Config) -> object:

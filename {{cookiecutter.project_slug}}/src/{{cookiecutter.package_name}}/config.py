@@ -185,11 +185,11 @@ def cross_check(cfg: Config) -> list[str]:
     task, other = cfg.task, "regression" if cfg.task == "classification" else "classification"
     allowed = metrics_for(task)
     problems = []
-    for key, metric in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
-        if metric not in allowed:
-            kind = f"a {other} metric, not a {task} metric" if metric in METRICS else "not a known metric"
+    for key, name in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
+        if name not in allowed:
+            kind = f"a {other} metric, not a {task} metric" if name in METRICS else "not a known metric"
             problems.append(
-                f"{key}: {metric!r} is {kind}: use one of {', '.join(allowed)}"
+                f"{key}: {name!r} is {kind}: use one of {', '.join(allowed)}"
                 f" (or leave the key out: the {task} default is {DEFAULT[task]})"
             )
     if cfg.prepare.stratify and task == "regression":
@@ -233,7 +233,7 @@ def cross_check(cfg: Config) -> list[str]:
 
 
 def _describe(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")

@@ -132,7 +132,7 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
                 row = bad.idxmax()
                 raise SchemaMismatch(
                     f"column {feature.name!r} must be numeric: {bad.sum()} value(s) are not, "
-                    f"e.g. {out[feature.name][row]!r} in row {row}"
+                    f"e.g. {out.at[row, feature.name]!r} in row {row}"
                 )
             out[feature.name] = numbers.astype("float64")
         else:

@@ -10,7 +10,9 @@ class the same, which rewards getting rare classes right. Pick one with ``train.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +74,7 @@ def from_scorer(metric: str, score: float) -> float:
     return float(score if GREATER_IS_BETTER[metric] else -score)
 
 
-def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+def classification(y_true: pd.Series | np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
     """Holdout metrics from class probabilities (columns ordered as ``classes``)."""
     predicted = classes[np.argmax(proba, axis=1)]
     binary = len(classes) == 2
@@ -84,7 +86,7 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
             return float(skm.roc_auc_score(y_true, proba[:, 1]))
         return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average=how, labels=classes))
 
-    def scored(function, how: str) -> float:
+    def scored(function: Callable[..., Any], how: str) -> float:
         extra = {"pos_label": pos_label} if how == "binary" else {}
         return float(function(y_true, predicted, average=how, zero_division=0, **extra))
 
@@ -102,7 +104,7 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
     }
 
 
-def regression(y_true: pd.Series, predicted: np.ndarray) -> dict[str, float]:
+def regression(y_true: pd.Series | np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {
         "r2": float(skm.r2_score(y_true, predicted)),
         "rmse": float(skm.root_mean_squared_error(y_true, predicted)),

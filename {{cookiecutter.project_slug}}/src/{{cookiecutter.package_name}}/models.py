@@ -234,6 +234,8 @@ def on_cpu(model: Any) -> Any:
     """
     for step in getattr(model, "named_steps", {"model": model}).values():
         for estimator in (step, getattr(step, "estimator", None), getattr(step, "estimator_", None)):
-            if type(estimator).__module__.startswith("xgboost") and estimator.get_params().get("device") != "cpu":
+            if estimator is None or not type(estimator).__module__.startswith("xgboost"):
+                continue
+            if estimator.get_params().get("device") != "cpu":
                 estimator.set_params(device="cpu")
     return model

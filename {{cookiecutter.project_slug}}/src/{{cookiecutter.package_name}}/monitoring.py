@@ -166,13 +166,13 @@ def column_drift(name: str, kind: str, reference: pd.Series, current: pd.Series,
     if len(ref) == 0 or len(cur) == 0:
         return Drift(name, kind, "no values", math.nan, math.nan, False, len(ref), len(cur))
     if kind == "numeric":
-        ref, cur = ref.astype(float).to_numpy(), cur.astype(float).to_numpy()
+        x, y = ref.astype(float).to_numpy(), cur.astype(float).to_numpy()
         if small:
             threshold = ALPHA / tests
-            score = float(stats.ks_2samp(ref, cur).pvalue)
+            score = float(stats.ks_2samp(x, y).pvalue)
             return Drift(name, kind, "K-S p-value", score, threshold, score < threshold, len(ref), len(cur))
-        spread = float(np.std(ref)) or 1.0
-        score = float(stats.wasserstein_distance(ref, cur) / spread)
+        spread = float(np.std(x)) or 1.0
+        score = float(stats.wasserstein_distance(x, y) / spread)
         return Drift(
             name,
             kind,
@@ -336,7 +336,8 @@ def volume(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows=("row_count", "sum"), requests=("request_id", "count")
     )
     return [
-        {k: (int(v) if isinstance(v, np.integer) else v) for k, v in row.items()} for row in grouped.to_dict("records")
+        {str(k): (int(v) if isinstance(v, np.integer) else v) for k, v in row.items()}
+        for row in grouped.to_dict("records")
     ]
 
 

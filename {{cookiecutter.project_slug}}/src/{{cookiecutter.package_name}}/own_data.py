@@ -27,7 +27,7 @@ from .stages import validate
 
 log = logging.getLogger(__name__)
 TASK_KEYS = (("prepare", "stratify"), ("train", "metric"), ("register", "metric"), ("register", "floor"))
-LINEAR = {
+LINEAR: dict[str, dict[str, Any]] = {
     "classification": {"family": "logistic_regression", "params": {"C": [0.1, 1.0, 10.0]}},
     "regression": {"family": "ridge", "params": {"alpha": [0.1, 1.0, 10.0]}},
 }

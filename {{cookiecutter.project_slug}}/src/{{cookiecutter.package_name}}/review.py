@@ -29,7 +29,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlsplit
 
 import yaml
@@ -37,6 +37,9 @@ import yaml
 from .config import Config, UserError
 from .gate import Gate, GateFailed, decide
 from .metrics import GREATER_IS_BETTER
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 METRICS = Path("reports/metrics.json")
@@ -228,7 +231,7 @@ def xychart(
     return lines
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -564,7 +567,9 @@ class Registry:
     note: str | None = None
 
 
-def champion_now(cfg: Config, client, holdout: dict[str, Any], candidate: dict[str, Any] | None) -> Registry:
+def champion_now(
+    cfg: Config, client: MlflowClient, holdout: dict[str, Any], candidate: dict[str, Any] | None
+) -> Registry:
     """Compare with the champion as the registry has it now, not as evaluate saw it."""
     from . import tracking
 
@@ -589,7 +594,7 @@ def champion_now(cfg: Config, client, holdout: dict[str, Any], candidate: dict[s
     return Registry({**holdout, "champion": rescored}, note=note)
 
 
-def rescore_champion(cfg: Config, client) -> dict[str, Any] | None:
+def rescore_champion(cfg: Config, client: MlflowClient) -> dict[str, Any] | None:
     """The current champion's metrics on the holdout, the way evaluate computes them."""
     import pandas as pd
 
@@ -601,7 +606,7 @@ def rescore_champion(cfg: Config, client) -> dict[str, Any] | None:
     return evaluate.champion_metrics(cfg, client, features.conform(test, schema), test[schema.target], schema)
 
 
-def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client) -> Lineage:
+def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client: MlflowClient | None) -> Lineage:
     """Family, hyperparameters, run (with a link on an http(s) server), commit, data hashes and the search."""
     lineage = Lineage(data=dvc_data_hashes(), search_metric=cfg.train.metric)
     if candidate is None:
@@ -632,7 +637,7 @@ def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client) -> 
     return lineage
 
 
-def mlflow_client(cfg: Config):
+def mlflow_client(cfg: Config) -> MlflowClient | None:
     """A client on the project's tracking store, or None when there is none to read (or it cannot be set up)."""
     if not _store_exists(cfg.tracking.resolved_uri):
         return None

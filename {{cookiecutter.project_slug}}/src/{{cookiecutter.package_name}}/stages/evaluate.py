@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -28,6 +28,10 @@ from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 from .. import features, gate, metrics, tracking
 from ..config import Config
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from mlflow import MlflowClient
+
 log = logging.getLogger(__name__)
 PROCESSED = Path("data/processed")
 CANDIDATE = Path("models/candidate.json")
@@ -37,7 +41,9 @@ PLOTS = Path("reports/plots")
 FIGURES = Path("reports/figures")
 
 
-def score(model, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> tuple[dict[str, float], np.ndarray]:
+def score(
+    model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: features.Schema
+) -> tuple[dict[str, float], np.ndarray]:
     """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
     if schema.task == "classification":
         proba = model.predict_proba(X)
@@ -48,11 +54,13 @@ def score(model, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> tupl
 
 def plot_data(
     y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None
-) -> dict[str, list]:
+) -> dict[str, list[dict[str, Any]]]:
     """Rows for DVC plots: confusion pairs and the ROC curve, or residuals."""
-    if schema.task == "classification":
+    if classes is not None:  # classification: the model's classes
         predicted = classes[np.argmax(outputs, axis=1)]
-        data = {"confusion": [{"actual": str(a), "predicted": str(p)} for a, p in zip(y, predicted, strict=True)]}
+        data: dict[str, list[dict[str, Any]]] = {
+            "confusion": [{"actual": str(a), "predicted": str(p)} for a, p in zip(y, predicted, strict=True)]
+        }
         if len(classes) == 2:
             fpr, tpr, _ = roc_curve(y, outputs[:, 1], pos_label=classes[1])
             data["roc"] = [
@@ -67,7 +75,7 @@ def plot_data(
     }
 
 
-def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any):
+def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any) -> Figure:
     """The ROC curve through its measured corners, with the AUC to four decimals (0.9954, not 1.00)."""
     fpr, tpr, _ = roc_curve(y, scores, pos_label=positive)
     auc = roc_auc_score(y == positive, scores)
@@ -83,9 +91,11 @@ def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any):
     return fig
 
 
-def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None) -> dict[str, Any]:
+def figures(
+    y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None
+) -> dict[str, Figure]:
     made = {}
-    if schema.task == "classification":
+    if classes is not None:  # classification: the model's classes
         predicted = classes[np.argmax(outputs, axis=1)]
         made["confusion_matrix.png"] = ConfusionMatrixDisplay.from_predictions(y, predicted).figure_
         if len(classes) == 2:
@@ -102,7 +112,7 @@ def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes:
 
 
 def champion_metrics(
-    cfg: Config, client, X: pd.DataFrame, y: pd.Series, schema: features.Schema
+    cfg: Config, client: MlflowClient, X: pd.DataFrame, y: pd.Series, schema: features.Schema
 ) -> dict[str, Any] | None:
     """The champion's metrics on this holdout; its schema change instead when it was trained on other features or
     another task; None when there is no champion yet."""
