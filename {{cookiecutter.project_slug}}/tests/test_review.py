@@ -185,8 +185,10 @@ def test_validation_failures_are_listed() -> None:
 def test_plots_link_to_the_workflow_artifact() -> None:
     lines = review.plots_section(["roc_curve.png"], "https://github.com/o/r/actions/runs/1/artifacts/2")
     assert lines == [
-        "The PNGs: [download the plots](https://github.com/o/r/actions/runs/1/artifacts/2) (workflow artifact): "
-        "`roc_curve.png`."
+        (
+            "The PNGs: [download the plots](https://github.com/o/r/actions/runs/1/artifacts/2) (workflow artifact): "
+            "`roc_curve.png`."
+        )
     ]
 
 
@@ -215,7 +217,7 @@ CHART_LINE = {
 
 
 def mermaid_blocks(body: str) -> list[list[str]]:
-    blocks = re.findall(r"^```mermaid\n(.*?)\n```$", body, flags=re.S | re.M)
+    blocks = re.findall(r"^```mermaid\n(.*?)\n```$", body, flags=re.DOTALL | re.MULTILINE)
     return [block.split("\n") for block in blocks]
 
 
@@ -351,11 +353,11 @@ def test_untrusted_text_in_the_comment_never_becomes_markup(tmp_path: Path) -> N
     from markdown_it import MarkdownIt
 
     # Given params, metric names, trial names, expectations and a family that all carry markdown and HTML
-    base = {"train": {name: "safe" for name in HOSTILE}}
-    head = {"train": {name: value for name, value in zip(HOSTILE, reversed(HOSTILE), strict=True)}}
+    base = {"train": dict.fromkeys(HOSTILE, "safe")}
+    head = {"train": dict(zip(HOSTILE, reversed(HOSTILE), strict=True))}
     metric = "roc_auc"
-    candidate = {metric: 0.99, **{name: 0.5 for name in HOSTILE}}
-    champion = {"version": 1, metric: 0.98, **{name: 0.4 for name in HOSTILE}}
+    candidate = {metric: 0.99, **dict.fromkeys(HOSTILE, 0.5)}
+    champion = {"version": 1, metric: 0.98, **dict.fromkeys(HOSTILE, 0.4)}
     validation = {
         "success": False,
         "suite": HOSTILE[2],
@@ -395,7 +397,7 @@ def test_untrusted_text_in_the_comment_never_becomes_markup(tmp_path: Path) -> N
     prose = "".join(page.prose)
     assert "evil" not in prose and "@" not in prose and "<" not in prose
     # and each hostile text is still shown, literally, in a code span or a sanitised chart label
-    code_texts = "".join(re.findall(r"<code[^>]*>(.*?)</code>", MarkdownIt("gfm-like").render(body), flags=re.S))
+    code_texts = "".join(re.findall(r"<code[^>]*>(.*?)</code>", MarkdownIt("gfm-like").render(body), flags=re.DOTALL))
     for name in HOSTILE:
         assert name.split("\n")[0] in html.unescape(code_texts)
     for block in mermaid_blocks(body):

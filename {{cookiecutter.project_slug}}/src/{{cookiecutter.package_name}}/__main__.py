@@ -176,10 +176,10 @@ def _monitor(args: argparse.Namespace, cfg: config.Config) -> object:
     summary = monitoring.run(cfg, since=args.since or cfg.monitor.window, out=args.out)
     print(monitoring.describe(summary))
     if os.environ.get("GITHUB_OUTPUT"):  # GitHub Actions: the decision steers the next steps (monitor.yml)
-        with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+        with Path(os.environ["GITHUB_OUTPUT"]).open("a") as output:
             output.write(f"decision={summary['decision']}\n")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as page:
+        with Path(os.environ["GITHUB_STEP_SUMMARY"]).open("a") as page:
             page.write(monitoring.markdown(summary))
     return summary
 

@@ -210,7 +210,7 @@ def served_suite(suite: dict[str, Any], columns: list[str]) -> list[dict[str, An
     return [e for e in suite["expectations"] if e.get("kwargs", {}).get("column") in columns]
 
 
-def quality(frame: pd.DataFrame, suite_name: str, root: Path = Path(".")) -> dict[str, Any]:
+def quality(frame: pd.DataFrame, suite_name: str, root: Path = Path()) -> dict[str, Any]:
     """The training suite's feature expectations on the served inputs, in an in-memory GX context (gx/ untouched)."""
     import os
 
@@ -448,8 +448,10 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         "| check | result |",
         "|---|---|",
-        f"| drifted features | {len(summary['drifted_features'])}/{summary['features']} "
-        f"({', '.join(summary['drifted_features']) or 'none'}) |",
+        (
+            f"| drifted features | {len(summary['drifted_features'])}/{summary['features']} "
+            f"({', '.join(summary['drifted_features']) or 'none'}) |"
+        ),
         f"| data quality | {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met |",
         f"| live metrics ({live.get('labelled_rows', 0)} labelled) | "
         + (", ".join(f"{k} {v:.4f}" for k, v in live.items() if k != "labelled_rows") or "none")
@@ -463,10 +465,14 @@ def markdown(summary: dict[str, Any]) -> str:
 def describe(summary: dict[str, Any]) -> str:
     live = summary["live_metrics"]
     lines = [
-        f"monitoring {summary['window']['since']}: {summary['rows']} served row(s), "
-        f"{summary['model_name']} v{summary['model_version']}: {summary['decision'].upper()}",
-        f"  drift: {len(summary['drifted_features'])}/{summary['features']} feature(s) "
-        f"({', '.join(summary['drifted_features']) or 'none'})",
+        (
+            f"monitoring {summary['window']['since']}: {summary['rows']} served row(s), "
+            f"{summary['model_name']} v{summary['model_version']}: {summary['decision'].upper()}"
+        ),
+        (
+            f"  drift: {len(summary['drifted_features'])}/{summary['features']} feature(s) "
+            f"({', '.join(summary['drifted_features']) or 'none'})"
+        ),
         f"  quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met",
         f"  live metrics: {live.get('labelled_rows', 0)} labelled row(s) "
         + ", ".join(f"{k} {v:.4f}" for k, v in live.items() if k != "labelled_rows"),
@@ -534,12 +540,11 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
     ]
     for row in drift_rows:
         row["_bad"] = row["drifted"]
-    means = []
-    for d in summary["drift"]:
-        if d["kind"] == "numeric" and len(current):
-            means.append(
-                (d["feature"], float(reference_frame[d["feature"]].mean()), float(current[d["feature"]].mean()))
-            )
+    means = [
+        (d["feature"], float(reference_frame[d["feature"]].mean()), float(current[d["feature"]].mean()))
+        for d in summary["drift"]
+        if d["kind"] == "numeric" and len(current)
+    ]
     live = [{"model_version": v} | m for v, m in summary["live_metrics_by_version"].items()]
     failures = [
         {
@@ -552,23 +557,33 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
     ]
     pred = summary["prediction_drift"]
     sections = [
-        f"<h1>Monitoring: {html.escape(summary['model_name'])} v{html.escape(summary['model_version'])} "
-        f'<span class="{decision}">{decision.upper()}</span></h1>',
-        f"<p>Window {html.escape(summary['window']['from'])} to {html.escape(summary['window']['to'])}: "
-        f"{summary['rows']} served row(s), {summary['rows_with_features']} with their features.</p>",
+        (
+            f"<h1>Monitoring: {html.escape(summary['model_name'])} v{html.escape(summary['model_version'])} "
+            f'<span class="{decision}">{decision.upper()}</span></h1>'
+        ),
+        (
+            f"<p>Window {html.escape(summary['window']['from'])} to {html.escape(summary['window']['to'])}: "
+            f"{summary['rows']} served row(s), {summary['rows_with_features']} with their features.</p>"
+        ),
         "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in summary["reasons"]) + "</ul>",
-        f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} "
-        f"({100 * summary['drift_share']:.0f}%)</h2>",
+        (
+            f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} "
+            f"({100 * summary['drift_share']:.0f}%)</h2>"
+        ),
         _table(drift_rows, bad="_bad"),
         "<h3>Means of the numeric features: training (grey) vs served (blue)</h3>",
         _bars(means),
-        f"<h2>Data quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met "
-        f"(suite {html.escape(summary['quality']['suite'])})</h2>",
+        (
+            f"<h2>Data quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met "
+            f"(suite {html.escape(summary['quality']['suite'])})</h2>"
+        ),
         _table(failures),
         "<h2>Prediction drift (served vs the champion on its holdout)</h2>",
         _table([pred] if pred else []),
-        f"<h2>Live metrics (feedback joined; holdout {html.escape(summary['holdout_metric'])}: "
-        f"{_fmt(summary['holdout_score'])})</h2>",
+        (
+            f"<h2>Live metrics (feedback joined; holdout {html.escape(summary['holdout_metric'])}: "
+            f"{_fmt(summary['holdout_score'])})</h2>"
+        ),
         _table(live),
         "<h2>Volume by day, source and model version</h2>",
         _table(summary["volume"]),

@@ -56,7 +56,7 @@ OPEN_ROWS = 25  # a longer params diff is folded into <details> (every row is st
 MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # what the comment job's marker regex accepts
 CURVE_POINTS = 21  # points of the ROC curve chart (false positive rate 0, 0.05, ..., 1)
 RESIDUAL_BINS = 10
-ABSENT = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()  # a key missing on one side of the diff
+ABSENT = type("Absent", (), {"__repr__": lambda _self: "ABSENT"})()  # a key missing on one side of the diff
 
 
 @dataclass
@@ -421,8 +421,10 @@ def validation_section(validation: dict[str, Any] | None) -> list[str]:
     stats = validation.get("statistics", {})
     passed = "passed" if validation.get("success") else "FAILED"
     lines = [
-        f"Suite {code(validation.get('suite', '?'))} {passed}: {_count(stats.get('successful_expectations'))}/"
-        f"{_count(stats.get('evaluated_expectations'))} expectations met."
+        (
+            f"Suite {code(validation.get('suite', '?'))} {passed}: {_count(stats.get('successful_expectations'))}/"
+            f"{_count(stats.get('evaluated_expectations'))} expectations met."
+        )
     ]
     failures = validation.get("failures") or []
     if failures:
@@ -488,8 +490,10 @@ def render(
     lineage = lineage or Lineage()
     lines = [marker(model_name), _title(model_name, gate, already_champion), ""]
     lines += [
-        "_Advisory: this comment reports; the required check is the review job's status, which fails when the "
-        "quality gate does._",
+        (
+            "_Advisory: this comment reports; the required check is the review job's status, which fails when the "
+            "quality gate does._"
+        ),
         "",
     ]
     lines += [f"### Quality gate ({gate.source})", "", *(f"- {code(reason)}" for reason in gate.reasons), ""]

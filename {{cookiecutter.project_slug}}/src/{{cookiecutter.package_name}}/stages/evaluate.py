@@ -52,9 +52,7 @@ def score(
     return metrics.regression(y, predicted), predicted
 
 
-def plot_data(
-    y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None
-) -> dict[str, list[dict[str, Any]]]:
+def plot_data(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, list[dict[str, Any]]]:
     """Rows for DVC plots: confusion pairs and the ROC curve, or residuals."""
     if classes is not None:  # classification: the model's classes
         predicted = classes[np.argmax(outputs, axis=1)]
@@ -91,9 +89,7 @@ def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any) -> Figure:
     return fig
 
 
-def figures(
-    y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None
-) -> dict[str, Figure]:
+def figures(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, Figure]:
     made = {}
     if classes is not None:  # classification: the model's classes
         predicted = classes[np.argmax(outputs, axis=1)]
@@ -170,7 +166,7 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
     METRICS.parent.mkdir(parents=True, exist_ok=True)
     METRICS.write_text(json.dumps(report, indent=2) + "\n")
     PLOTS.mkdir(parents=True, exist_ok=True)
-    for name, rows in plot_data(y, outputs, schema, classes).items():
+    for name, rows in plot_data(y, outputs, classes).items():
         (PLOTS / f"{name}.json").write_text(json.dumps(rows) + "\n")
     FIGURES.mkdir(parents=True, exist_ok=True)
     with mlflow.start_run(run_id=candidate["run_id"]):
@@ -178,10 +174,10 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
         mlflow.log_metrics({f"test_{k}": v for k, v in found.items()})
         if PREPARED.exists():
             mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(PREPARED.read_text()).items()})
-        for name, figure in figures(y, outputs, schema, classes).items():
+        for name, figure in figures(y, outputs, classes).items():
             figure.savefig(FIGURES / name, dpi=100, bbox_inches="tight")
             mlflow.log_figure(figure, f"evaluation/{name}")
             plt.close(figure)
     champion = report["champion"]
-    log.info("holdout: candidate %s; champion %s", found, champion if champion else "none yet")
+    log.info("holdout: candidate %s; champion %s", found, champion or "none yet")
     return report

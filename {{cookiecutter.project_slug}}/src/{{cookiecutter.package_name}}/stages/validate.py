@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 log = logging.getLogger(__name__)
-GX_ROOT = Path(".")
+GX_ROOT = Path()
 RAW = Path("data/raw/dataset.parquet")
 REPORT = Path("reports/validation.json")
 MAX_CATEGORIES = 50  # columns with more distinct values get no value-set expectation
@@ -381,8 +381,10 @@ def locate(summary: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
 def describe(summary: dict[str, Any]) -> str:
     stats = summary["statistics"]
     lines = [
-        f"data validation {'passed' if summary['success'] else 'FAILED'}: "
-        f"{stats['successful_expectations']}/{stats['evaluated_expectations']} expectations met"
+        (
+            f"data validation {'passed' if summary['success'] else 'FAILED'}: "
+            f"{stats['successful_expectations']}/{stats['evaluated_expectations']} expectations met"
+        )
     ]
     lines += [f"  - {explain(failure)}" for failure in summary["failures"]]
     if summary.get("data_docs"):
