@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }} import config, metrics
 
 from .conftest import PROJECT
 
@@ -22,7 +22,7 @@ def test_the_shipped_params_load(params: dict) -> None:
     cfg = config.parse(params)
     assert cfg.task in ("classification", "regression")
     assert cfg.train.search.candidates, "the default search has candidates"
-    assert cfg.register_.metric in config.metrics_for(cfg.task)
+    assert cfg.register_.metric in metrics.TASKS[cfg.task].metrics
 
 
 @pytest.mark.parametrize(

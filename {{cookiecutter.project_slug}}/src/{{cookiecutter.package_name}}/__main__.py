@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import config, environment
+from .metrics import TASKS
 
 environment.configure()  # telemetry off, the project's BentoML store (environment.py)
 
@@ -212,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="bring your own CSV/Parquet file: copy, dvc add, params, ingest, suite")
     data.add_argument("file", help="the file to bring (copied to data/external/)")
     data.add_argument("--target", required=True, help="the column to predict")
-    data.add_argument("--task", choices=("classification", "regression"), help="switch task (default: keep)")
+    data.add_argument("--task", choices=tuple(TASKS), help="switch task (default: keep)")
     data.add_argument("--drop", nargs="*", help="identifier or leaking columns to leave out")
     data.set_defaults(handler=_data)
     review = commands.add_parser("review", help="write reports/review.md, the PR comment; fails if the gate fails")

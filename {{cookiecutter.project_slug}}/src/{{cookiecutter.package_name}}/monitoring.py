@@ -256,7 +256,7 @@ def live_metrics(rows: list[dict[str, Any]], schema: features.Schema) -> dict[st
         y = np.asarray([r["label"] for r in group])  # numbers or text, as the classes are (sklearn needs one type)
         predicted = np.asarray([r["prediction"] for r in group])
         values: dict[str, float] = {"labelled_rows": len(group)}
-        if schema.task == "regression":
+        if not metrics.TASKS[schema.task].has_classes:
             values |= metrics.regression(y.astype(float), predicted.astype(float))
         else:
             classes = np.asarray(list(schema.classes))
@@ -283,7 +283,7 @@ def prediction_drift(ref: Reference, served: list[Any]) -> Drift | None:
         return None
     holdout = features.conform(ref.holdout, ref.schema)
     expected = ref.model.predict(holdout)
-    kind = "categorical" if ref.schema.task == "classification" else "numeric"
+    kind = metrics.TASKS[ref.schema.task].prediction_kind
     return column_drift("prediction", kind, pd.Series(list(expected), dtype=object), pd.Series(served, dtype=object))
 
 

@@ -43,6 +43,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
+from ..metrics import TASKS
 from . import store
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def record_model(schema: features.Schema) -> type[RecordBase]:
 
 
 def label_type(schema: features.Schema) -> Any:
-    if schema.task != "classification":
+    if not TASKS[schema.task].has_classes:
         return float
     kinds = {type(c) for c in schema.classes}
     return kinds.pop() if len(kinds) == 1 and kinds <= {int, str, bool, float} else Any

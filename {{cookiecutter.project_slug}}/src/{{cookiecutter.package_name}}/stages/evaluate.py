@@ -22,7 +22,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
 from .. import features, gate, metrics, tracking
@@ -45,11 +44,7 @@ def score(
     model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: features.Schema
 ) -> tuple[dict[str, float], np.ndarray]:
     """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
-    if schema.task == "classification":
-        proba = model.predict_proba(X)
-        return metrics.classification(y, proba, np.asarray(model.classes_)), proba
-    predicted = model.predict(X)
-    return metrics.regression(y, predicted), predicted
+    return metrics.TASKS[schema.task].score(model, X, y)
 
 
 def plot_data(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, list[dict[str, Any]]]:
@@ -138,7 +133,7 @@ def champion_metrics(
 
 def baseline_metrics(train: pd.DataFrame, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> dict[str, float]:
     """A model that ignores the features (the training classes' prior, or the training mean) on the holdout."""
-    dummy = DummyClassifier(strategy="prior") if schema.task == "classification" else DummyRegressor()
+    dummy = metrics.TASKS[schema.task].baseline()
     dummy.fit(np.zeros((len(train), 1)), train[schema.target])
     found, _ = score(dummy, np.zeros((len(X), 1)), y, schema)
     return found
@@ -155,7 +150,7 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
 
     model = mlflow.sklearn.load_model(candidate["model_uri"])
     found, outputs = score(model, X, y, schema)
-    classes = np.asarray(model.classes_) if schema.task == "classification" else None
+    classes = np.asarray(model.classes_) if metrics.TASKS[schema.task].has_classes else None
     report = {
         "candidate": found,
         "champion": champion_metrics(cfg, client, X, y, schema),
