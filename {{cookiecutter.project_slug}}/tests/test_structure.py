@@ -199,3 +199,14 @@ def test_an_import_cycle_is_reported(tmp_path: Path) -> None:
     assert find_cycle(import_graph(package)) == ["pkg.a", "pkg.b", "pkg.a"]
     (package / "b.py").write_text("")
     assert find_cycle(import_graph(package)) is None
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    readme = (PROJECT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :].split("```")[1]
+    missing = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "__init__.py" and path.name not in layout
+    ]
+    assert missing == [], "README.md's layout block does not list these modules"

@@ -7,6 +7,7 @@ ignored setting. ``load()`` is the only way the stages read params.yaml.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from .errors import UserError as UserError
 from .metrics import GREATER_IS_BETTER, METRICS, TASKS
 
 PARAMS_FILE = Path("params.yaml")
+# tracking.model_name: what the review comment's hidden marker can carry (pr-review.yml's marker regex)
+MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 EXTERNAL_DATA = Path("data/external")
 SKLEARN_DATASETS = {t.name: t.datasets for t in TASKS.values()}
 Task = Literal["classification", "regression"]
@@ -102,6 +105,16 @@ class Tracking(Section):
     uri: str = Field(min_length=1)
     experiment: str = Field(min_length=1)
     model_name: str = Field(min_length=1)
+
+    @field_validator("model_name")
+    @classmethod
+    def _marker_name(cls, value: str) -> str:
+        if not MODEL_NAME.match(value):
+            raise ValueError(
+                f"{value!r} cannot name the pull-request review comment (its hidden marker): "
+                "use letters, digits, '.', '_' and '-' only"
+            )
+        return value
 
     @property
     def resolved_uri(self) -> str:

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import Config, UserError
+from .config import MODEL_NAME, Config, UserError
 from .gate import Gate, GateFailed, decide
 from .metrics import GREATER_IS_BETTER
 
@@ -53,7 +53,6 @@ REPORT = Path("reports/review.md")
 PARAMS = "params.yaml"
 MAX_ROWS = 50  # longest validation-failure list shown
 OPEN_ROWS = 25  # a longer params diff is folded into <details> (every row is still there)
-MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # what the comment job's marker regex accepts
 CURVE_POINTS = 21  # points of the ROC curve chart (false positive rate 0, 0.05, ..., 1)
 RESIDUAL_BINS = 10
 ABSENT = type("Absent", (), {"__repr__": lambda _self: "ABSENT"})()  # a key missing on one side of the diff
@@ -102,7 +101,7 @@ def _json(value: Any) -> str:
 
 def marker(model_name: str) -> str:
     """The hidden first line; only a name the comment job's regex accepts can be put inside an HTML comment."""
-    if not MARKER_NAME.match(model_name):
+    if not MODEL_NAME.match(model_name):
         raise UserError(
             f"tracking.model_name {model_name!r} cannot name the review comment: use letters, digits, '.', '_', '-'"
         )
