@@ -23,7 +23,7 @@ PARAMS_FILE = Path("params.yaml")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 EXTERNAL_DATA = Path("data/external")
 SKLEARN_DATASETS = {t.name: t.datasets for t in TASKS.values()}
-Task = Literal["classification", "regression"]
+TaskName = Literal["classification", "regression"]  # metrics.TASKS holds what each one means
 
 
 class Section(BaseModel):
@@ -146,7 +146,7 @@ class Monitor(Section):
 
 
 class Config(Section):
-    task: Task
+    task: TaskName
     ingest: Ingest
     validate_: Validate = Field(alias="validate")
     prepare: Prepare

@@ -111,13 +111,6 @@ TASKS: dict[str, Task] = {
         Task("regression", False, "r2", "ridge", ("diabetes",)),
     )
 }
-CLASSIFICATION = TASKS["classification"].metrics
-REGRESSION = TASKS["regression"].metrics
-DEFAULT = {t.name: t.default_metric for t in TASKS.values()}  # train.metric when left out
-
-
-def metrics_for(task: str) -> tuple[str, ...]:
-    return TASKS[task].metrics
 
 
 def sklearn_scorer(metric: str, n_classes: int = 2) -> str:
