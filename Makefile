@@ -51,8 +51,11 @@ lock: $(BIN)/pytest ## Re-resolve the generated projects' lock files (one per ru
 vendor: $(BIN)/pytest ## Re-vendor the web assets the generated pages load offline (vendor/web/, from npm)
 	$(BIN)/python tests/vendor_assets.py
 
-lint: $(BIN)/pytest ## Ruff on the hooks and tests
-	$(BIN)/ruff check hooks tests benchmarks
+# ruff.toml holds the rules (the generated project's own); the generated project is linted baked (tests/test_render.py)
+LINTED := hooks tests benchmarks
+lint: $(BIN)/pytest ## Ruff's checks and formatting on the hooks, tests and benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 clean: ## Remove the demo and caches
 	rm -rf build .pytest_cache

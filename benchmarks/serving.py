@@ -100,14 +100,13 @@ print(json.dumps({"rows": len(X), "seconds": seconds}))
 """
 
 
-def postgres(work: Path) -> tuple[str, list[str]] | None:
+def postgres() -> tuple[str, list[str]] | None:
     """A throwaway PostgreSQL server for the batch comparison, when its binaries are installed (as in the tests)."""
-    import glob
     import pwd
     import shutil
 
     found = shutil.which("initdb") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)), None
+        iter(sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/initdb")), reverse=True)), None
     )
     if not found:
         return None
@@ -185,7 +184,7 @@ class Project:
 def serve_and_load(
     project: Project, command: list[str], path: str, body: str, args: argparse.Namespace, port: int, env: dict[str, str]
 ) -> dict:
-    log = open(Path(tempfile.gettempdir()) / f"bench-serve-{port}.log", "wb")  # noqa: SIM115
+    log = (Path(tempfile.gettempdir()) / f"bench-serve-{port}.log").open("wb")
     server = subprocess.Popen(
         command, cwd=project.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -325,7 +324,7 @@ def main() -> None:
         ),
     }
 
-    server = postgres(work)
+    server = postgres()
     if server is not None:
         url, stop = server
         try:

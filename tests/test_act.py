@@ -299,6 +299,7 @@ def test_push_to_main_lints_on_the_hosted_runner(repo: Repo) -> None:
     done = act(repo, "push", "ci.yml", job="lint")
     assert done.returncode == 0, tail(done)
     assert "ruff format --check ." in done.stdout and "Job succeeded" in done.stdout
+    assert "Success: no issues found" in done.stdout  # mypy, the type check of make lint
 
 
 def change_params(repo: Repo, section: str, path: str, value: object, message: str) -> None:

@@ -61,7 +61,7 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["SERVING_DB_URL"]["valueFrom"]["secretKeyRef"] == {"name": f"{SLUG}-serving-db", "key": "SERVING_DB_URL"}
     assert [s["secretRef"]["name"] for s in container["envFrom"]] == [f"{SLUG}-mlflow-reader"]
-    assert not [e for e in env.values() if "PASSWORD" in e["name"] or "URL" in e["name"] and "value" in e]
+    assert not [e for e in env.values() if "PASSWORD" in e["name"] or ("URL" in e["name"] and "value" in e)]
 
 
 def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> None:

@@ -9,7 +9,6 @@ stage moves `champion` last. Both versions are promoted against the same (empty)
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import pwd
@@ -42,7 +41,7 @@ print(json.dumps({"champion": str(champion), "versions": {str(v.version): v.tags
 
 
 def pg_bindir() -> Path | None:
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)), None)
+    found = shutil.which("initdb") or next(iter(sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/initdb")), reverse=True)), None)
     return Path(found).resolve().parent if found else None
 
 
@@ -160,8 +159,8 @@ def test_artifacts_are_in_the_servers_store_and_the_backend_holds_no_local_paths
         assert local not in dump, local
     locations = subprocess.run(
         [str(bindir / "psql"), "-At", server["db"].replace("+psycopg", ""), "-c",
-         "select artifact_location from experiments union all select artifact_uri from runs union all "
-         + "select storage_location from model_versions"],
+         ("select artifact_location from experiments union all select artifact_uri from runs union all "
+          "select storage_location from model_versions")],
         check=True,
         capture_output=True,
         text=True,

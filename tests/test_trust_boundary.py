@@ -70,9 +70,11 @@ def trust_findings(path: Path, trusted: set[str], untrusted: set[str]) -> list[s
         expected = EXPECTED_ENVIRONMENT.get((path.name, name))
         if expected and environment != expected:
             found.append(f"job {name}: runs in environment {environment!r}, not {expected!r}")
-        for expression in expressions(job):
-            if "||" in expression and CREDENTIAL.search(expression):
-                found.append(f"job {name}: a credential falls back to another: ${{{{{expression}}}}}")
+        found.extend(
+            f"job {name}: a credential falls back to another: ${{{{{expression}}}}}"
+            for expression in expressions(job)
+            if "||" in expression and CREDENTIAL.search(expression)
+        )
         if not from_pull_requests:
             continue
         runs_on = job.get("runs-on", [])

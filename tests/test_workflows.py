@@ -157,7 +157,7 @@ def actionlint_findings(files: list[Path], allowed_labels: dict[Path, set[str]])
 
 def triggers(workflow: dict) -> dict:
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
-    return {name: None for name in on} if isinstance(on, list) else on
+    return dict.fromkeys(on) if isinstance(on, list) else on
 
 
 def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> list[str]:

@@ -79,7 +79,7 @@ def inside(root: Path) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = uri
-        mlflow.set_tracking_uri(uri)  # None: back to the environment or the default
+        mlflow.set_tracking_uri(uri)  # type: ignore[arg-type]  # MLflow's hint omits it, but None resets to the environment or the default
 
 
 @pytest.fixture

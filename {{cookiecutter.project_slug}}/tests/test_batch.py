@@ -149,7 +149,9 @@ def test_a_killed_process_resumes_without_loss_or_duplicates(scoring, in_trained
     job.send_signal(signal.SIGKILL)
     job.wait()
     written = store.count(engine, store.BATCH, "killed")
-    assert 0 < written < rows, f"the job was not killed mid-run ({written} of {rows}): {job.stderr.read()[-2000:]!r}"
+    assert 0 < written < rows, (
+        f"the job was not killed mid-run ({written} of {rows}): {job.stderr.read()[-2000:] if job.stderr else b''!r}"
+    )
     # when it runs again
     result = batch.run(cfg, path, batch_id="killed", progress=False)
     # then every input row has exactly one row

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }} import config, metrics
 
 from .conftest import PROJECT
 
@@ -22,7 +22,7 @@ def test_the_shipped_params_load(params: dict) -> None:
     cfg = config.parse(params)
     assert cfg.task in ("classification", "regression")
     assert cfg.train.search.candidates, "the default search has candidates"
-    assert cfg.register_.metric in config.metrics_for(cfg.task)
+    assert cfg.register_.metric in metrics.TASKS[cfg.task].metrics
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,10 @@ def test_the_shipped_params_load(params: dict) -> None:
         (lambda p: p["train"]["search"].update(candidates=[]), "train.search.candidates"),
         (lambda p: p["train"]["search"]["candidates"][0].update(params={"C": []}), "no values to try for C"),
         (lambda p: p.pop("tracking"), "tracking: Field required"),
+        (
+            lambda p: p["tracking"].update(model_name="churn --><script>"),
+            "tracking.model_name: 'churn --><script>' cannot name the pull-request review comment",
+        ),
     ],
 )
 def test_a_mistake_is_an_error_naming_it(params: dict, edit, expected: str) -> None:

@@ -49,6 +49,7 @@ def test_the_validate_stage_leaves_an_offline_site(tmp_project: Path, cfg) -> No
     summary = validate.run(cfg)
     # then every page of the site it points to loads only files that are in the site
     site = data_docs.site_dir(summary["data_docs"])
+    assert site is not None
     pages = sorted(site.rglob("*.html"))
     assert len(pages) >= 3  # index, suite, validation result
     for page in pages:

@@ -10,7 +10,7 @@ from {{ cookiecutter.package_name }} import metrics
 
 
 def test_every_metric_has_a_direction_and_a_scorer() -> None:
-    for metric in metrics.CLASSIFICATION + metrics.REGRESSION:
+    for metric in metrics.METRICS:
         assert metric in metrics.GREATER_IS_BETTER
         assert metrics.sklearn_scorer(metric)
 
@@ -45,10 +45,20 @@ def test_multiclass_averaging_is_chosen_by_the_metric_name() -> None:
     assert found["recall_macro"] == pytest.approx((1 + 0 + 1) / 3)
     assert metrics.sklearn_scorer("f1", n_classes=3) == "f1_weighted"
     assert metrics.sklearn_scorer("f1_macro", n_classes=3) == "f1_macro"
-    assert set(found) == set(metrics.CLASSIFICATION)
+    assert set(found) == set(metrics.TASKS["classification"].metrics)
 
 
 def test_every_metric_knows_its_task_range_and_units() -> None:
     assert metrics.METRICS["rmse"].target_units and not metrics.METRICS["r2"].target_units
     assert metrics.METRICS["roc_auc"].high == 1 and metrics.METRICS["r2"].low is None
-    assert all(metrics.DEFAULT[task] in metrics.metrics_for(task) for task in ("classification", "regression"))
+    assert all(task.default_metric in task.metrics for task in metrics.TASKS.values())
+
+
+def test_each_task_knows_the_other_and_its_own_baseline_and_folds() -> None:
+    classification, regression = metrics.TASKS["classification"], metrics.TASKS["regression"]
+    assert classification.other is regression and regression.other is classification
+    assert set(classification.metrics) | set(regression.metrics) == set(metrics.METRICS)
+    assert type(classification.baseline()).__name__ == "DummyClassifier"
+    assert type(regression.baseline()).__name__ == "DummyRegressor"
+    assert type(classification.folds(3, seed=0)).__name__ == "StratifiedKFold"
+    assert type(regression.folds(3, seed=0)).__name__ == "KFold"

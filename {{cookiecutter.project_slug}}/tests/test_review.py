@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -184,8 +185,10 @@ def test_validation_failures_are_listed() -> None:
 def test_plots_link_to_the_workflow_artifact() -> None:
     lines = review.plots_section(["roc_curve.png"], "https://github.com/o/r/actions/runs/1/artifacts/2")
     assert lines == [
-        "The PNGs: [download the plots](https://github.com/o/r/actions/runs/1/artifacts/2) (workflow artifact): "
-        "`roc_curve.png`."
+        (
+            "The PNGs: [download the plots](https://github.com/o/r/actions/runs/1/artifacts/2) (workflow artifact): "
+            "`roc_curve.png`."
+        )
     ]
 
 
@@ -214,7 +217,7 @@ CHART_LINE = {
 
 
 def mermaid_blocks(body: str) -> list[list[str]]:
-    blocks = re.findall(r"^```mermaid\n(.*?)\n```$", body, flags=re.S | re.M)
+    blocks = re.findall(r"^```mermaid\n(.*?)\n```$", body, flags=re.DOTALL | re.MULTILINE)
     return [block.split("\n") for block in blocks]
 
 
@@ -230,7 +233,7 @@ def assert_valid_xychart(lines: list[str]) -> None:
     assert low < high
     series = [CHART_LINE["series"].match(line) for line in lines[4:]]
     assert series and all(series), lines[4:]
-    for found in series:
+    for found in filter(None, series):
         values = [float(v) for v in found.group(2).split(", ")]
         assert all(low <= v <= high for v in values), (values, low, high)
         if categories:
@@ -255,7 +258,7 @@ def test_the_metric_charts_compare_candidate_and_champion_on_a_scale_that_shows_
 
 
 def test_the_roc_chart_samples_the_staircase_exactly() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"fpr": 0, "tpr": 0},
         {"fpr": 0, "tpr": 0.5},
         {"fpr": 0.5, "tpr": 0.5},
@@ -350,11 +353,11 @@ def test_untrusted_text_in_the_comment_never_becomes_markup(tmp_path: Path) -> N
     from markdown_it import MarkdownIt
 
     # Given params, metric names, trial names, expectations and a family that all carry markdown and HTML
-    base = {"train": {name: "safe" for name in HOSTILE}}
-    head = {"train": {name: value for name, value in zip(HOSTILE, reversed(HOSTILE), strict=True)}}
+    base = {"train": dict.fromkeys(HOSTILE, "safe")}
+    head = {"train": dict(zip(HOSTILE, reversed(HOSTILE), strict=True))}
     metric = "roc_auc"
-    candidate = {metric: 0.99, **{name: 0.5 for name in HOSTILE}}
-    champion = {"version": 1, metric: 0.98, **{name: 0.4 for name in HOSTILE}}
+    candidate = {metric: 0.99, **dict.fromkeys(HOSTILE, 0.5)}
+    champion = {"version": 1, metric: 0.98, **dict.fromkeys(HOSTILE, 0.4)}
     validation = {
         "success": False,
         "suite": HOSTILE[2],
@@ -394,7 +397,7 @@ def test_untrusted_text_in_the_comment_never_becomes_markup(tmp_path: Path) -> N
     prose = "".join(page.prose)
     assert "evil" not in prose and "@" not in prose and "<" not in prose
     # and each hostile text is still shown, literally, in a code span or a sanitised chart label
-    code_texts = "".join(re.findall(r"<code[^>]*>(.*?)</code>", MarkdownIt("gfm-like").render(body), flags=re.S))
+    code_texts = "".join(re.findall(r"<code[^>]*>(.*?)</code>", MarkdownIt("gfm-like").render(body), flags=re.DOTALL))
     for name in HOSTILE:
         assert name.split("\n")[0] in html.unescape(code_texts)
     for block in mermaid_blocks(body):
@@ -503,7 +506,9 @@ def test_after_the_pipeline_the_review_says_the_candidate_is_already_champion(tr
     assert f"- MLflow run: `{candidate['run_id']}`" in body
     assert "- commit: `" in body and "- data: `data/processed/train.parquet` md5 `" in body
     blocks = mermaid_blocks(body)
-    assert blocks and all(assert_valid_xychart(block) is None for block in blocks)
+    assert blocks
+    for block in blocks:
+        assert_valid_xychart(block)
     assert sum(block[0] == "xychart-beta horizontal" for block in blocks) == 1  # the search's trials
 
 

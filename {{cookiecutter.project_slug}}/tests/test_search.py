@@ -14,11 +14,13 @@ from {{ cookiecutter.package_name }}.config import Search, UserError
 
 
 def make_search(strategy: str = "grid", max_trials: int = 50, **candidates: dict) -> Search:
-    return Search(
-        strategy=strategy,
-        max_trials=max_trials,
-        max_seconds=600,
-        candidates=[{"family": family, "params": params} for family, params in candidates.items()],
+    return Search.model_validate(
+        {
+            "strategy": strategy,
+            "max_trials": max_trials,
+            "max_seconds": 600,
+            "candidates": [{"family": family, "params": params} for family, params in candidates.items()],
+        }
     )
 
 
@@ -118,7 +120,7 @@ def test_a_search_where_every_trial_failed_says_why() -> None:
 def test_the_search_reports_every_trial_and_picks_the_best_by_cv(churn) -> None:
     X, y, schema = churn
     trials = search.plan(make_search(logistic_regression={"C": [0.01, 1.0]}, dummy={}), "classification", seed=0)
-    reported = []
+    reported: list[search.TrialResult] = []
     result = search.run_search(
         trials, X, y, schema, metric="roc_auc", folds=3, seed=0, max_seconds=600, on_trial=reported.append
     )
@@ -158,7 +160,7 @@ def test_a_trial_that_raises_is_recorded_and_the_search_goes_on(churn, caplog) -
     with caplog.at_level(logging.WARNING):
         result = search.run_search(trials, X, y, schema, metric="roc_auc", folds=3, seed=0, max_seconds=600)
     failed, passed = result.results
-    assert not failed.ok and "C" in failed.error and math.isnan(failed.score)
+    assert not failed.ok and failed.error is not None and "C" in failed.error and math.isnan(failed.score)
     assert passed.ok and result.best() is passed
     assert "logistic_regression(C=-1.0) failed" in caplog.text
 

@@ -147,7 +147,9 @@ def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(sco
     psutil.wait_procs(tree, timeout=60)
     job.wait()
     written = store.count(engine, store.BATCH, "killed")
-    assert 0 < written < rows, f"not killed mid-way ({written} of {rows}): {job.stderr.read()[-2000:]!r}"
+    assert 0 < written < rows, (
+        f"not killed mid-way ({written} of {rows}): {job.stderr.read()[-2000:] if job.stderr else b''!r}"
+    )
     # when it runs again
     result = spark_batch.run(cfg, path, batch_id="killed", master=MASTER, partitions=8)
     # then every input row has exactly one row, and the rerun wrote only what was missing

@@ -19,6 +19,7 @@ def test_the_experiment_is_marked_as_model_training(in_trained) -> None:
     cfg = config.load("params.yaml")
     client = tracking.configure(cfg.tracking)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    assert experiment is not None
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
@@ -31,7 +32,9 @@ def test_the_parent_run_is_named_after_its_family_and_data(in_trained) -> None:
 
 def test_training_and_holdout_datasets_are_logged_with_their_dvc_hash(in_trained) -> None:
     candidate = json.loads(train.OUTPUT.read_text())
-    inputs = mlflow.get_run(candidate["run_id"]).inputs.dataset_inputs
+    run_inputs = mlflow.get_run(candidate["run_id"]).inputs
+    assert run_inputs is not None
+    inputs = run_inputs.dataset_inputs
     found = {}
     for item in inputs:
         tags = {t.key: t.value for t in item.tags}
@@ -57,7 +60,9 @@ def test_the_registry_version_is_described(in_trained) -> None:
     cfg = config.load("params.yaml")
     client = tracking.configure(cfg.tracking)
     champion = tracking.version_by_alias(client, cfg.tracking.model_name, tracking.CHAMPION)
+    assert champion is not None
     text = client.get_model_version(cfg.tracking.model_name, champion.version).description
+    assert text is not None
     candidate = json.loads(train.OUTPUT.read_text())
     assert text.startswith("**promoted** by the quality gate")
     assert candidate["data_md5"] in text and "- commit: `" in text and "- gate: pass: " in text
@@ -69,6 +74,7 @@ def test_ui_links_open_the_runs_and_the_champion(in_trained) -> None:
     links = tracking.ui_links(client, cfg.tracking, "http://127.0.0.1:5000")
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     champion = tracking.version_by_alias(client, cfg.tracking.model_name, tracking.CHAMPION)
+    assert experiment is not None and champion is not None
     assert links["experiment"] == (
         f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
     )
@@ -90,6 +96,8 @@ def test_the_roc_legend_shows_four_decimals() -> None:
     y = pd.Series([0, 0, 1, 1, 0, 1, 1, 0, 1, 1])
     scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.7, 0.6, 0.65, 0.95])
     figure = evaluate.roc_figure(y, scores, 1)
-    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    legend = figure.axes[0].get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
     assert labels[0] == "candidate (AUC = 0.9167)"
     matplotlib.pyplot.close(figure)

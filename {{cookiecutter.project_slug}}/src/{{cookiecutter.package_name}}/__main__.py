@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import config, environment
+from .metrics import TASKS
 
 environment.configure()  # telemetry off, the project's BentoML store (environment.py)
 
@@ -52,7 +53,6 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
     command = ["mlflow", "server", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     log.info("MLflow UI on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
     os.execvp(command[0], command)
-    return None
 
 
 def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -98,7 +98,6 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
     os.environ["SERVING_FOLLOW_CHAMPION"] = str(args.follow_champion)
     log.info("serving the champion on http://%s:%s (Ctrl+C stops it)", args.host, args.port)
     os.execv(command[0], command)
-    return None
 
 
 def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -178,10 +177,10 @@ def _monitor(args: argparse.Namespace, cfg: config.Config) -> object:
     summary = monitoring.run(cfg, since=args.since or cfg.monitor.window, out=args.out)
     print(monitoring.describe(summary))
     if os.environ.get("GITHUB_OUTPUT"):  # GitHub Actions: the decision steers the next steps (monitor.yml)
-        with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+        with Path(os.environ["GITHUB_OUTPUT"]).open("a") as output:
             output.write(f"decision={summary['decision']}\n")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as page:
+        with Path(os.environ["GITHUB_STEP_SUMMARY"]).open("a") as page:
             page.write(monitoring.markdown(summary))
     return summary
 
@@ -214,7 +213,7 @@ def parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="bring your own CSV/Parquet file: copy, dvc add, params, ingest, suite")
     data.add_argument("file", help="the file to bring (copied to data/external/)")
     data.add_argument("--target", required=True, help="the column to predict")
-    data.add_argument("--task", choices=("classification", "regression"), help="switch task (default: keep)")
+    data.add_argument("--task", choices=tuple(TASKS), help="switch task (default: keep)")
     data.add_argument("--drop", nargs="*", help="identifier or leaking columns to leave out")
     data.set_defaults(handler=_data)
     review = commands.add_parser("review", help="write reports/review.md, the PR comment; fails if the gate fails")

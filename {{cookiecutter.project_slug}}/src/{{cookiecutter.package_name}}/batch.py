@@ -282,7 +282,7 @@ def run(
             if already:
                 done = written_between(engine, request, chunk.index[0], chunk.index[-1] + 1)
                 skipped += len(done)
-                chunk = chunk.drop(index=done) if len(done) else chunk
+                chunk = chunk.drop(index=pd.Index(done)) if len(done) else chunk
                 if chunk.empty:
                     continue
             labels, _ = served.predict(features.conform(chunk, served.schema))
@@ -312,7 +312,7 @@ def sample_positions(rows: int, digest: str, size: int) -> np.ndarray:
 
 def sample_of(chunk: pd.DataFrame, positions: np.ndarray, schema: features.Schema) -> pd.DataFrame:
     """The features of the chunk's rows that are in the sample (the chunk's index is the rows' positions)."""
-    picked = chunk.index.intersection(positions)
+    picked = chunk.index.intersection(pd.Index(positions))
     return features.conform(chunk.loc[picked], schema) if len(picked) else chunk.iloc[:0]
 
 
@@ -323,7 +323,8 @@ def keep_sample(engine: Any, request: store.Request, parts: list[pd.DataFrame]) 
         return
     sample = pd.concat(parts)
     records = sample.astype(object).where(sample.notna(), None).to_dict("records")
-    store.keep_inputs(engine, request, dict(zip(sample.index.tolist(), records, strict=True)))
+    inputs = {int(i): {str(k): v for k, v in r.items()} for i, r in zip(sample.index, records, strict=True)}
+    store.keep_inputs(engine, request, inputs)
 
 
 def as_dict(result: BatchResult) -> dict:

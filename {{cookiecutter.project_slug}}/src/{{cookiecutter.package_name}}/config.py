@@ -7,6 +7,7 @@ ignored setting. ``load()`` is the only way the stages read params.yaml.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,15 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
 from .errors import UserError as UserError
-from .metrics import DEFAULT, GREATER_IS_BETTER, METRICS, metrics_for
+from .metrics import GREATER_IS_BETTER, METRICS, TASKS
 
 PARAMS_FILE = Path("params.yaml")
+# tracking.model_name: what the review comment's hidden marker can carry (pr-review.yml's marker regex)
+MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 EXTERNAL_DATA = Path("data/external")
-SKLEARN_DATASETS = {
-    "classification": ("breast_cancer", "iris", "wine", "digits"),
-    "regression": ("diabetes",),
-}
-Task = Literal["classification", "regression"]
+SKLEARN_DATASETS = {t.name: t.datasets for t in TASKS.values()}
+TaskName = Literal["classification", "regression"]  # metrics.TASKS holds what each one means
 
 
 class Section(BaseModel):
@@ -90,7 +90,7 @@ class Search(Section):
 class Train(Section):
     seed: int
     cv_folds: int = Field(ge=2)
-    metric: str  # left out: the task's default (metrics.DEFAULT)
+    metric: str  # left out: the task's default (metrics.TASKS[task].default_metric)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     search: Search
 
@@ -105,6 +105,16 @@ class Tracking(Section):
     uri: str = Field(min_length=1)
     experiment: str = Field(min_length=1)
     model_name: str = Field(min_length=1)
+
+    @field_validator("model_name")
+    @classmethod
+    def _marker_name(cls, value: str) -> str:
+        if not MODEL_NAME.match(value):
+            raise ValueError(
+                f"{value!r} cannot name the pull-request review comment (its hidden marker): "
+                "use letters, digits, '.', '_' and '-' only"
+            )
+        return value
 
     @property
     def resolved_uri(self) -> str:
@@ -136,7 +146,7 @@ class Monitor(Section):
 
 
 class Config(Section):
-    task: Task
+    task: TaskName
     ingest: Ingest
     validate_: Validate = Field(alias="validate")
     prepare: Prepare
@@ -151,13 +161,13 @@ class Config(Section):
     def _task_defaults(cls, data: Any) -> Any:
         """Keys left out of params.yaml follow `task`, so switching task is one change."""
         task = data.get("task") if isinstance(data, dict) else None
-        if task not in ("classification", "regression"):
+        if task not in TASKS:
             return data
         data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
         if isinstance(data.get("prepare"), dict):
-            data["prepare"].setdefault("stratify", task == "classification")
+            data["prepare"].setdefault("stratify", TASKS[task].has_classes)
         if isinstance(data.get("train"), dict):
-            data["train"].setdefault("metric", DEFAULT[task])
+            data["train"].setdefault("metric", TASKS[task].default_metric)
         if isinstance(data.get("register"), dict) and isinstance(data.get("train"), dict):
             data["register"].setdefault("metric", data["train"]["metric"])
             metric = METRICS.get(str(data["register"]["metric"]))
@@ -182,28 +192,28 @@ def cross_check(cfg: Config) -> list[str]:
     """What does not fit together in an otherwise well-formed config, one line per problem with its fix."""
     from .models import FAMILIES  # the family table (sklearn imports): only when a config is checked
 
-    task, other = cfg.task, "regression" if cfg.task == "classification" else "classification"
-    allowed = metrics_for(task)
+    kind_of_task = TASKS[cfg.task]
+    task, other = kind_of_task.name, kind_of_task.other.name
+    allowed = kind_of_task.metrics
     problems = []
-    for key, metric in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
-        if metric not in allowed:
-            kind = f"a {other} metric, not a {task} metric" if metric in METRICS else "not a known metric"
+    for key, name in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
+        if name not in allowed:
+            kind = f"a {other} metric, not a {task} metric" if name in METRICS else "not a known metric"
             problems.append(
-                f"{key}: {metric!r} is {kind}: use one of {', '.join(allowed)}"
-                f" (or leave the key out: the {task} default is {DEFAULT[task]})"
+                f"{key}: {name!r} is {kind}: use one of {', '.join(allowed)}"
+                f" (or leave the key out: the {task} default is {kind_of_task.default_metric})"
             )
-    if cfg.prepare.stratify and task == "regression":
+    if cfg.prepare.stratify and not kind_of_task.has_classes:
         problems.append(
             "prepare.stratify: true needs classes to stratify on: set it to false for regression (or leave it out)"
         )
-    linear = {"classification": "logistic_regression", "regression": "ridge"}
     for index, candidate in enumerate(cfg.train.search.candidates):
         family = FAMILIES.get(candidate.family)
         if family is not None and getattr(family, task) is None:
             usable = ", ".join(name for name, f in FAMILIES.items() if getattr(f, task) is not None)
             problems.append(
                 f"train.search.candidates[{index}].family: {candidate.family!r} has no {task} estimator: "
-                f"use {linear[task]!r} (with its own params) or one of {usable}"
+                f"use {kind_of_task.linear_family!r} (with its own params) or one of {usable}"
             )
     metric = METRICS.get(cfg.register_.metric)
     floor = cfg.register_.floor
@@ -224,16 +234,16 @@ def cross_check(cfg: Config) -> list[str]:
                 f"pass: set a reachable floor"
             )
     dataset = cfg.ingest.sklearn_dataset
-    if dataset is not None and dataset not in SKLEARN_DATASETS[task]:
+    if dataset is not None and dataset not in kind_of_task.datasets:
         problems.append(
             f"ingest.source: {cfg.ingest.source!r} is not a {task} dataset: use "
-            + " or ".join(f"sklearn:{name}" for name in SKLEARN_DATASETS[task])
+            + " or ".join(f"sklearn:{name}" for name in kind_of_task.datasets)
         )
     return problems
 
 
 def _describe(error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")

@@ -9,7 +9,6 @@ validation page names its data asset. ``remote_resources`` lists what a page wou
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -96,4 +95,4 @@ def site_dir(site_url: str | None) -> Path | None:
     """The folder of a local Data Docs site from the file:// URL GX reports for it."""
     if not site_url or not site_url.startswith("file://"):
         return None
-    return Path(os.path.dirname(site_url.removeprefix("file://")))
+    return Path(site_url.removeprefix("file://")).parent

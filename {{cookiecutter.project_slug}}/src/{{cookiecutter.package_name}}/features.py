@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .config import UserError
+from .metrics import TASKS
 
 Kind = Literal["numeric", "categorical"]
 
@@ -74,7 +75,7 @@ def infer(frame: pd.DataFrame, target: str, task: str) -> Schema:
         )
         for column, dtype in frame.drop(columns=[target]).dtypes.items()
     )
-    classes = tuple(sorted(frame[target].dropna().unique().tolist())) if task == "classification" else ()
+    classes = tuple(sorted(frame[target].dropna().unique().tolist())) if TASKS[task].has_classes else ()
     return Schema(target=target, task=task, features=features, classes=classes)
 
 
@@ -132,7 +133,7 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
                 row = bad.idxmax()
                 raise SchemaMismatch(
                     f"column {feature.name!r} must be numeric: {bad.sum()} value(s) are not, "
-                    f"e.g. {out[feature.name][row]!r} in row {row}"
+                    f"e.g. {out.at[row, feature.name]!r} in row {row}"
                 )
             out[feature.name] = numbers.astype("float64")
         else:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import features
 from .config import Config, UserError
+from .metrics import TASKS
 from .serving import store
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def check_label(label: Any, schema: features.Schema | None, task: str, *, strict
     """The label as stored, or a problem. ``strict`` (JSON over HTTP): the type must be the classes' own; from a
     file, text that spells a class is accepted (a CSV column has one type)."""
     label = _native(label)
-    if task == "regression":
+    if not TASKS[task].has_classes:
         if isinstance(label, bool) or not isinstance(label, int | float):
             if strict or not isinstance(label, str):
                 return None, f"needs a number, got {type(label).__name__} {label!r}"

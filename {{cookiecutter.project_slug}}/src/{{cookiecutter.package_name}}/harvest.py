@@ -53,7 +53,11 @@ def external_file(cfg: Config, params: Path = PARAMS_FILE) -> Path:
         ingest.load_sklearn(name, cfg.ingest.target).to_parquet(path, index=False)
     text = params.read_text()
     pointed, found = re.subn(
-        r"^(\s+source:\s*)sklearn:" + re.escape(name) + r"\b", rf"\g<1>{path.as_posix()}", text, count=1, flags=re.M
+        r"^(\s+source:\s*)sklearn:" + re.escape(name) + r"\b",
+        rf"\g<1>{path.as_posix()}",
+        text,
+        count=1,
+        flags=re.MULTILINE,
     )
     if not found:
         raise UserError(f"could not point ingest.source in {params} at {path}: set it by hand, then harvest again")

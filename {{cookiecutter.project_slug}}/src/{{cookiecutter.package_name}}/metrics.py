@@ -1,7 +1,9 @@
-"""Metric definitions shared by the config checks, the search, evaluate and the registry gate.
+"""Metric definitions and the two tasks, shared by the config checks, the search, evaluate and the registry gate.
 
 One registry (``METRICS``) holds, per metric, its task, direction, the range its values can take and whether it
-is measured in the target's own units; everything else is derived from it.
+is measured in the target's own units; everything else is derived from it. ``TASKS`` holds what differs between
+classification and regression (classes or numbers, the default metric, the baseline, the folds, how a model is
+scored), so no other module asks which task it is.
 
 Multi-class averaging: ``f1``, ``precision``, ``recall`` and ``roc_auc`` are **weighted** by class frequency
 (binary problems use the positive class, the second of the sorted labels); the ``*_macro`` variants weigh every
@@ -10,7 +12,9 @@ class the same, which rewards getting rare classes right. Pick one with ``train.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,14 +55,62 @@ METRICS: dict[str, Metric] = {
         Metric("mae", "regression", False, 0, None, target_units=True, scorer="neg_mean_absolute_error"),
     )
 }  # fmt: skip
-CLASSIFICATION = tuple(m.name for m in METRICS.values() if m.task == "classification")
-REGRESSION = tuple(m.name for m in METRICS.values() if m.task == "regression")
 GREATER_IS_BETTER = {m.name: m.greater_is_better for m in METRICS.values()}
-DEFAULT = {"classification": "roc_auc", "regression": "r2"}  # train.metric when left out
 
 
-def metrics_for(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION if task == "classification" else REGRESSION
+@dataclass(frozen=True)
+class Task:
+    """What differs between the tasks. Look one up by the config's ``task``: ``TASKS[cfg.task]``."""
+
+    name: str
+    has_classes: bool  # labels are classes: probabilities, stratified splits and folds, confusion matrix, ROC
+    default_metric: str  # train.metric (and so register.metric) when left out
+    linear_family: str  # the task's linear model family: the suggested fix and own_data's starting candidate
+    datasets: tuple[str, ...]  # the bundled scikit-learn datasets of the task (ingest.source: sklearn:<name>)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(m.name for m in METRICS.values() if m.task == self.name)
+
+    @property
+    def other(self) -> Task:
+        (found,) = (t for t in TASKS.values() if t.name != self.name)
+        return found
+
+    @property
+    def prediction_kind(self) -> str:
+        """A prediction's feature kind when its drift is measured: a class or a number."""
+        return "categorical" if self.has_classes else "numeric"
+
+    def baseline(self) -> Any:
+        """An unfitted model that ignores the features: the training classes' prior, or the training mean."""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+
+        return DummyClassifier(strategy="prior") if self.has_classes else DummyRegressor()
+
+    def folds(self, n_splits: int, seed: int) -> Any:
+        """Seeded, shuffled cross-validation folds (stratified on the classes when there are classes)."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        splitter = StratifiedKFold if self.has_classes else KFold
+        return splitter(n_splits=n_splits, shuffle=True, random_state=seed)
+
+    def score(self, model: Any, X: Any, y: pd.Series | np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """The task's holdout metrics of a fitted model, plus the class probabilities or the predictions."""
+        if self.has_classes:
+            proba = model.predict_proba(X)
+            return classification(y, proba, np.asarray(model.classes_)), proba
+        predicted = model.predict(X)
+        return regression(y, predicted), predicted
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("classification", True, "roc_auc", "logistic_regression", ("breast_cancer", "iris", "wine", "digits")),
+        Task("regression", False, "r2", "ridge", ("diabetes",)),
+    )
+}
 
 
 def sklearn_scorer(metric: str, n_classes: int = 2) -> str:
@@ -72,7 +124,7 @@ def from_scorer(metric: str, score: float) -> float:
     return float(score if GREATER_IS_BETTER[metric] else -score)
 
 
-def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+def classification(y_true: pd.Series | np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
     """Holdout metrics from class probabilities (columns ordered as ``classes``)."""
     predicted = classes[np.argmax(proba, axis=1)]
     binary = len(classes) == 2
@@ -84,7 +136,7 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
             return float(skm.roc_auc_score(y_true, proba[:, 1]))
         return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average=how, labels=classes))
 
-    def scored(function, how: str) -> float:
+    def scored(function: Callable[..., Any], how: str) -> float:
         extra = {"pos_label": pos_label} if how == "binary" else {}
         return float(function(y_true, predicted, average=how, zero_division=0, **extra))
 
@@ -102,7 +154,7 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
     }
 
 
-def regression(y_true: pd.Series, predicted: np.ndarray) -> dict[str, float]:
+def regression(y_true: pd.Series | np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {
         "r2": float(skm.r2_score(y_true, predicted)),
         "rmse": float(skm.root_mean_squared_error(y_true, predicted)),

@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import LabelEncoder
 
 from .errors import UserError
+from .metrics import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _xgboost(task: str) -> Callable[..., BaseEstimator]:
             raise UserError("family 'xgboost' needs the xgboost package: pip install -e '.[gpu]'")
         import xgboost
 
-        cls = xgboost.XGBClassifier if task == "classification" else xgboost.XGBRegressor
+        cls = xgboost.XGBClassifier if TASKS[task].has_classes else xgboost.XGBRegressor
         return cls(**({"tree_method": "hist"} | params))
 
     return build
@@ -208,7 +209,7 @@ def build(
     if spec.uses_device:
         extra["device"] = device
     estimator = getattr(spec, task)(**(extra | params))
-    if task == "classification" and spec.needs_label_codes and list(classes) != list(range(len(classes))):
+    if TASKS[task].has_classes and spec.needs_label_codes and list(classes) != list(range(len(classes))):
         return EncodedLabels(estimator)
     return estimator
 
@@ -234,6 +235,8 @@ def on_cpu(model: Any) -> Any:
     """
     for step in getattr(model, "named_steps", {"model": model}).values():
         for estimator in (step, getattr(step, "estimator", None), getattr(step, "estimator_", None)):
-            if type(estimator).__module__.startswith("xgboost") and estimator.get_params().get("device") != "cpu":
+            if estimator is None or not type(estimator).__module__.startswith("xgboost"):
+                continue
+            if estimator.get_params().get("device") != "cpu":
                 estimator.set_params(device="cpu")
     return model

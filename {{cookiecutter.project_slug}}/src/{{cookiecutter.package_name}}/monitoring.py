@@ -166,13 +166,13 @@ def column_drift(name: str, kind: str, reference: pd.Series, current: pd.Series,
     if len(ref) == 0 or len(cur) == 0:
         return Drift(name, kind, "no values", math.nan, math.nan, False, len(ref), len(cur))
     if kind == "numeric":
-        ref, cur = ref.astype(float).to_numpy(), cur.astype(float).to_numpy()
+        x, y = ref.astype(float).to_numpy(), cur.astype(float).to_numpy()
         if small:
             threshold = ALPHA / tests
-            score = float(stats.ks_2samp(ref, cur).pvalue)
+            score = float(stats.ks_2samp(x, y).pvalue)
             return Drift(name, kind, "K-S p-value", score, threshold, score < threshold, len(ref), len(cur))
-        spread = float(np.std(ref)) or 1.0
-        score = float(stats.wasserstein_distance(ref, cur) / spread)
+        spread = float(np.std(x)) or 1.0
+        score = float(stats.wasserstein_distance(x, y) / spread)
         return Drift(
             name,
             kind,
@@ -210,7 +210,7 @@ def served_suite(suite: dict[str, Any], columns: list[str]) -> list[dict[str, An
     return [e for e in suite["expectations"] if e.get("kwargs", {}).get("column") in columns]
 
 
-def quality(frame: pd.DataFrame, suite_name: str, root: Path = Path(".")) -> dict[str, Any]:
+def quality(frame: pd.DataFrame, suite_name: str, root: Path = Path()) -> dict[str, Any]:
     """The training suite's feature expectations on the served inputs, in an in-memory GX context (gx/ untouched)."""
     import os
 
@@ -256,7 +256,7 @@ def live_metrics(rows: list[dict[str, Any]], schema: features.Schema) -> dict[st
         y = np.asarray([r["label"] for r in group])  # numbers or text, as the classes are (sklearn needs one type)
         predicted = np.asarray([r["prediction"] for r in group])
         values: dict[str, float] = {"labelled_rows": len(group)}
-        if schema.task == "regression":
+        if not metrics.TASKS[schema.task].has_classes:
             values |= metrics.regression(y.astype(float), predicted.astype(float))
         else:
             classes = np.asarray(list(schema.classes))
@@ -283,7 +283,7 @@ def prediction_drift(ref: Reference, served: list[Any]) -> Drift | None:
         return None
     holdout = features.conform(ref.holdout, ref.schema)
     expected = ref.model.predict(holdout)
-    kind = "categorical" if ref.schema.task == "classification" else "numeric"
+    kind = metrics.TASKS[ref.schema.task].prediction_kind
     return column_drift("prediction", kind, pd.Series(list(expected), dtype=object), pd.Series(served, dtype=object))
 
 
@@ -336,7 +336,8 @@ def volume(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows=("row_count", "sum"), requests=("request_id", "count")
     )
     return [
-        {k: (int(v) if isinstance(v, np.integer) else v) for k, v in row.items()} for row in grouped.to_dict("records")
+        {str(k): (int(v) if isinstance(v, np.integer) else v) for k, v in row.items()}
+        for row in grouped.to_dict("records")
     ]
 
 
@@ -447,8 +448,10 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         "| check | result |",
         "|---|---|",
-        f"| drifted features | {len(summary['drifted_features'])}/{summary['features']} "
-        f"({', '.join(summary['drifted_features']) or 'none'}) |",
+        (
+            f"| drifted features | {len(summary['drifted_features'])}/{summary['features']} "
+            f"({', '.join(summary['drifted_features']) or 'none'}) |"
+        ),
         f"| data quality | {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met |",
         f"| live metrics ({live.get('labelled_rows', 0)} labelled) | "
         + (", ".join(f"{k} {v:.4f}" for k, v in live.items() if k != "labelled_rows") or "none")
@@ -462,10 +465,14 @@ def markdown(summary: dict[str, Any]) -> str:
 def describe(summary: dict[str, Any]) -> str:
     live = summary["live_metrics"]
     lines = [
-        f"monitoring {summary['window']['since']}: {summary['rows']} served row(s), "
-        f"{summary['model_name']} v{summary['model_version']}: {summary['decision'].upper()}",
-        f"  drift: {len(summary['drifted_features'])}/{summary['features']} feature(s) "
-        f"({', '.join(summary['drifted_features']) or 'none'})",
+        (
+            f"monitoring {summary['window']['since']}: {summary['rows']} served row(s), "
+            f"{summary['model_name']} v{summary['model_version']}: {summary['decision'].upper()}"
+        ),
+        (
+            f"  drift: {len(summary['drifted_features'])}/{summary['features']} feature(s) "
+            f"({', '.join(summary['drifted_features']) or 'none'})"
+        ),
         f"  quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met",
         f"  live metrics: {live.get('labelled_rows', 0)} labelled row(s) "
         + ", ".join(f"{k} {v:.4f}" for k, v in live.items() if k != "labelled_rows"),
@@ -533,12 +540,11 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
     ]
     for row in drift_rows:
         row["_bad"] = row["drifted"]
-    means = []
-    for d in summary["drift"]:
-        if d["kind"] == "numeric" and len(current):
-            means.append(
-                (d["feature"], float(reference_frame[d["feature"]].mean()), float(current[d["feature"]].mean()))
-            )
+    means = [
+        (d["feature"], float(reference_frame[d["feature"]].mean()), float(current[d["feature"]].mean()))
+        for d in summary["drift"]
+        if d["kind"] == "numeric" and len(current)
+    ]
     live = [{"model_version": v} | m for v, m in summary["live_metrics_by_version"].items()]
     failures = [
         {
@@ -551,23 +557,33 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
     ]
     pred = summary["prediction_drift"]
     sections = [
-        f"<h1>Monitoring: {html.escape(summary['model_name'])} v{html.escape(summary['model_version'])} "
-        f'<span class="{decision}">{decision.upper()}</span></h1>',
-        f"<p>Window {html.escape(summary['window']['from'])} to {html.escape(summary['window']['to'])}: "
-        f"{summary['rows']} served row(s), {summary['rows_with_features']} with their features.</p>",
+        (
+            f"<h1>Monitoring: {html.escape(summary['model_name'])} v{html.escape(summary['model_version'])} "
+            f'<span class="{decision}">{decision.upper()}</span></h1>'
+        ),
+        (
+            f"<p>Window {html.escape(summary['window']['from'])} to {html.escape(summary['window']['to'])}: "
+            f"{summary['rows']} served row(s), {summary['rows_with_features']} with their features.</p>"
+        ),
         "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in summary["reasons"]) + "</ul>",
-        f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} "
-        f"({100 * summary['drift_share']:.0f}%)</h2>",
+        (
+            f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} "
+            f"({100 * summary['drift_share']:.0f}%)</h2>"
+        ),
         _table(drift_rows, bad="_bad"),
         "<h3>Means of the numeric features: training (grey) vs served (blue)</h3>",
         _bars(means),
-        f"<h2>Data quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met "
-        f"(suite {html.escape(summary['quality']['suite'])})</h2>",
+        (
+            f"<h2>Data quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met "
+            f"(suite {html.escape(summary['quality']['suite'])})</h2>"
+        ),
         _table(failures),
         "<h2>Prediction drift (served vs the champion on its holdout)</h2>",
         _table([pred] if pred else []),
-        f"<h2>Live metrics (feedback joined; holdout {html.escape(summary['holdout_metric'])}: "
-        f"{_fmt(summary['holdout_score'])})</h2>",
+        (
+            f"<h2>Live metrics (feedback joined; holdout {html.escape(summary['holdout_metric'])}: "
+            f"{_fmt(summary['holdout_score'])})</h2>"
+        ),
         _table(live),
         "<h2>Volume by day, source and model version</h2>",
         _table(summary["volume"]),

@@ -23,13 +23,15 @@ from typing import Any
 
 from . import tables
 from .config import EXTERNAL_DATA, PARAMS_FILE, UserError, load
+from .metrics import TASKS
 from .stages import validate
 
 log = logging.getLogger(__name__)
 TASK_KEYS = (("prepare", "stratify"), ("train", "metric"), ("register", "metric"), ("register", "floor"))
-LINEAR = {
-    "classification": {"family": "logistic_regression", "params": {"C": [0.1, 1.0, 10.0]}},
-    "regression": {"family": "ridge", "params": {"alpha": [0.1, 1.0, 10.0]}},
+# The starting grid of each task's linear family (metrics.TASKS names the family) when the task is switched.
+LINEAR_GRID: dict[str, dict[str, list[float]]] = {
+    "logistic_regression": {"C": [0.1, 1.0, 10.0]},
+    "ridge": {"alpha": [0.1, 1.0, 10.0]},
 }
 
 
@@ -75,17 +77,17 @@ def edit_params(
             if key in (data.get(section) or {}):
                 del data[section][key]
                 changed.append(f"{section}.{key}: removed, it follows the {task} default now")
-        other = LINEAR["regression" if task == "classification" else "classification"]["family"]
+        family, other = TASKS[task].linear_family, TASKS[task].other.linear_family
         for index, candidate in enumerate(data["train"]["search"]["candidates"]):
             if candidate.get("family") == other:
-                ((name, values),) = LINEAR[task]["params"].items()
+                ((name, values),) = LINEAR_GRID[family].items()
                 flow = CommentedSeq(values)
                 flow.fa.set_flow_style()  # C: [0.1, 1.0, 10.0], as written by hand
                 data["train"]["search"]["candidates"][index] = {
-                    "family": LINEAR[task]["family"],
+                    "family": family,
                     "params": {name: flow},
                 }
-                changed.append(f"train.search.candidates[{index}]: {other} -> {LINEAR[task]['family']}")
+                changed.append(f"train.search.candidates[{index}]: {other} -> {family}")
     with params_file.open("w") as stream:
         yaml.dump(data, stream)
     return changed
@@ -105,8 +107,8 @@ def bring(
         raise UserError(f"FILE={file}: no such file")
     if source.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"FILE={file}: only .csv and .parquet files can be ingested")
-    if task not in (None, "", "classification", "regression"):
-        raise UserError(f"TASK={task}: use classification or regression")
+    if task and task not in TASKS:
+        raise UserError(f"TASK={task}: use {' or '.join(TASKS)}")
     columns = [str(c) for c in tables.read_table(source, load(params_file).ingest.delimiter).columns]
     if target not in columns:  # checked before anything is copied or changed
         raise UserError(f"TARGET={target} is not a column of {file}; its columns are {', '.join(columns)}")

@@ -29,14 +29,17 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlsplit
 
 import yaml
 
-from .config import Config, UserError
+from .config import MODEL_NAME, Config, UserError
 from .gate import Gate, GateFailed, decide
 from .metrics import GREATER_IS_BETTER
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 METRICS = Path("reports/metrics.json")
@@ -50,10 +53,9 @@ REPORT = Path("reports/review.md")
 PARAMS = "params.yaml"
 MAX_ROWS = 50  # longest validation-failure list shown
 OPEN_ROWS = 25  # a longer params diff is folded into <details> (every row is still there)
-MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # what the comment job's marker regex accepts
 CURVE_POINTS = 21  # points of the ROC curve chart (false positive rate 0, 0.05, ..., 1)
 RESIDUAL_BINS = 10
-ABSENT = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()  # a key missing on one side of the diff
+ABSENT = type("Absent", (), {"__repr__": lambda _self: "ABSENT"})()  # a key missing on one side of the diff
 
 
 @dataclass
@@ -99,7 +101,7 @@ def _json(value: Any) -> str:
 
 def marker(model_name: str) -> str:
     """The hidden first line; only a name the comment job's regex accepts can be put inside an HTML comment."""
-    if not MARKER_NAME.match(model_name):
+    if not MODEL_NAME.match(model_name):
         raise UserError(
             f"tracking.model_name {model_name!r} cannot name the review comment: use letters, digits, '.', '_', '-'"
         )
@@ -228,7 +230,7 @@ def xychart(
     return lines
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -418,8 +420,10 @@ def validation_section(validation: dict[str, Any] | None) -> list[str]:
     stats = validation.get("statistics", {})
     passed = "passed" if validation.get("success") else "FAILED"
     lines = [
-        f"Suite {code(validation.get('suite', '?'))} {passed}: {_count(stats.get('successful_expectations'))}/"
-        f"{_count(stats.get('evaluated_expectations'))} expectations met."
+        (
+            f"Suite {code(validation.get('suite', '?'))} {passed}: {_count(stats.get('successful_expectations'))}/"
+            f"{_count(stats.get('evaluated_expectations'))} expectations met."
+        )
     ]
     failures = validation.get("failures") or []
     if failures:
@@ -485,8 +489,10 @@ def render(
     lineage = lineage or Lineage()
     lines = [marker(model_name), _title(model_name, gate, already_champion), ""]
     lines += [
-        "_Advisory: this comment reports; the required check is the review job's status, which fails when the "
-        "quality gate does._",
+        (
+            "_Advisory: this comment reports; the required check is the review job's status, which fails when the "
+            "quality gate does._"
+        ),
         "",
     ]
     lines += [f"### Quality gate ({gate.source})", "", *(f"- {code(reason)}" for reason in gate.reasons), ""]
@@ -564,7 +570,9 @@ class Registry:
     note: str | None = None
 
 
-def champion_now(cfg: Config, client, holdout: dict[str, Any], candidate: dict[str, Any] | None) -> Registry:
+def champion_now(
+    cfg: Config, client: MlflowClient, holdout: dict[str, Any], candidate: dict[str, Any] | None
+) -> Registry:
     """Compare with the champion as the registry has it now, not as evaluate saw it."""
     from . import tracking
 
@@ -589,7 +597,7 @@ def champion_now(cfg: Config, client, holdout: dict[str, Any], candidate: dict[s
     return Registry({**holdout, "champion": rescored}, note=note)
 
 
-def rescore_champion(cfg: Config, client) -> dict[str, Any] | None:
+def rescore_champion(cfg: Config, client: MlflowClient) -> dict[str, Any] | None:
     """The current champion's metrics on the holdout, the way evaluate computes them."""
     import pandas as pd
 
@@ -601,7 +609,7 @@ def rescore_champion(cfg: Config, client) -> dict[str, Any] | None:
     return evaluate.champion_metrics(cfg, client, features.conform(test, schema), test[schema.target], schema)
 
 
-def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client) -> Lineage:
+def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client: MlflowClient | None) -> Lineage:
     """Family, hyperparameters, run (with a link on an http(s) server), commit, data hashes and the search."""
     lineage = Lineage(data=dvc_data_hashes(), search_metric=cfg.train.metric)
     if candidate is None:
@@ -632,7 +640,7 @@ def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client) -> 
     return lineage
 
 
-def mlflow_client(cfg: Config):
+def mlflow_client(cfg: Config) -> MlflowClient | None:
     """A client on the project's tracking store, or None when there is none to read (or it cannot be set up)."""
     if not _store_exists(cfg.tracking.resolved_uri):
         return None

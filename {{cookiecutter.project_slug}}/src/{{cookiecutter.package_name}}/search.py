@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, ParameterGrid, ParameterSampler, StratifiedKFold, cross_validate
+from sklearn.model_selection import ParameterGrid, ParameterSampler, cross_validate
 from sklearn.pipeline import Pipeline
 
 from . import metrics, models
@@ -147,8 +147,7 @@ def run_search(
     Every trial uses the same seeded folds, so their scores compare like with like. A trial that raises (a
     parameter value its estimator rejects, say) is reported with its error and the search goes on.
     """
-    splitter_cls = StratifiedKFold if schema.task == "classification" else KFold
-    splitter = splitter_cls(n_splits=folds, shuffle=True, random_state=seed)
+    splitter = metrics.TASKS[schema.task].folds(folds, seed)
     scorer = metrics.sklearn_scorer(metric, n_classes=len(schema.classes))
     started = time.perf_counter()
     results: list[TrialResult] = []

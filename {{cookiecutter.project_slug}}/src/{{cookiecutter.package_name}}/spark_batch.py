@@ -73,8 +73,7 @@ def read(spark: Any, path: Path, columns: list[str], numeric: list[str]) -> Any:
     from pyspark.sql import functions as F
 
     if tables.kind(path) == ".parquet":
-        frame = spark.read.parquet(str(path)).select(*columns, F.col("_metadata.row_index").alias(POSITION))
-        return frame
+        return spark.read.parquet(str(path)).select(*columns, F.col("_metadata.row_index").alias(POSITION))
     raw = spark.read.option("header", True).option("inferSchema", False).csv(str(path)).select(*columns)
     # the in-process reader's missing-value tokens (NA, N/A, null ...), so both engines read a file the same way
     missing = [F.when(F.col(c).isin(*tables.NULL_VALUES), F.lit(None)).otherwise(F.col(c)) for c in columns]

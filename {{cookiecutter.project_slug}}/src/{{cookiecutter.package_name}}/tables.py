@@ -72,7 +72,7 @@ def _csv_reader(path: Path, columns: Sequence[str], numeric: Sequence[str]) -> p
     )
 
 
-_CONVERSION = re.compile(r"In CSV column #(\d+): .*conversion error to \w+: invalid value '(.*)'", re.S)
+_CONVERSION = re.compile(r"In CSV column #(\d+): .*conversion error to \w+: invalid value '(.*)'", re.DOTALL)
 
 
 def _record_batches(path: Path, columns: Sequence[str], numeric: Sequence[str], rows: int) -> Iterator[pa.RecordBatch]:

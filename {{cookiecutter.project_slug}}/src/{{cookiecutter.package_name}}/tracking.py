@@ -19,7 +19,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
-import mlflow.data
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -62,7 +62,7 @@ def log_dataset(frame: Any, path: Path, context: str, target: str | None = None)
     md5 = file_md5(path)
     with warnings.catch_warnings():  # MLflow's notes on a local path's source kind and on integer columns: noise here
         warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(frame, source=str(path), targets=target, name=path.stem, digest=md5[:8])
+        dataset = from_pandas(frame, source=str(path), targets=target, name=path.stem, digest=md5[:8])
     mlflow.log_input(dataset, context=context, tags={"dvc.md5": md5, "rows": str(len(frame))})
     return md5
 
@@ -209,16 +209,16 @@ def settle_champion(
     best = version
     for _ in range(attempts):
         rivals = [
-            v
+            (value, v)
             for v in client.search_model_versions(f"name = '{model_name}'")
             if v.tags.get(PROMOTION_BASELINE) == baseline
             and v.tags.get("gate.decision") == "promoted"
-            and _metric_of(v, metric) is not None
+            and (value := _metric_of(v, metric)) is not None
         ]
-        if str(version) not in {str(v.version) for v in rivals}:  # our own tags not visible yet: read again
+        if str(version) not in {str(v.version) for _, v in rivals}:  # our own tags not visible yet: read again
             continue
         sign = 1.0 if greater_is_better else -1.0
-        best = str(min(rivals, key=lambda v: (-sign * _metric_of(v, metric), int(v.version))).version)
+        best = str(min(rivals, key=lambda pair: (-sign * pair[0], int(pair[1].version)))[1].version)
         current = version_by_alias(client, model_name, CHAMPION)
         if current is not None and str(current.version) == best:
             break

@@ -5,7 +5,6 @@ Skipped only when the PostgreSQL server binaries (initdb, pg_ctl; Debian: apt-ge
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.slow  # starts a real PostgreSQL server for the module
 
 def server_binaries() -> Path | None:
     found = shutil.which("initdb") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)), None
+        iter(sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/initdb")), reverse=True)), None
     )
     return Path(found).resolve().parent if found else None
 

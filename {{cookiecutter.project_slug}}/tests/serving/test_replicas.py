@@ -95,6 +95,7 @@ def test_replicas_store_every_acknowledged_prediction_once_and_all_follow_a_new_
             client = mlflow.MlflowClient(uri, uri)
             name = config.load("params.yaml").tracking.model_name
             current = client.get_model_version_by_alias(name, "champion")
+            assert current.source is not None
 
         def load(url: str, offset: int) -> None:
             with httpx.Client(timeout=120) as http:

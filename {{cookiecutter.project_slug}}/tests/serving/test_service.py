@@ -95,7 +95,7 @@ def _without(record: dict, name: str) -> dict:
 
 def bad_requests(record: dict, numeric: str, categorical: str | None) -> dict[str, tuple[dict, str | None]]:
     """name -> (request kwargs for httpx, the field the error must name)."""
-    cases = {
+    cases: dict[str, tuple[dict, str | None]] = {
         "missing field": ({"json": {"records": [_without(record, numeric)]}}, numeric),
         "wrong type": ({"json": {"records": [record | {numeric: "not a number"}]}}, numeric),
         "unknown field": ({"json": {"records": [record | {"no_such_feature": 1}]}}, "no_such_feature"),
@@ -220,7 +220,7 @@ def test_a_new_champion_is_served_without_a_restart(trained_project, champion, f
             client = mlflow.MlflowClient(uri, uri)
             name = config.load("params.yaml").tracking.model_name
             current = client.get_model_version_by_alias(name, "champion")
-            assert served == str(current.version)
+            assert served == str(current.version) and current.source is not None
             new = client.create_model_version(name, current.source, run_id=current.run_id)
             client.set_registered_model_alias(name, "champion", new.version)
         # then, within seconds, it answers with the new version, and no request fails meanwhile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,8 +21,14 @@ def engine(tmp_path):
     engine.dispose()
 
 
-def batch(engine, batch_id: str, rows: int = 4, **overrides) -> store.Request:
-    answers = {"model_name": "m", "model_version": "3", "input": "in.parquet", "digest": "abc", "rows": rows}
+def batch(engine, batch_id: str, rows: int = 4, **overrides: Any) -> store.Request:
+    answers: dict[str, Any] = {
+        "model_name": "m",
+        "model_version": "3",
+        "input": "in.parquet",
+        "digest": "abc",
+        "rows": rows,
+    }
     return store.open_batch(engine, batch_id, **(answers | overrides))
 
 

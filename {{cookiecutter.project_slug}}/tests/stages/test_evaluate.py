@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.stages import evaluate
 def test_metrics_report_has_the_task_metrics(in_trained) -> None:
     cfg = config.load("params.yaml")
     report = json.loads(evaluate.METRICS.read_text())
-    assert set(report["candidate"]) == set(metrics.metrics_for(cfg.task))
+    assert set(report["candidate"]) == set(metrics.TASKS[cfg.task].metrics)
     assert report["champion"] is None  # the first run had no champion to compare with
     assert report["holdout_rows"] == 48
 

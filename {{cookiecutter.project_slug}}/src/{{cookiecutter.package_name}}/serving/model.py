@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import features
+from ..metrics import TASKS
 
 MLFLOW_FOLDER = "mlflow_model"  # where bentoml.mlflow.import_model puts the MLflow model inside a stored model
 
@@ -24,7 +25,7 @@ class ServedModel:
 
     @property
     def classification(self) -> bool:
-        return self.schema.task == "classification"
+        return TASKS[self.schema.task].has_classes
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions for a conformed frame, and class probabilities (columns in ``schema.classes`` order)."""

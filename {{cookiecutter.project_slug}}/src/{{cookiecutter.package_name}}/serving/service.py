@@ -36,13 +36,14 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bentoml
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
+from ..metrics import TASKS
 from . import store
 
 log = logging.getLogger(__name__)
@@ -89,20 +90,24 @@ def record_model(schema: features.Schema) -> type[RecordBase]:
 
 
 def label_type(schema: features.Schema) -> Any:
-    if schema.task != "classification":
+    if not TASKS[schema.task].has_classes:
         return float
     kinds = {type(c) for c in schema.classes}
     return kinds.pop() if len(kinds) == 1 and kinds <= {int, str, bool, float} else Any
 
 
-Record = record_model(SCHEMA)
+# The request's record type is built from the champion's schema at import; to the type checker it is a RecordBase.
+if TYPE_CHECKING:
+    Record = RecordBase
+else:
+    Record = record_model(SCHEMA)
 
 
 class PredictRequest(BaseModel):
     """The body of POST /predict. Every record of one request gets the same request id."""
 
     model_config = ConfigDict(extra="forbid")
-    records: list[Record] = Field(min_length=1, max_length=MAX_RECORDS)  # type: ignore[valid-type]
+    records: list[Record] = Field(min_length=1, max_length=MAX_RECORDS)
 
     @model_validator(mode="after")
     def _stamp(self) -> PredictRequest:
@@ -113,15 +118,19 @@ class PredictRequest(BaseModel):
         return self
 
 
-Prediction = create_model(
-    "Prediction",
-    prediction=(label_type(SCHEMA), ...),
-    probabilities=(dict[str, float] | None, Field(None, description="class -> probability (classification)")),
-    model_name=(str, ...),
-    model_version=(str, ...),
-    request_id=(str, ...),
-    id=(str, Field(..., description="the prediction's id: send it back with the true label to POST /feedback")),
-)
+# Built from the champion's label type at import; to the type checker a pydantic model like any other.
+if TYPE_CHECKING:
+    Prediction = BaseModel
+else:
+    Prediction = create_model(
+        "Prediction",
+        prediction=(label_type(SCHEMA), ...),
+        probabilities=(dict[str, float] | None, Field(None, description="class -> probability (classification)")),
+        model_name=(str, ...),
+        model_version=(str, ...),
+        request_id=(str, ...),
+        id=(str, Field(..., description="the prediction's id: send it back with the true label to POST /feedback")),
+    )
 
 
 class FeedbackItem(BaseModel):
@@ -157,10 +166,12 @@ class BodyLimit:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._refuse(send)
+            await self._refuse(send)
+            return
         seen = 0
         refused = False
 
@@ -351,7 +362,7 @@ class Predictor:
             log.info("now serving %s v%s, the new champion", candidate.name, version)
 
     @bentoml.api(batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest)
-    def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
+    def predict(self, records: list[Record]) -> list[Prediction]:
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
         served = self.served
         frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), served.schema)
@@ -430,9 +441,12 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
 
 def _document() -> dict[str, Any]:
     meta = STORED.info.metadata
-    version = f"{meta['registered_model']} v{meta['registered_version']} (registry champion at start)"
-    return openapi_document(Predictor.openapi_spec.asdict(), version, example_request())
+    name, number = str(meta["registered_model"]), str(meta["registered_version"])
+    version = f"{name} v{number} (registry champion at start)"
+    return openapi_document(SERVICE.openapi_spec.asdict(), version, example_request())
 
 
-Predictor.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-Predictor.add_asgi_middleware(DocsPage, title=f"{CONFIG.tracking.model_name} prediction service", document=_document)
+# mypy does not apply class decorators (python/mypy#3135): bentoml.service has made Predictor a bentoml.Service.
+SERVICE = cast("bentoml.Service[Predictor]", Predictor)
+SERVICE.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+SERVICE.add_asgi_middleware(DocsPage, title=f"{CONFIG.tracking.model_name} prediction service", document=_document)

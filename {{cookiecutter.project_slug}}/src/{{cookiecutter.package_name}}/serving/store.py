@@ -338,7 +338,10 @@ def _insert_scored(
             return
         positions = positions.tolist()
         if dialect == "postgresql" and engine.dialect.driver == "psycopg":
-            cursor = connection.connection.driver_connection.cursor()
+            driver = connection.connection.driver_connection  # the psycopg connection (None only once closed)
+            if driver is None:
+                raise RuntimeError("the serving layer's database connection is closed")
+            cursor = driver.cursor()
             if keys is None:  # COPY's text format built in one string: a write per chunk instead of one per row
                 encoded = map(repr, values) if numbers else (json.dumps(v).replace("\\", "\\\\") for v in values)
                 data = "".join(f"{request.id}\t{p}\t{v}\n" for p, v in zip(positions, encoded, strict=True))
@@ -349,11 +352,12 @@ def _insert_scored(
                 for position, key, value in zip(positions, keys, values, strict=True):
                     copy.write_row((request.id, position, key, json.dumps(value)))
             return
+        row_keys: Sequence[str | None] = keys or [None] * len(positions)
         connection.execute(
             predictions.insert(),
             [
                 {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
-                for position, key, value in zip(positions, keys or [None] * len(positions), values, strict=True)
+                for position, key, value in zip(positions, row_keys, values, strict=True)
             ],
         )
 
@@ -480,7 +484,7 @@ def resolve(engine: Engine, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
         wanted.setdefault(request_id, set()).add(key)
     found: dict[tuple[str, str], tuple[int, int]] = {}
     with engine.connect() as connection:
-        heads = []
+        heads: list[Any] = []
         names = list(wanted)
         for begin in range(0, len(names), LOOKUP_CHUNK):
             query = select(requests.c.id, requests.c.request_id).where(
@@ -516,7 +520,7 @@ def record_feedback(engine: Engine, labels: Sequence[tuple[tuple[str, str], Any]
         for key, label in latest.items()
     ]
     with engine.begin() as connection:
-        before = set()
+        before: set[Any] = set()
         by_request: dict[int, list[int]] = {}
         for row in rows:
             by_request.setdefault(row["request"], []).append(row["row_index"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -22,11 +22,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
 from .. import features, gate, metrics, tracking
 from ..config import Config
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 PROCESSED = Path("data/processed")
@@ -37,22 +40,20 @@ PLOTS = Path("reports/plots")
 FIGURES = Path("reports/figures")
 
 
-def score(model, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> tuple[dict[str, float], np.ndarray]:
+def score(
+    model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: features.Schema
+) -> tuple[dict[str, float], np.ndarray]:
     """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
-    if schema.task == "classification":
-        proba = model.predict_proba(X)
-        return metrics.classification(y, proba, np.asarray(model.classes_)), proba
-    predicted = model.predict(X)
-    return metrics.regression(y, predicted), predicted
+    return metrics.TASKS[schema.task].score(model, X, y)
 
 
-def plot_data(
-    y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None
-) -> dict[str, list]:
+def plot_data(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, list[dict[str, Any]]]:
     """Rows for DVC plots: confusion pairs and the ROC curve, or residuals."""
-    if schema.task == "classification":
+    if classes is not None:  # classification: the model's classes
         predicted = classes[np.argmax(outputs, axis=1)]
-        data = {"confusion": [{"actual": str(a), "predicted": str(p)} for a, p in zip(y, predicted, strict=True)]}
+        data: dict[str, list[dict[str, Any]]] = {
+            "confusion": [{"actual": str(a), "predicted": str(p)} for a, p in zip(y, predicted, strict=True)]
+        }
         if len(classes) == 2:
             fpr, tpr, _ = roc_curve(y, outputs[:, 1], pos_label=classes[1])
             data["roc"] = [
@@ -67,7 +68,7 @@ def plot_data(
     }
 
 
-def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any):
+def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any) -> Figure:
     """The ROC curve through its measured corners, with the AUC to four decimals (0.9954, not 1.00)."""
     fpr, tpr, _ = roc_curve(y, scores, pos_label=positive)
     auc = roc_auc_score(y == positive, scores)
@@ -83,9 +84,9 @@ def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any):
     return fig
 
 
-def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes: np.ndarray | None) -> dict[str, Any]:
+def figures(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, Figure]:
     made = {}
-    if schema.task == "classification":
+    if classes is not None:  # classification: the model's classes
         predicted = classes[np.argmax(outputs, axis=1)]
         made["confusion_matrix.png"] = ConfusionMatrixDisplay.from_predictions(y, predicted).figure_
         if len(classes) == 2:
@@ -102,7 +103,7 @@ def figures(y: pd.Series, outputs: np.ndarray, schema: features.Schema, classes:
 
 
 def champion_metrics(
-    cfg: Config, client, X: pd.DataFrame, y: pd.Series, schema: features.Schema
+    cfg: Config, client: MlflowClient, X: pd.DataFrame, y: pd.Series, schema: features.Schema
 ) -> dict[str, Any] | None:
     """The champion's metrics on this holdout; its schema change instead when it was trained on other features or
     another task; None when there is no champion yet."""
@@ -132,7 +133,7 @@ def champion_metrics(
 
 def baseline_metrics(train: pd.DataFrame, X: pd.DataFrame, y: pd.Series, schema: features.Schema) -> dict[str, float]:
     """A model that ignores the features (the training classes' prior, or the training mean) on the holdout."""
-    dummy = DummyClassifier(strategy="prior") if schema.task == "classification" else DummyRegressor()
+    dummy = metrics.TASKS[schema.task].baseline()
     dummy.fit(np.zeros((len(train), 1)), train[schema.target])
     found, _ = score(dummy, np.zeros((len(X), 1)), y, schema)
     return found
@@ -149,7 +150,7 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
 
     model = mlflow.sklearn.load_model(candidate["model_uri"])
     found, outputs = score(model, X, y, schema)
-    classes = np.asarray(model.classes_) if schema.task == "classification" else None
+    classes = np.asarray(model.classes_) if metrics.TASKS[schema.task].has_classes else None
     report = {
         "candidate": found,
         "champion": champion_metrics(cfg, client, X, y, schema),
@@ -160,7 +161,7 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
     METRICS.parent.mkdir(parents=True, exist_ok=True)
     METRICS.write_text(json.dumps(report, indent=2) + "\n")
     PLOTS.mkdir(parents=True, exist_ok=True)
-    for name, rows in plot_data(y, outputs, schema, classes).items():
+    for name, rows in plot_data(y, outputs, classes).items():
         (PLOTS / f"{name}.json").write_text(json.dumps(rows) + "\n")
     FIGURES.mkdir(parents=True, exist_ok=True)
     with mlflow.start_run(run_id=candidate["run_id"]):
@@ -168,10 +169,10 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
         mlflow.log_metrics({f"test_{k}": v for k, v in found.items()})
         if PREPARED.exists():
             mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(PREPARED.read_text()).items()})
-        for name, figure in figures(y, outputs, schema, classes).items():
+        for name, figure in figures(y, outputs, classes).items():
             figure.savefig(FIGURES / name, dpi=100, bbox_inches="tight")
             mlflow.log_figure(figure, f"evaluation/{name}")
             plt.close(figure)
     champion = report["champion"]
-    log.info("holdout: candidate %s; champion %s", found, champion if champion else "none yet")
+    log.info("holdout: candidate %s; champion %s", found, champion or "none yet")
     return report

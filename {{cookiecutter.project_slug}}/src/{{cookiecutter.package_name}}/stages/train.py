@@ -11,7 +11,7 @@ import platform
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,6 +21,9 @@ import pandas as pd
 
 from .. import features, models, search, tracking
 from ..config import Config
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 PROCESSED = Path("data/processed")
@@ -44,7 +47,7 @@ def library_versions(device: str = "cpu") -> dict[str, str]:
     return versions
 
 
-def search_figure(result: search.SearchResult):
+def search_figure(result: search.SearchResult) -> Figure:
     """Cross-validated score of every trial with its spread over the folds, best highlighted.
 
     Points with error bars on an axis fitted to the scores (not bars from 0), so close trials stay apart.
@@ -92,6 +95,8 @@ class ChildRuns:
 
         started = time.perf_counter()
         parent = mlflow.active_run()
+        if parent is None:
+            raise RuntimeError("search trials are logged inside the search's parent run")
         # The child run spans the trial's fit: it ends now and started fit_seconds ago, so the UI's durations are
         # the fit times (search/results.json has the same numbers).
         end = int(time.time() * 1000)

@@ -12,7 +12,8 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,12 @@ from pandas.api import types as ptypes
 from .. import data_docs
 from ..config import Config, UserError
 
+if TYPE_CHECKING:
+    from great_expectations import Checkpoint
+    from great_expectations.data_context import AbstractDataContext
+
 log = logging.getLogger(__name__)
-GX_ROOT = Path(".")
+GX_ROOT = Path()
 RAW = Path("data/raw/dataset.parquet")
 REPORT = Path("reports/validation.json")
 MAX_CATEGORIES = 50  # columns with more distinct values get no value-set expectation
@@ -163,14 +168,14 @@ def write_suite(frame: pd.DataFrame, name: str, root: Path = GX_ROOT) -> Path:
     return path
 
 
-def _context(root: Path):
+def _context(root: Path) -> tuple[ModuleType, AbstractDataContext]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
     return gx, gx.get_context(mode="file", project_root_dir=str(root))
 
 
-def _checkpoint(gx, context, name: str):
+def _checkpoint(gx: ModuleType, context: AbstractDataContext, name: str) -> Checkpoint:
     """The suite's checkpoint, created once (later runs only read it, so gx/ does not churn)."""
     try:
         return context.checkpoints.get(name)
@@ -211,7 +216,8 @@ def validate_frame(
     )
     (validation,) = result.run_results.values()
     summary = summarize(validation.to_json_dict())
-    summary["data_docs"] = next(iter(context.get_docs_sites_urls()), {}).get("site_url")
+    sites = context.get_docs_sites_urls()
+    summary["data_docs"] = sites[0].get("site_url") if sites else None
     site = data_docs.site_dir(summary["data_docs"])
     if site is not None:
         data_docs.make_offline(site, root / data_docs.VENDOR, asset_name=asset)
@@ -375,8 +381,10 @@ def locate(summary: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
 def describe(summary: dict[str, Any]) -> str:
     stats = summary["statistics"]
     lines = [
-        f"data validation {'passed' if summary['success'] else 'FAILED'}: "
-        f"{stats['successful_expectations']}/{stats['evaluated_expectations']} expectations met"
+        (
+            f"data validation {'passed' if summary['success'] else 'FAILED'}: "
+            f"{stats['successful_expectations']}/{stats['evaluated_expectations']} expectations met"
+        )
     ]
     lines += [f"  - {explain(failure)}" for failure in summary["failures"]]
     if summary.get("data_docs"):
