@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
@@ -312,7 +311,13 @@ class Predictor:
         self.writer = store.PredictionWriter(store.connect(CONFIG.serving.resolved_db_url))
         self.classes = [str(c) for c in self.served.schema.classes]
         self.keep_features = CONFIG.monitor.online_features  # share of requests whose features are kept
-        log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
+        log.info(
+            "serving %s v%s (%s) on %s",
+            self.served.name,
+            self.served.version,
+            self.bento_model.tag,
+            self.served.runtime_name,
+        )
         self._stopping = threading.Event()
         every = float(os.environ.get("SERVING_FOLLOW_CHAMPION") or 0)
         if every > 0:
@@ -354,8 +359,7 @@ class Predictor:
     def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
         served = self.served
-        frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), served.schema)
-        labels, probabilities = served.predict(frame)
+        labels, probabilities = served.predict_records([r.model_dump(by_alias=True) for r in records])
         answers = []
         rows = []
         created = store.now()
@@ -431,7 +435,9 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
 def _document() -> dict[str, Any]:
     meta = STORED.info.metadata
     version = f"{meta['registered_model']} v{meta['registered_version']} (registry champion at start)"
-    return openapi_document(Predictor.openapi_spec.asdict(), version, example_request())
+    document = openapi_document(Predictor.openapi_spec.asdict(), version, example_request())
+    document["info"]["x-model-runtime"] = serving.planned_runtime(STORED)  # onnxruntime | scikit-learn
+    return document
 
 
 Predictor.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
