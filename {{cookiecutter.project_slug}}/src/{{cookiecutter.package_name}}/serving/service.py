@@ -45,6 +45,8 @@ from .. import config, environment, features, gate, serving
 from . import store
 
 log = logging.getLogger(__name__)
+# The package's own INFO lines (which runtime serves the model, champion swaps) reach BentoML's log
+logging.getLogger(__package__.split(".")[0]).setLevel(logging.INFO)
 MAX_RECORDS = 10_000  # records in one request
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
