@@ -15,7 +15,12 @@ from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, Sklearn
 
 from .conftest import DATA, TARGETS
 
-DEFAULT_FAMILY = {"classification": "logistic_regression", "regression": "ridge"}
+DEFAULT_FAMILIES = [  # params.yaml's candidates for each task
+    ("classification", "logistic_regression"),
+    ("classification", "hist_gradient_boosting"),
+    ("regression", "ridge"),
+    ("regression", "hist_gradient_boosting"),
+]
 
 
 def split(task: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, features.Schema]:
@@ -34,11 +39,11 @@ def fitted(family: str, task: str, **params):
     return model, holdout, schema
 
 
-@pytest.mark.parametrize("task", ["classification", "regression"])
-def test_the_default_family_exports_with_parity_held(task: str) -> None:
-    # given the default family's pipeline (imputers, scaler, one-hot encoder, linear model) and holdout rows that
-    # include missing numbers and missing categories
-    model, holdout, schema = fitted(DEFAULT_FAMILY[task], task)
+@pytest.mark.parametrize(("task", "family"), DEFAULT_FAMILIES)
+def test_the_default_families_export_with_parity_held(task: str, family: str) -> None:
+    # given a default family's pipeline (imputers, scaler, one-hot encoder, model) and holdout rows that include
+    # missing numbers and missing categories
+    model, holdout, schema = fitted(family, task)
     assert holdout["region"].isna().any() and holdout["monthly_fee"].isna().any()
     # when it is exported and checked
     export = onnx_export.export_checked(model, schema, holdout)

@@ -8,9 +8,9 @@ compared with the scikit-learn pipeline's own answers. Parity holds when every l
 relative to its size (at least 1, so small values are held to the absolute tolerance). The float32 inputs are why
 there is a tolerance at all: ONNX's imputer works on float32, scikit-learn on float64.
 
-A family that does not convert (its converter is missing or fails, e.g. HistGradientBoosting with skl2onnx 1.20 on
-scikit-learn 1.9, XGBoost behind its label encoder) or whose parity fails is served by scikit-learn; the reason is one
-log line and a tag on the registered version.
+A family that does not convert (no converter: DummyClassifier, XGBoost behind its label encoder) or whose parity
+fails (e.g. a random forest: float32 thresholds move splits) is served by scikit-learn; the reason is one log line and
+a tag on the registered version.
 
 Missing categories: ONNX has no missing value in a string tensor, so a missing category is fed as the empty string
 (``MISSING_TEXT``), and the exported copy of each categorical imputer treats that as missing. The scikit-learn model
@@ -20,6 +20,7 @@ itself is not changed.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,24 @@ def _input_types(schema: features.Schema) -> list[tuple[str, Any]]:
     ]
 
 
+def _tree_flags_as_ints() -> None:
+    """skl2onnx 1.20 writes a tree leaf's missing-value flag as a Python bool, which protobuf refuses in an integer
+    list ("Expected an int, got a boolean"): every HistGradientBoosting model failed to convert. Pass it as the int
+    it stands for (the ONNX attribute is 0/1). Parity is still checked on every export."""
+    from skl2onnx.common import tree_ensemble
+
+    add_node = getattr(tree_ensemble, "add_node", None)
+    if add_node is None or getattr(add_node, "flags_as_ints", False):
+        return
+
+    @functools.wraps(add_node)
+    def with_int_flags(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
+        return add_node(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
+
+    with_int_flags.flags_as_ints = True  # type: ignore[attr-defined]
+    tree_ensemble.add_node = with_int_flags
+
+
 def export(model: Any, schema: features.Schema) -> Any:
     """The fitted pipeline as an ONNX model (an ``onnx.ModelProto``); NotConvertible when a step does not convert.
 
@@ -114,6 +133,7 @@ def export(model: Any, schema: features.Schema) -> Any:
     """
     from skl2onnx import convert_sklearn
 
+    _tree_flags_as_ints()
     ready = copy.deepcopy(model)
     for imputer in _text_imputers(ready):
         imputer.missing_values = MISSING_TEXT

@@ -36,7 +36,7 @@ def parity_failed_copy(champion, name: str) -> bentoml.Model:
 
 
 def test_registration_logs_the_onnx_export_and_the_schema_beside_the_sklearn_model(trained_project: Path) -> None:
-    # given the trained project (its champion is the default family, a linear model)
+    # given the trained project (its champion is one of the default families, which all convert)
     report = json.loads((trained_project / "reports" / "registration.json").read_text())
     assert report["onnx"]["parity"] == "held", report["onnx"]
     with inside(trained_project):
