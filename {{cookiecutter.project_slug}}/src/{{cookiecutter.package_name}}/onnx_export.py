@@ -131,8 +131,10 @@ def export(model: Any, schema: features.Schema) -> Any:
     The conversion works on a copy whose text imputers take ``MISSING_TEXT`` as missing (skl2onnx only converts a
     string imputer whose missing value is a string); the fitted statistics are the same.
     """
-    from skl2onnx import convert_sklearn
-
+    try:
+        from skl2onnx import convert_sklearn
+    except ImportError as error:
+        raise NotConvertible(f"skl2onnx is not installed ({error})") from error
     _tree_flags_as_ints()
     ready = copy.deepcopy(model)
     for imputer in _text_imputers(ready):
