@@ -100,6 +100,47 @@ print(json.dumps({"rows": len(X), "seconds": seconds}))
 """
 
 
+# Runs in the project's Python: one row through the served model's own path (serving/model.py), on each runtime the
+# stored champion has: validated records as the service feeds them, and a DataFrame conformed as batch does.
+MODEL_PATH = r"""
+import json, sys, time, bentoml, pandas as pd
+from {package} import config, features, serving
+stored = bentoml.models.get(f"{serving.store_name(config.load().tracking.model_name)}:latest")
+record, seconds, results = json.loads(sys.argv[1]), float(sys.argv[2]), {}
+for runtime in ("onnxruntime", "scikit-learn"):
+    served = serving.load(stored, runtime=runtime)
+    cases = {
+        "records, no DataFrame (the service)": lambda: served.predict_records([record]),
+        "DataFrame + conform (batch; the service before)": lambda: served.predict(
+            features.conform(pd.DataFrame([record]), served.schema)
+        ),
+    }
+    for name, call in cases.items():
+        for _ in range(200): call()
+        latencies, deadline = [], time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            t = time.perf_counter(); call(); latencies.append(time.perf_counter() - t)
+        latencies.sort()
+        results[f"{served.runtime_name}: {name}"] = {
+            "p50_us": latencies[len(latencies) // 2] * 1e6, "p99_us": latencies[int(0.99 * len(latencies))] * 1e6,
+            "calls": len(latencies),
+        }
+print(json.dumps(results))
+"""
+
+
+def model_path(project: Project, record: dict, seconds: float) -> dict[str, dict]:
+    """One-row predict latency through ServedModel on onnxruntime and on scikit-learn (no HTTP, one thread)."""
+    return json.loads(project.run_python(MODEL_PATH, json.dumps(record), str(seconds)))
+
+
+def print_model_path(results: dict[str, dict]) -> None:
+    print("\nModel path: one row through ServedModel (in-process, one thread)\n")
+    print("| runtime: input | p50 µs | p99 µs | calls |\n| --- | ---: | ---: | ---: |")
+    for name, r in results.items():
+        print(f"| {name} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} | {r['calls']:,} |")
+
+
 def postgres() -> tuple[str, list[str]] | None:
     """A throwaway PostgreSQL server for the batch comparison, when its binaries are installed (as in the tests)."""
     import pwd
@@ -280,6 +321,7 @@ def main() -> None:
         port,
         project.env,
     )
+    paths = model_path(project, record, min(args.seconds, 5))
     realtime["in-process pyfunc predict (1 thread, the limit)"] = json.loads(
         project.run_python(IN_PROCESS, project.tracking_uri, champion, json.dumps([record]), str(args.seconds))
     )
@@ -346,6 +388,7 @@ def main() -> None:
     print("| server | requests/s | p50 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: |")
     for name, r in realtime.items():
         print(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |")
+    print_model_path(paths)
     print(f"\nBatch: {args.rows:,} rows\n")
     print("| path | rows/s |\n| --- | ---: |")
     for name, rate in batch_rows.items():

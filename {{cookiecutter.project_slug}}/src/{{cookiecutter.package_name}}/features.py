@@ -1,7 +1,8 @@
 """The feature schema (which columns, numeric or categorical) and the preprocessing built from it.
 
 prepare writes the schema to data/processed/features.json; train, evaluate and serving read it, so every
-consumer agrees on the columns and their kinds.
+consumer agrees on the columns and their kinds. It is serialised one way (``Schema.to_dict``/``from_dict``):
+features.json, the `features.json` artifact of the registered model's run and the BentoML model's metadata.
 """
 
 from __future__ import annotations
@@ -55,14 +56,22 @@ class Schema:
         data["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        """The schema ``to_dict`` wrote (``target`` may be absent: a served model needs no target)."""
+        return cls(
+            target=data.get("target", ""),
+            task=data["task"],
+            features=tuple(Feature(name=f["name"], kind=f["kind"], dtype=f["dtype"]) for f in data["features"]),
+            classes=tuple(data.get("classes", ())),
+        )
+
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Schema:
-        data = json.loads(Path(path).read_text())
-        features = tuple(Feature(**f) for f in data.pop("features"))
-        return cls(features=features, classes=tuple(data.pop("classes")), **data)
+        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def infer(frame: pd.DataFrame, target: str, task: str) -> Schema:
@@ -120,7 +129,8 @@ def preprocessor(schema: Schema, *, scale: bool = True) -> ColumnTransformer:
 
 
 def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Columns in training order with training dtypes; categorical values as strings, missing kept missing."""
+    """Columns in training order with training dtypes; categorical values as strings, missing kept missing (empty
+    text is missing too, as in a CSV file)."""
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
         raise SchemaMismatch(f"missing feature column(s): {', '.join(missing)}")
@@ -138,5 +148,5 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             out[feature.name] = numbers.astype("float64")
         else:
             column = out[feature.name].astype(object)
-            out[feature.name] = column.map(str).where(column.notna(), np.nan)
+            out[feature.name] = column.map(str).where(column.notna() & (column != ""), np.nan)
     return out

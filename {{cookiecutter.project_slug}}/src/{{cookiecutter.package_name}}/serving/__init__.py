@@ -2,12 +2,12 @@
 service (serving/service.py) and the batch job (batch.py) share.
 
 registry.py imports the registry's `champion` into the BentoML store, model.py is the served-model wrapper (the
-hot and cold paths share it), client.py the HTTP client, service.py the BentoML service, store.py the
-serving-layer database. This face only hands their names on.
+hot and cold paths share it), runtime.py what runs it (onnxruntime or scikit-learn), client.py the HTTP client,
+service.py the BentoML service, store.py the serving-layer database. This face only hands their names on.
 """
 
 from .client import request_predictions
-from .model import MLFLOW_FOLDER, ServedModel, load, stored_schema
+from .model import MLFLOW_FOLDER, ServedModel, load, planned_runtime, stored_schema
 from .registry import champion, import_champion, store_name
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "champion",
     "import_champion",
     "load",
+    "planned_runtime",
     "request_predictions",
     "store_name",
     "stored_schema",

@@ -1,8 +1,17 @@
-"""The served model: a champion from the BentoML store, loaded once, answering with labels and probabilities."""
+"""The served model: a champion from the BentoML store, loaded once, answering with labels and probabilities.
+
+It runs on onnxruntime when the stored model has an ONNX export whose parity held at registration
+(onnx_export.py) and onnxruntime is installed, else on the scikit-learn pipeline; ``runtime_name`` says which,
+and loading logs it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,15 +19,20 @@ import pandas as pd
 
 from .. import features
 from ..metrics import TASKS
+from .runtime import ONNX, SKLEARN, OnnxRuntime, SklearnRuntime, columns_of, columns_of_records
 
-MLFLOW_FOLDER = "mlflow_model"  # where bentoml.mlflow.import_model puts the MLflow model inside a stored model
+log = logging.getLogger(__name__)
+
+MLFLOW_FOLDER = "mlflow_model"  # the MLflow (scikit-learn) model inside a stored model
+ONNX_FOLDER = "onnx_model"  # the MLflow ONNX model beside it, when its parity held (registry.py)
+ONNX_FILE = "model.onnx"  # MLflow's onnx flavour keeps the model in this file
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded champion: the fitted scikit-learn pipeline, its schema, and the registry name and version."""
+    """A loaded champion: what runs it (onnxruntime or scikit-learn), its schema, and the registry name and version."""
 
-    model: Any
+    runtime: OnnxRuntime | SklearnRuntime
     schema: features.Schema
     name: str
     version: str
@@ -27,28 +41,81 @@ class ServedModel:
     def classification(self) -> bool:
         return TASKS[self.schema.task].has_classes
 
+    @property
+    def runtime_name(self) -> str:
+        return self.runtime.name
+
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions for a conformed frame, and class probabilities (columns in ``schema.classes`` order)."""
-        if self.classification:
-            probabilities = self.model.predict_proba(frame)
-            return np.asarray(self.model.classes_)[np.argmax(probabilities, axis=1)], probabilities
-        return np.asarray(self.model.predict(frame), dtype="float64"), None
+        return self.runtime.predict(columns_of(frame, self.schema))
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions for validated records (feature name -> number, text or None): no DataFrame on the fast path."""
+        return self.runtime.predict(columns_of_records(records, self.schema))
 
 
 def stored_schema(stored: Any) -> features.Schema:
+    """The feature schema a stored model carries in its metadata (features.Schema.to_dict)."""
+    return features.Schema.from_dict(stored.info.metadata)
+
+
+def onnx_path(stored: Any) -> Path | None:
+    """The stored model's ONNX file, when it has one whose parity held at registration."""
+    if stored.info.metadata.get("onnx", {}).get("parity") != "held":
+        return None
+    path = Path(stored.path_of(ONNX_FOLDER)) / ONNX_FILE
+    return path if path.is_file() else None
+
+
+_LOADED: dict[str, str] = {}  # stored model tag -> the runtime load() ended up with in this process
+
+
+def planned_runtime(stored: Any) -> str:
+    """The runtime a stored model runs on in this process: what ``load`` chose, or (not loaded yet) would choose:
+    onnxruntime for an ONNX export whose parity held (and onnxruntime installed), else scikit-learn."""
+    return _LOADED.get(str(stored.tag)) or _plan(stored)
+
+
+def _plan(stored: Any) -> str:
+    if onnx_path(stored) is not None and importlib.util.find_spec("onnxruntime") is not None:
+        return ONNX
+    return SKLEARN
+
+
+def load(stored: Any, runtime: str | None = None) -> ServedModel:
+    """A stored model (``bentoml.models.get(tag)`` or a service's ``BentoModel``), ready to predict.
+
+    ``runtime`` forces one (``"scikit-learn"``); by default onnxruntime when the stored model has an ONNX export
+    whose parity held, with scikit-learn as the fallback when onnxruntime cannot open the file.
+    """
     meta = stored.info.metadata
-    return features.Schema(
-        target="",
-        task=meta["task"],
-        features=tuple(features.Feature(**f) for f in meta["features"]),
-        classes=tuple(meta["classes"]),
-    )
-
-
-def load(stored: Any) -> ServedModel:
-    """A stored model (``bentoml.models.get(tag)`` or a service's ``BentoModel``), ready to predict."""
+    schema = stored_schema(stored)
+    name, version = meta["registered_model"], meta["registered_version"]
+    chosen = runtime or _plan(stored)
+    why = "" if chosen == ONNX else _why_not_onnx(stored, forced=runtime is not None)
+    if chosen == ONNX:
+        try:
+            served = ServedModel(OnnxRuntime(onnx_path(stored).read_bytes(), schema), schema, name, version)
+        except Exception as error:  # a broken file or an operator this onnxruntime lacks: scikit-learn answers
+            why = f"onnxruntime could not open {ONNX_FOLDER}/{ONNX_FILE}: {error}"
+        else:
+            log.info("%s v%s runs on onnxruntime (ONNX export, parity held at registration)", name, version)
+            _LOADED[str(stored.tag)] = ONNX
+            return served
     import mlflow
 
-    meta = stored.info.metadata
     model = mlflow.sklearn.load_model(stored.path_of(MLFLOW_FOLDER))
-    return ServedModel(model, stored_schema(stored), meta["registered_model"], meta["registered_version"])
+    log.info("%s v%s runs on scikit-learn (%s)", name, version, why)
+    _LOADED[str(stored.tag)] = SKLEARN
+    return ServedModel(SklearnRuntime(model, schema), schema, name, version)
+
+
+def _why_not_onnx(stored: Any, *, forced: bool) -> str:
+    if forced:
+        return "asked for"
+    onnx = stored.info.metadata.get("onnx", {})
+    if onnx.get("parity") != "held":
+        return onnx.get("reason") or "no ONNX export registered with this version"
+    if onnx_path(stored) is None:
+        return f"{ONNX_FOLDER}/{ONNX_FILE} is missing from the stored model"
+    return "onnxruntime is not installed"

@@ -1,18 +1,26 @@
 """The registry's `champion` in the project's BentoML model store: imported once per version, as the store's latest.
 
-``import_champion()`` copies it as ``<model name>:v<version>`` with its feature schema in the metadata; moving
+``import_champion()`` copies it as ``<model name>:v<version>`` with its feature schema in the metadata
+(features.Schema.to_dict, from the `features.json` artifact register logged in the version's run); moving
 `champion` in the registry and importing again is all it takes to serve another version (or to roll back).
+The ONNX export register logged beside the scikit-learn model comes along when its parity held (tag
+``onnx.parity`` = held): model.py then serves it with onnxruntime.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .. import environment, features
 from ..config import Config, UserError
-from .model import ServedModel, load
+from .model import MLFLOW_FOLDER, ONNX_FOLDER, ServedModel, load
+
+SCHEMA_ARTIFACT = "features.json"  # the schema register logs in the registered version's run
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +32,45 @@ def store_name(model_name: str) -> str:
 
 
 def _metadata(schema: features.Schema, version: Any, model_uri: str) -> dict[str, Any]:
+    tags = version.tags or {}
     return {
         "registered_model": version.name,
         "registered_version": str(version.version),
         "run_id": version.run_id or "",
         "source": model_uri,
-        "task": schema.task,
-        "classes": list(schema.classes),
-        "features": [{"name": f.name, "kind": f.kind, "dtype": f.dtype} for f in schema.features],
+        **schema.to_dict(),  # target, task, features, classes: model.stored_schema reads them with Schema.from_dict
+        "onnx": {
+            "parity": tags.get("onnx.parity", "none"),
+            "reason": tags.get("onnx.reason", ""),
+            "detail": tags.get("onnx.parity.detail", ""),
+            "source": tags.get("onnx.model_uri", ""),
+        },
     }
+
+
+def version_schema(version: Any, model_uri: str) -> features.Schema:
+    """The registered version's feature schema: its run's `features.json` artifact, or (a version registered before
+    register logged it) rebuilt from the model's signature and classes."""
+    import mlflow
+
+    if version.run_id:
+        try:
+            return features.Schema.from_dict(mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{SCHEMA_ARTIFACT}"))
+        except Exception as error:  # not there (an older version) or unreadable
+            log.debug("no %s in run %s (%s): schema from the signature", SCHEMA_ARTIFACT, version.run_id, error)
+    info = mlflow.models.get_model_info(model_uri)
+    return features.from_signature(info.signature, mlflow.sklearn.load_model(model_uri))
+
+
+def _download(uri: str, destination: Path) -> None:
+    """An MLflow model's folder (``models:/...``) copied to ``destination``."""
+    import mlflow
+
+    scratch = tempfile.mkdtemp(dir=destination.parent)
+    try:  # a models:/ download may hand back the scratch folder itself: move what it returns, then tidy up
+        shutil.move(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch), destination)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def import_champion(cfg: Config) -> Any:
@@ -64,16 +102,24 @@ def import_champion(cfg: Config) -> Any:
             return stored
         bentoml.models.delete(tag)  # a rollback: import it again so it becomes the latest
     model_uri = f"models:/{name}/{version.version}"
-    info = mlflow.models.get_model_info(model_uri)
-    schema = features.from_signature(info.signature, mlflow.sklearn.load_model(model_uri))
-    stored = bentoml.mlflow.import_model(
+    metadata = _metadata(version_schema(version, model_uri), version, model_uri)
+    with_onnx = metadata["onnx"]["parity"] == "held" and bool(metadata["onnx"]["source"])
+    with bentoml.models.create(
         tag,
-        model_uri=model_uri,
         labels={"registry_alias": tracking.CHAMPION, "registered_version": str(version.version)},
-        metadata=_metadata(schema, version, model_uri),
+        metadata=metadata,
+    ) as stored:
+        _download(model_uri, Path(stored.path_of(MLFLOW_FOLDER)))
+        if with_onnx:
+            _download(metadata["onnx"]["source"], Path(stored.path_of(ONNX_FOLDER)))
+    log.info(
+        "imported %s v%s (champion) into the BentoML store as %s (%s)",
+        name,
+        version.version,
+        stored.tag,
+        "with its ONNX export" if with_onnx else f"no ONNX export: {metadata['onnx']['reason'] or 'parity not held'}",
     )
-    log.info("imported %s v%s (champion) into the BentoML store as %s", name, version.version, stored.tag)
-    return stored
+    return bentoml.models.get(tag)
 
 
 def champion(cfg: Config) -> ServedModel:

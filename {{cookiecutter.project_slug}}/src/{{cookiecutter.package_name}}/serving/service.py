@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bentoml
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
@@ -47,6 +46,8 @@ from ..metrics import TASKS
 from . import store
 
 log = logging.getLogger(__name__)
+# The package's own INFO lines (which runtime serves the model, champion swaps) reach BentoML's log
+logging.getLogger(__package__.split(".")[0]).setLevel(logging.INFO)
 MAX_RECORDS = 10_000  # records in one request
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
@@ -323,7 +324,13 @@ class Predictor:
         self.writer = store.PredictionWriter(store.connect(CONFIG.serving.resolved_db_url))
         self.classes = [str(c) for c in self.served.schema.classes]
         self.keep_features = CONFIG.monitor.online_features  # share of requests whose features are kept
-        log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
+        log.info(
+            "serving %s v%s (%s) on %s",
+            self.served.name,
+            self.served.version,
+            self.bento_model.tag,
+            self.served.runtime_name,
+        )
         self._stopping = threading.Event()
         every = float(os.environ.get("SERVING_FOLLOW_CHAMPION") or 0)
         if every > 0:
@@ -365,8 +372,7 @@ class Predictor:
     def predict(self, records: list[Record]) -> list[Prediction]:
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
         served = self.served
-        frame = features.conform(pd.DataFrame([r.model_dump(by_alias=True) for r in records]), served.schema)
-        labels, probabilities = served.predict(frame)
+        labels, probabilities = served.predict_records([r.model_dump(by_alias=True) for r in records])
         answers = []
         rows = []
         created = store.now()
@@ -443,7 +449,9 @@ def _document() -> dict[str, Any]:
     meta = STORED.info.metadata
     name, number = str(meta["registered_model"]), str(meta["registered_version"])
     version = f"{name} v{number} (registry champion at start)"
-    return openapi_document(SERVICE.openapi_spec.asdict(), version, example_request())
+    document = openapi_document(SERVICE.openapi_spec.asdict(), version, example_request())
+    document["info"]["x-model-runtime"] = serving.planned_runtime(STORED)  # onnxruntime | scikit-learn
+    return document
 
 
 # mypy does not apply class decorators (python/mypy#3135): bentoml.service has made Predictor a bentoml.Service.

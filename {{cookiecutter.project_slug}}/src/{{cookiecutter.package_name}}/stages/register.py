@@ -4,6 +4,12 @@ Versions are never deleted. The decision and its reasons go to reports/registrat
 version as tags (``gate.decision``, ``gate.reasons``, and ``gate.schema_change`` when the candidate's features or
 task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
 ``"promoted": false`` (train.yml stays green); the pull-request check (``make review``) fails on it.
+
+Each new version also gets its fast path (onnx_export.py): the whole pipeline exported to ONNX and checked against
+scikit-learn on the holdout; the ONNX model is logged beside the scikit-learn one in the same run (name ``onnx``)
+when parity held, with the outcome as tags on the version and the run (``onnx.parity`` = held | failed |
+not_converted, ``onnx.reason``, ``onnx.model_uri``) and the run's ``onnx_parity_*`` metrics. The run also gets the
+feature schema as its `features.json` artifact, which serving reads.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import tracking
+import pandas as pd
+
+from .. import features, onnx_export, tracking
 from ..config import Config
 from ..gate import Check, Decision, check_floor_scale, decide
 from ..metrics import GREATER_IS_BETTER
@@ -25,10 +33,56 @@ log = logging.getLogger(__name__)
 CANDIDATE = Path("models/candidate.json")
 METRICS = Path("reports/metrics.json")
 REPORT = Path("reports/registration.json")
+HOLDOUT = Path("data/processed/test.parquet")
+SCHEMA = Path("data/processed/features.json")
+ONNX_RUNTIME_PACKAGES = ("onnxruntime", "onnx", "numpy")  # what the logged ONNX model needs to run
+
+
+def _pins(packages: tuple[str, ...]) -> list[str]:
+    from importlib import metadata
+
+    return [f"{package}=={metadata.version(package)}" for package in packages]
+
+
+def export_onnx(
+    client: Any, name: str, version: Any, candidate: dict[str, Any], schema: features.Schema, holdout: pd.DataFrame
+) -> dict[str, str]:
+    """Export the candidate's pipeline to ONNX, check it on the holdout, log it (and the schema) in the candidate's
+    run and tag the version with the outcome. Returns the tags."""
+    import mlflow
+
+    model = mlflow.sklearn.load_model(candidate["model_uri"])
+    result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
+    if result.parity is None:
+        tags = {"onnx.parity": "not_converted", "onnx.reason": result.reason[:5000]}
+    else:
+        tags = result.parity.tags() | {"onnx.reason": result.reason[:5000]}
+    with mlflow.start_run(run_id=candidate["run_id"]):
+        mlflow.log_dict(schema.to_dict(), "features.json")
+        if result.parity is not None:
+            mlflow.log_metrics(result.parity.metrics())
+        if result.usable:
+            info = mlflow.onnx.log_model(
+                result.onnx,
+                name="onnx",
+                pip_requirements=_pins(ONNX_RUNTIME_PACKAGES),
+                onnx_execution_providers=["CPUExecutionProvider"],
+                save_as_external_data=False,  # one self-contained model.onnx: what serving and edge devices load
+            )
+            tags["onnx.model_uri"] = info.model_uri
+        mlflow.set_tags(tags)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version.version, key, value)
+    return tags
 
 
 def run(
-    cfg: Config, candidate_file: Path = CANDIDATE, metrics_file: Path = METRICS, report: Path = REPORT
+    cfg: Config,
+    candidate_file: Path = CANDIDATE,
+    metrics_file: Path = METRICS,
+    report: Path = REPORT,
+    holdout_file: Path = HOLDOUT,
+    schema_file: Path = SCHEMA,
 ) -> dict[str, Any]:
     import mlflow
 
@@ -41,6 +95,10 @@ def run(
     version = tracking.version_for_model(client, name, candidate["model_uri"])
     if version is None:
         version = mlflow.register_model(candidate["model_uri"], name, tags={"run_id": candidate["run_id"]})
+    onnx_tags = client.get_model_version(name, version.version).tags or {}
+    if "onnx.parity" not in onnx_tags:  # once per version
+        schema = features.Schema.load(schema_file)
+        onnx_tags = export_onnx(client, name, version, candidate, schema, pd.read_parquet(holdout_file))
     before = tracking.version_by_alias(client, name, tracking.CHAMPION)
     client.set_registered_model_alias(name, tracking.CHALLENGER, version.version)
 
@@ -78,6 +136,7 @@ def run(
         "schema_change": decision.schema_change or None,
         "champion_before": int(before.version) if before else None,
         "champion_after": int(after.version) if after else None,
+        "onnx": {"parity": onnx_tags.get("onnx.parity"), "reason": onnx_tags.get("onnx.reason") or None},
     }
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,75 @@
+"""What runs the served model: onnxruntime on the exported pipeline (the fast path) or the scikit-learn pipeline.
+
+Both take the rows as one numpy array per feature (``columns_of`` from a conformed frame, ``columns_of_records``
+from the service's validated records, without a DataFrame) and answer labels and class probabilities
+(classification) or values (regression), so the service, the batch job and Spark share one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import features, onnx_export
+
+ONNX = "onnxruntime"
+SKLEARN = "scikit-learn"
+
+
+def columns_of(frame: pd.DataFrame, schema: features.Schema) -> dict[str, np.ndarray]:
+    """One array per feature of a conformed frame (features.conform)."""
+    return {name: frame[name].to_numpy() for name in schema.names}
+
+
+def columns_of_records(records: Sequence[Mapping[str, Any]], schema: features.Schema) -> dict[str, np.ndarray]:
+    """One array per feature of validated records (numbers or None, text or None), as ``conform`` would make them:
+    numbers as float64 with NaN for missing, text as objects with NaN for missing (and for empty text)."""
+    columns = {}
+    for feature in schema.features:
+        values = [record[feature.name] for record in records]
+        if feature.kind == "numeric":
+            columns[feature.name] = np.array(values, dtype="float64")  # None becomes NaN
+        else:
+            columns[feature.name] = np.array([v if v else np.nan for v in values], dtype=object)
+    return columns
+
+
+class OnnxRuntime:
+    """The exported pipeline in an onnxruntime session (one thread). Pickles as its ONNX bytes (Spark broadcasts it)."""
+
+    name = ONNX
+
+    def __init__(self, onnx_bytes: bytes, schema: features.Schema) -> None:
+        self.onnx_bytes = onnx_bytes
+        self.schema = schema
+        self.session = onnx_export.session(onnx_bytes)
+
+    def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        labels, outputs = onnx_export.answers(self.session, dict(columns), self.schema)
+        return labels, (outputs if self.schema.task == "classification" else None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"onnx_bytes": self.onnx_bytes, "schema": self.schema}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["onnx_bytes"], state["schema"])
+
+
+class SklearnRuntime:
+    """The fitted scikit-learn pipeline (needs a DataFrame: it selects its columns by name)."""
+
+    name = SKLEARN
+
+    def __init__(self, model: Any, schema: features.Schema) -> None:
+        self.model = model
+        self.schema = schema
+
+    def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        frame = pd.DataFrame({name: columns[name] for name in self.schema.names})
+        if self.schema.task == "classification":
+            probabilities = self.model.predict_proba(frame)
+            return np.asarray(self.model.classes_)[np.argmax(probabilities, axis=1)], probabilities
+        return np.asarray(self.model.predict(frame), dtype="float64"), None
