@@ -182,7 +182,7 @@ def drift_report(
     all of them); and the share of drifted columns (Evidently's DriftedColumnsCount, over the columns with values
     on both sides). ``kinds``: column -> numeric | categorical."""
     drifts: dict[str, Drift] = {}
-    usable = []
+    usable: list[str] = []
     for name, kind in kinds.items():
         ref_rows, cur_rows = int(reference[name].notna().sum()), int(current[name].notna().sum())
         if ref_rows == 0 or cur_rows == 0:
