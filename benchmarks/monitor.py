@@ -7,7 +7,8 @@ folder and run them, minutes). The serving layer is a fresh SQLite file next to 
 (store.insert: requests of 100 rows, each row with its features and class probabilities), from holdout rows with
 noise. Then `make monitor` runs twice: with the default policy (monitor.max_rows, a random sample of the window for
 drift and quality) and reading every row (max_rows = rows). Prints a table: wall seconds and the peak resident
-memory of the monitor process (getrusage of the child). Not a test: the numbers go into the README.
+memory of the monitor process (getrusage of the child), and the seconds of importing Evidently alone (part of both
+runs: every `make monitor` pays it once). Not a test: the numbers go into docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1",
-         "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+         "GX_ANALYTICS_ENABLED": "false", "EVIDENTLY_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
 
 FILL = r"""
 import sys, time
@@ -103,6 +104,7 @@ def main() -> None:
         project = out / "my-mlops-project"
         subprocess.run(["make", "setup", "pipeline"], cwd=project, check=True, env=env_for(project, ""))
     project = project.resolve()
+    before = os.getloadavg()
     package = yaml.safe_load((project / ".cookiecutter.json").read_text()).get("package_name", "my_mlops_project")
     layer = args.layer.resolve() if args.layer else Path(tempfile.mkdtemp(prefix="monitor-layer-")) / "serving.db"
     db_url = f"sqlite:///{layer}"
@@ -123,9 +125,12 @@ def main() -> None:
             rows.append((max_rows, seconds, peak))
     finally:
         (project / "params.yaml").write_text(original)
+    python = str(project / ".venv" / "bin" / "python")
+    importing = f"from {package} import monitoring; monitoring._evidently()"
+    evidently_seconds, evidently_peak = measured([python, "-c", importing], project, env)
     load = os.getloadavg()
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+          f"load average {before[0]:.1f} before, {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} after")
     filled = f"filled in {fill:.0f} s, not counted" if not args.layer else "filled by an earlier run"
     print(f"serving layer: {args.rows:,} served rows, {args.rows // 20:,} labelled, SQLite {size:.0f} MiB ({filled})\n")
     print("| make monitor over the window | rows read for drift + quality | seconds | peak RSS (MiB) |")
@@ -133,6 +138,7 @@ def main() -> None:
     for max_rows, seconds, peak in rows:
         label = "default policy (monitor.max_rows)" if max_rows == default else "every row (max_rows = rows)"
         print(f"| {label} | {min(max_rows, args.rows):,} | {seconds:.1f} | {peak:.0f} |")
+    print(f"| of which importing Evidently (alone) | - | {evidently_seconds:.1f} | {evidently_peak:.0f} |")
 
 
 if __name__ == "__main__":

@@ -27,14 +27,19 @@ def test_a_two_sd_shift_drifts_and_the_same_distribution_does_not() -> None:
     reference = pd.Series(rng.normal(10, 2, 400))
     same = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(10, 2, 60)), tests=5)
     shifted = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(14, 2, 60)), tests=5)
-    assert (same.method, same.drifted, shifted.drifted) == ("K-S p-value", False, True)
+    assert (same.method, same.drifted, shifted.drifted) == ("K-S p_value", False, True)  # Evidently's names
     assert same.threshold == pytest.approx(0.01)  # Bonferroni over five features
+    assert shifted.score < 0.01 < same.score
 
 
 def test_a_changed_mix_of_categories_drifts() -> None:
     reference = pd.Series(["a"] * 300 + ["b"] * 100)
-    assert not monitoring.column_drift("c", "categorical", reference, pd.Series(["a"] * 45 + ["b"] * 15)).drifted
+    same = monitoring.column_drift("c", "categorical", reference, pd.Series(["a"] * 45 + ["b"] * 15))
+    assert (same.method, same.drifted) == ("Z-test p_value", False)  # two categories: Evidently's Z-test
     assert monitoring.column_drift("c", "categorical", reference, pd.Series(["a"] * 10 + ["b"] * 50)).drifted
+    three = pd.Series(["a"] * 200 + ["b"] * 100 + ["c"] * 100)
+    mixed = monitoring.column_drift("c", "categorical", three, pd.Series(["c"] * 40 + ["a"] * 10 + ["b"] * 10))
+    assert (mixed.method, mixed.drifted) == ("chi-square p_value", True)
 
 
 def test_large_references_use_distances_not_tests() -> None:
@@ -42,10 +47,41 @@ def test_large_references_use_distances_not_tests() -> None:
     reference = pd.Series(rng.normal(0, 1, 5000))
     tiny = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(0.03, 1, 50_000)))
     big = monitoring.column_drift("x", "numeric", reference, pd.Series(rng.normal(0.5, 1, 50_000)))
-    assert (tiny.method, tiny.drifted, big.drifted) == ("Wasserstein (normed)", False, True)
+    assert (tiny.method, tiny.drifted, big.drifted) == ("Wasserstein distance (normed)", False, True)
+    assert tiny.threshold == big.threshold == pytest.approx(0.1)  # Evidently's default for distances
     letters = pd.Series(list("aab") * 2000)
     js = monitoring.column_drift("c", "categorical", letters, pd.Series(list("abb") * 2000))
-    assert (js.method, js.drifted) == ("Jensen-Shannon", True)
+    assert (js.method, js.drifted) == ("Jensen-Shannon distance", True)
+
+
+def test_the_share_of_drifted_features_and_a_feature_without_served_values() -> None:
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame(
+        {"a": rng.normal(0, 1, 300), "b": rng.normal(0, 1, 300), "c": rng.choice(["x", "y", "z"], 300)}
+    )
+    current = pd.DataFrame({"a": rng.normal(3, 1, 80), "b": np.nan, "c": rng.choice(["x", "y", "z"], 80)})
+    drift, share = monitoring.drift_report(reference, current, {"a": "numeric", "b": "numeric", "c": "categorical"})
+    assert [(d.feature, d.drifted) for d in drift] == [("a", True), ("b", False), ("c", False)]
+    assert (drift[1].method, drift[1].current_rows) == ("no values", 0)  # nothing to compare: not judged
+    assert share == pytest.approx(0.5)  # Evidently's DriftedColumnsCount: one of the two columns with values
+    assert [d.threshold for d in drift if d.feature != "b"] == pytest.approx([0.05 / 3] * 2)  # Bonferroni
+
+
+def test_evidently_is_imported_by_monitor_only() -> None:
+    """Evidently takes seconds to import: the other commands (harvest imports monitoring) never load it."""
+    import subprocess
+    import sys
+
+    package = monitoring.__name__.rpartition(".")[0]
+    code = f"import sys, {package}.__main__, {package}.monitoring, {package}.harvest; print('evidently' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_evidently_telemetry_is_off_in_every_command() -> None:
+    from {{ cookiecutter.package_name }} import environment
+
+    assert environment.QUIET["EVIDENTLY_DISABLE_TELEMETRY"] == "1" and environment.QUIET["DO_NOT_TRACK"] == "1"
 
 
 def test_the_served_suite_keeps_the_feature_expectations_only() -> None:

@@ -1,6 +1,6 @@
 """The process environment every command and the service start with: quiet, private, and the project's BentoML store.
 
-Telemetry is off for MLflow, BentoML, DVC and Great Expectations unless the user set those variables, and the
+Telemetry is off for MLflow, BentoML, DVC, Great Expectations and Evidently unless the user set those variables, and the
 BentoML model store is the project's .bentoml/ unless BENTOML_HOME says otherwise. Called by the entry points
 (``python -m {{ cookiecutter.package_name }}``, the BentoML service) and before BentoML is first imported.
 """
@@ -15,7 +15,8 @@ QUIET = {
     "BENTOML_DO_NOT_TRACK": "true",
     "DVC_NO_ANALYTICS": "1",
     "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
+    "EVIDENTLY_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",  # also Evidently's usage events (evidently.telemetry: sent unless DO_NOT_TRACK is set)
 }
 
 

@@ -15,12 +15,13 @@ and an MLflow run in the `monitoring` experiment tagged with the champion's vers
   monitor.max_metric_drop), ``alert`` (drift share >= monitor.drift_share, a quality failure or prediction
   drift), else ``ok``; with fewer than monitor.min_rows served rows nothing is judged.
 
-Drift tests (Evidently's default data-drift method, rebuilt on scipy; docs/monitoring.md): with a reference of
-at most 1000 rows, the two-sample Kolmogorov-Smirnov test (numeric) or the chi-square test of the two samples'
-category counts (categorical), p < 0.05 after a Bonferroni correction over the features, so that a window of
-undrifted traffic raises a false alarm on 5% of runs, not on 5% of features; with a larger reference, where any
-test rejects tiny shifts, the Wasserstein distance normed by the reference's standard deviation (numeric) or the
-Jensen-Shannon distance (categorical), drifted at >= 0.1.
+Drift (Evidently's DataDriftPreset, docs/monitoring.md): Evidently picks each column's method. With a reference
+of at most 1000 rows, a test: two-sample Kolmogorov-Smirnov (numeric), chi-square (categorical; a Z-test for two
+categories), drifted when p < 0.05 divided by the number of features (Bonferroni: a window of undrifted traffic
+raises a false alarm on 5% of runs, not on 5% of features); with a larger reference, where any test rejects tiny
+shifts, a distance: Wasserstein normed by the reference's standard deviation (numeric), Jensen-Shannon
+(categorical), drifted at >= 0.1 (Evidently's default). The share of drifted features is Evidently's
+DriftedColumnsCount; `dataset_drift` when it reaches monitor.drift_share.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 from . import features, metrics, tracking
 from .config import Config, UserError
@@ -51,9 +50,8 @@ EXPERIMENT = "monitoring"
 TRAIN = Path("data/processed/train.parquet")
 HOLDOUT = Path("data/processed/test.parquet")
 DVC_CACHE = Path(".dvc/cache/files/md5")
-SMALL_REFERENCE = 1000  # rows: statistical tests up to this, distances beyond (Evidently's rule)
-ALPHA = 0.05  # family-wise, Bonferroni-corrected over the features
-DISTANCE_THRESHOLD = 0.1
+SMALL_REFERENCE = 1000  # reference rows: Evidently tests up to this, measures distances beyond
+ALPHA = 0.05  # family-wise, Bonferroni-corrected over the features (the tests' threshold)
 WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -143,63 +141,106 @@ def reference(cfg: Config) -> Reference:
 class Drift:
     feature: str
     kind: str
-    method: str
-    score: float  # a p-value for tests (drift when below the threshold), a distance otherwise (drift when above)
+    method: str  # Evidently's name of the test or distance it chose for the column
+    score: float  # a p-value for tests (drift when below the threshold), a distance otherwise (drift when at or above)
     threshold: float
-    drifted: bool
+    drifted: bool  # Evidently's verdict
     reference_rows: int
     current_rows: int
 
 
-def _proportions(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    categories = sorted(set(reference.dropna().astype(str)) | set(current.dropna().astype(str)))
-    ref = reference.dropna().astype(str).value_counts().reindex(categories, fill_value=0).to_numpy(float)
-    cur = current.dropna().astype(str).value_counts().reindex(categories, fill_value=0).to_numpy(float)
-    return ref, cur
+def _evidently() -> tuple[Any, Any]:
+    """Evidently (its module and DataDriftPreset), imported on first use: seconds of plotly, litestar and statsmodels
+    that no other command pays. Its telemetry is off (environment.QUIET; a Report sends nothing, only its UI does).
+
+    Evidently 0.7.23 imports ``pandas.core.dtypes.common.infer_dtype_from_object``, a private helper pandas 3
+    removed, in a legacy test (TestColumnsType) that nothing here runs; without the name the import fails. It is
+    provided, raising if it is ever called, until Evidently drops that import."""
+    import pandas.core.dtypes.common as dtypes
+
+    if not hasattr(dtypes, "infer_dtype_from_object"):
+
+        def removed(_: object) -> Any:
+            raise NotImplementedError("pandas 3 removed infer_dtype_from_object (Evidently's legacy TestColumnsType)")
+
+        dtypes.infer_dtype_from_object = removed  # type: ignore[attr-defined]
+    import evidently
+    from evidently.presets import DataDriftPreset
+
+    return evidently, DataDriftPreset
+
+
+def drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    kinds: dict[str, str],
+    drift_share: float = 0.5,
+    tests: int | None = None,
+) -> tuple[list[Drift], float]:
+    """Each column's drift by Evidently's DataDriftPreset, with its default method per column (see the module's
+    docstring) and the Bonferroni-corrected threshold for tests (``tests`` columns judged together, by default
+    all of them); and the share of drifted columns (Evidently's DriftedColumnsCount, over the columns with values
+    on both sides). ``kinds``: column -> numeric | categorical."""
+    drifts: dict[str, Drift] = {}
+    usable: list[str] = []
+    for name, kind in kinds.items():
+        ref_rows, cur_rows = int(reference[name].notna().sum()), int(current[name].notna().sum())
+        if ref_rows == 0 or cur_rows == 0:
+            drifts[name] = Drift(name, kind, "no values", math.nan, math.nan, False, ref_rows, cur_rows)
+        else:
+            usable.append(name)
+    share = 0.0
+    if usable:
+        evidently, DataDriftPreset = _evidently()
+        numeric = [n for n in usable if kinds[n] == "numeric"]
+        categorical = [n for n in usable if kinds[n] != "numeric"]
+        definition = evidently.DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+
+        def dataset(frame: pd.DataFrame) -> Any:
+            data = frame[usable].copy()
+            data[numeric] = data[numeric].astype(float)
+            data[categorical] = data[categorical].astype(object).where(data[categorical].notna(), None)
+            return evidently.Dataset.from_pandas(data, data_definition=definition)
+
+        # tests (small references) get alpha / number of features; distances keep Evidently's default (0.1)
+        alpha = ALPHA / (tests or len(kinds))
+        thresholds = {n: alpha for n in usable if reference[n].notna().sum() <= SMALL_REFERENCE}
+        preset = DataDriftPreset(columns=usable, drift_share=drift_share, per_column_threshold=thresholds or None)
+        found = evidently.Report([preset], include_tests=True).run(dataset(current), dataset(reference)).dict()
+        verdicts = {
+            t["metric_config"]["params"]["column"]: t["status"] == "FAIL"
+            for t in found["tests"]
+            if t["metric_config"]["params"].get("type", "").endswith(":ValueDrift")
+        }
+        for metric in found["metrics"]:
+            config_ = metric["config"]
+            if config_["type"].endswith(":DriftedColumnsCount"):
+                share = float(metric["value"]["share"])
+            elif config_["type"].endswith(":ValueDrift"):
+                name = config_["column"]
+                drifts[name] = Drift(
+                    name,
+                    kinds[name],
+                    str(config_["method"]),
+                    float(metric["value"]),
+                    float(config_["threshold"]),
+                    verdicts[name],
+                    int(reference[name].notna().sum()),
+                    int(current[name].notna().sum()),
+                )
+    return [drifts[name] for name in kinds], share
 
 
 def column_drift(name: str, kind: str, reference: pd.Series, current: pd.Series, tests: int = 1) -> Drift:
-    """One feature's drift by Evidently's default method (see the module's docstring); ``tests`` features are
-    tested together (the Bonferroni correction)."""
-    ref, cur = reference.dropna(), current.dropna()
-    small = len(ref) <= SMALL_REFERENCE
-    if len(ref) == 0 or len(cur) == 0:
-        return Drift(name, kind, "no values", math.nan, math.nan, False, len(ref), len(cur))
-    if kind == "numeric":
-        x, y = ref.astype(float).to_numpy(), cur.astype(float).to_numpy()
-        if small:
-            threshold = ALPHA / tests
-            score = float(stats.ks_2samp(x, y).pvalue)
-            return Drift(name, kind, "K-S p-value", score, threshold, score < threshold, len(ref), len(cur))
-        spread = float(np.std(x)) or 1.0
-        score = float(stats.wasserstein_distance(x, y) / spread)
-        return Drift(
-            name,
-            kind,
-            "Wasserstein (normed)",
-            score,
-            DISTANCE_THRESHOLD,
-            score >= DISTANCE_THRESHOLD,
-            len(ref),
-            len(cur),
-        )
-    counts_ref, counts_cur = _proportions(ref, cur)
-    if small:
-        threshold = ALPHA / tests
-        if len(counts_ref) < 2:
-            score = 1.0
-        else:
-            score = float(stats.chi2_contingency(np.vstack([counts_ref, counts_cur]) + 0.5).pvalue)
-        return Drift(name, kind, "chi-square p-value", score, threshold, score < threshold, len(ref), len(cur))
-    score = float(distance.jensenshannon(counts_ref / counts_ref.sum(), counts_cur / counts_cur.sum(), base=2))
-    return Drift(
-        name, kind, "Jensen-Shannon", score, DISTANCE_THRESHOLD, score >= DISTANCE_THRESHOLD, len(ref), len(cur)
-    )
+    """One column's drift (drift_report on it alone); ``tests`` features are judged together (Bonferroni)."""
+    frames = [pd.DataFrame({name: series.reset_index(drop=True)}) for series in (reference, current)]
+    return drift_report(frames[0], frames[1], {name: kind}, tests=tests)[0][0]
 
 
-def data_drift(reference: pd.DataFrame, current: pd.DataFrame, schema: features.Schema) -> list[Drift]:
-    tests = len(schema.features)
-    return [column_drift(f.name, f.kind, reference[f.name], current[f.name], tests) for f in schema.features]
+def data_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, schema: features.Schema, drift_share: float = 0.5
+) -> tuple[list[Drift], float]:
+    return drift_report(reference, current, {f.name: f.kind for f in schema.features}, drift_share)
 
 
 # --- quality -------------------------------------------------------------------------------------------------------
@@ -352,9 +393,8 @@ def run(
 
     served = store.window_predictions(engine, start, until)
     current = served_frame(store.window_inputs(engine, start, until, cfg.monitor.max_rows), ref.schema)
-    drift = data_drift(ref.train, current, ref.schema) if len(current) else []
+    drift, share = data_drift(ref.train, current, ref.schema, cfg.monitor.drift_share) if len(current) else ([], 0.0)
     drifted = [d.feature for d in drift if d.drifted]
-    share = len(drifted) / len(ref.schema.features) if drift else 0.0
     quality_ = (
         quality(current, cfg.validate_.suite)
         if len(current)
