@@ -1,4 +1,4 @@
-"""`python -m {{ cookiecutter.package_name }} <command>`: parse arguments, load params.yaml, call one function."""
+"""`python -m my_mlops_project <command>`: parse arguments, load params.yaml, call one function."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from . import config, environment
 
 environment.configure()  # telemetry off, the project's BentoML store (environment.py)
 
-log = logging.getLogger("{{ cookiecutter.package_name }}")
+log = logging.getLogger("my_mlops_project")
 
 
 def _stage(name: str) -> Callable[[argparse.Namespace, config.Config], object]:
@@ -104,10 +104,10 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
 def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
     import json
 
-    from . import batch
+    from .serving import batch
 
     if args.engine == "spark":
-        from . import spark_batch
+        from .serving import spark_batch
 
         result = spark_batch.run(
             cfg,
@@ -137,13 +137,13 @@ def _predict(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
-    from .serving import store
+    from .serving import database, queries
 
     url = cfg.serving.resolved_db_url
-    rows = store.summary(store.connect(url))
-    print(f"serving layer {store.redacted(url)}: {sum(r['rows'] for r in rows)} prediction row(s)")
+    rows = queries.summary(database.connect(url))
+    print(f"serving layer {database.redacted(url)}: {sum(r['rows'] for r in rows)} prediction row(s)")
     for row in rows:
-        unit = "request" if row["source"] == store.ONLINE else "batch"
+        unit = "request" if row["source"] == database.ONLINE else "batch"
         version = f"{row['model_name']} v{row['model_version']}"
         print(f"  {row['source']:<7} {version}: {row['rows']} row(s), {row['requests']} {unit}(s)")
     return rows
@@ -197,7 +197,7 @@ def _harvest(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
+    root = argparse.ArgumentParser(prog="python -m my_mlops_project", description=__doc__)
     root.add_argument("--params", default=str(config.PARAMS_FILE), help="params file (default: %(default)s)")
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
     for name, text in [
@@ -274,7 +274,9 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--input", required=True, help="a .csv or .parquet file with the feature columns")
     batch.add_argument("--batch-id", help="default: derived from the file name and content (reruns resume)")
     batch.add_argument("--key-column", help="a unique column to use as row key (default: row position)")
-    batch.add_argument("--chunk-rows", type=int, default=50_000, help="rows per transaction (default: %(default)s)")
+    batch.add_argument(
+        "--chunk-rows", type=int, default=config.CHUNK_ROWS, help="rows per transaction (default: %(default)s)"
+    )
     batch.add_argument("--engine", choices=["in-process", "spark"], default="in-process", help="default: %(default)s")
     batch.add_argument("--spark-master", default="local[*]", help="with --engine spark (default: %(default)s)")
     batch.add_argument("--spark-partitions", type=int, help="with --engine spark (default: 2 per core)")

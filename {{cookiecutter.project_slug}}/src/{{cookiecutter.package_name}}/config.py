@@ -19,6 +19,7 @@ from .metrics import DEFAULT, GREATER_IS_BETTER, METRICS, metrics_for
 
 PARAMS_FILE = Path("params.yaml")
 EXTERNAL_DATA = Path("data/external")
+CHUNK_ROWS = 100_000  # batch scoring: rows per chunk (read, scored and written in one transaction); --chunk-rows
 SKLEARN_DATASETS = {
     "classification": ("breast_cancer", "iris", "wine", "digits"),
     "regression": ("diabetes",),

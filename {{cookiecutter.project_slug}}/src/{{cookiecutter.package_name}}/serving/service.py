@@ -15,7 +15,11 @@ schema when this module is imported, so it is typed (and shown on the docs page 
   `feedback` table, one per prediction (a resend replaces, never double-counts). An unknown id or a label of the
   wrong type or class is a 4xx naming each offending id; nothing of that call is stored.
 - ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
-- Predictions are queued to ``store.PredictionWriter`` (a background thread), flushed on shutdown.
+- Acknowledged means stored: a batch's rows are committed to the serving layer (writer.py: one transaction for
+  everything queued, so concurrent requests share a commit) before any of its requests is answered. A SIGKILL
+  loses no answered prediction; SIGTERM / Ctrl+C stops accepting, lets the requests in flight finish (answered
+  and stored), then exits.
+- A 4xx costs one access-log line (the detail is logged at debug level), never a traceback.
 - A new champion is served without a restart: with SERVING_FOLLOW_CHAMPION=SECONDS (``make serve`` sets 30), a
   thread asks the registry that often; a new `champion` is imported, loaded and swapped in between two batches,
   so no request fails. A champion with another feature schema needs a restart (the request schema is typed
@@ -33,8 +37,8 @@ import math
 import os
 import random
 import threading
-import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,7 +47,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
-from . import store
+from . import database, store, writer
 
 log = logging.getLogger(__name__)
 MAX_RECORDS = 10_000  # records in one request
@@ -51,6 +55,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
 BATCH_LATENCY_MS = 30_000  # a request waits at most this long for its batch before a 503 (overload only)
 HOME = environment.configure()  # the BentoML store (the project's .bentoml/ unless BENTOML_HOME says otherwise)
+WRITE_RETRY_S = 10.0  # a failed commit is retried this long (the database restarting) before the requests get 503
 WORKERS = int(os.environ.get("SERVING_WORKERS") or 2)  # processes, each with its model and adaptive batching
 
 CONFIG = config.load()
@@ -145,9 +150,6 @@ class FeedbackResult(BaseModel):
     replaced: int
 
 
-FEEDBACK_WAIT_S = 3.0  # predictions are written asynchronously: an id this fresh may still be in a queue
-
-
 class BodyLimit:
     """ASGI middleware: a body larger than ``max_bytes`` gets 413, whether it declares its length or streams."""
 
@@ -202,6 +204,36 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class ClientErrors(logging.Filter):
+    """BentoML logs every refused request as an error with its traceback (about 20 lines, and the time to format
+    them). A 4xx is the client's mistake, answered with a body that names it: the access log has its line, and
+    the detail goes to the debug level, one line. Server errors (5xx) keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None or _status(error) >= 500:
+            return True
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s", record.getMessage(), " ".join(str(error).split())[:2000])
+        return False
+
+
+def _status(error: BaseException) -> int:
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        return 400
+    code = getattr(error, "error_code", None)
+    return int(code) if isinstance(error, bentoml.exceptions.BentoMLException) and code is not None else 500
+
+
+def quiet_client_errors() -> None:
+    """Install ClientErrors on the logger BentoML reports request errors with (once per process)."""
+    logger = logging.getLogger("bentoml._internal.server.http_app")
+    if not any(isinstance(f, ClientErrors) for f in logger.filters):
+        logger.addFilter(ClientErrors())
 
 
 def example_request(stored: Any = None) -> dict[str, Any]:
@@ -309,7 +341,12 @@ class Predictor:
 
     def __init__(self) -> None:
         self.served = serving.load(self.bento_model)
-        self.writer = store.PredictionWriter(store.connect(CONFIG.serving.resolved_db_url))
+        self.engine = database.connect(CONFIG.serving.resolved_db_url)
+        self.written = 0
+        self.writer: writer.Writer[list[dict[str, Any]]] = writer.Writer(
+            self._write, name="prediction-writer", retry_for=WRITE_RETRY_S
+        )
+        quiet_client_errors()
         self.classes = [str(c) for c in self.served.schema.classes]
         self.keep_features = CONFIG.monitor.online_features  # share of requests whose features are kept
         log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
@@ -350,6 +387,11 @@ class Predictor:
             self.served = candidate  # one assignment: a batch in flight finishes with the model it started with
             log.info("now serving %s v%s, the new champion", candidate.name, version)
 
+    def _write(self, groups: Sequence[list[dict[str, Any]]]) -> None:
+        rows = [row for group in groups for row in group]
+        store.insert(self.engine, rows)
+        self.written += len(rows)
+
     @bentoml.api(batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest)
     def predict(self, records: list[Record]) -> list[Prediction]:  # type: ignore[valid-type]
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
@@ -358,7 +400,7 @@ class Predictor:
         labels, probabilities = served.predict(frame)
         answers = []
         rows = []
-        created = store.now()
+        created = database.now()
         kept: dict[str, bool] = {}
         for i, record in enumerate(records):
             label = labels[i].item() if hasattr(labels[i], "item") else labels[i]
@@ -381,7 +423,7 @@ class Predictor:
                 kept[record._request_id] = self.keep_features >= 1 or random.random() < self.keep_features
             rows.append(
                 {
-                    "source": store.ONLINE,
+                    "source": database.ONLINE,
                     "request_id": record._request_id,
                     "row_index": record._position,  # the position is the key (the scored view shows it)
                     "created_at": created,
@@ -392,7 +434,12 @@ class Predictor:
                     "probabilities": probs,
                 }
             )
-        self.writer.put(rows)
+        try:  # answered only once stored
+            self.writer.submit(rows).result()
+        except Exception as error:
+            raise bentoml.exceptions.ServiceUnavailable(
+                f"the predictions could not be stored in the serving layer ({type(error).__name__}: {error})"
+            ) from error
         return answers
 
     @bentoml.api(input_spec=FeedbackRequest)
@@ -405,23 +452,18 @@ class Predictor:
         )
         if problems:
             raise bentoml.exceptions.InvalidArgument("; ".join(problems))
-        deadline = time.monotonic() + FEEDBACK_WAIT_S
-        while True:
-            try:
-                counts = store.record_feedback(self.writer.engine, labels)
-            except store.UnknownPredictions as error:
-                if time.monotonic() < deadline:
-                    time.sleep(0.25)
-                    continue
-                raise bentoml.exceptions.NotFound(str(error)) from None
-            return FeedbackResult(**counts)
+        try:  # an answered prediction is already stored: an unknown id is unknown
+            counts = store.record_feedback(self.engine, labels)
+        except store.UnknownPredictions as error:
+            raise bentoml.exceptions.NotFound(str(error)) from None
+        return FeedbackResult(**counts)
 
     @bentoml.on_shutdown
     def flush(self) -> None:
         """Write every queued prediction before the process exits."""
         self._stopping.set()
         self.writer.close()
-        log.info("serving layer: %d prediction(s) written", self.writer.written)
+        log.info("serving layer: %d prediction(s) written", self.written)
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:
