@@ -1,4 +1,4 @@
-"""`python -m my_mlops_project <command>`: parse arguments, load params.yaml, call one function."""
+"""`python -m {{ cookiecutter.package_name }} <command>`: parse arguments, load params.yaml, call one function."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from . import config, environment
 
 environment.configure()  # telemetry off, the project's BentoML store (environment.py)
 
-log = logging.getLogger("my_mlops_project")
+log = logging.getLogger("{{ cookiecutter.package_name }}")
 
 
 def _stage(name: str) -> Callable[[argparse.Namespace, config.Config], object]:
@@ -197,7 +197,7 @@ def _harvest(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m my_mlops_project", description=__doc__)
+    root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
     root.add_argument("--params", default=str(config.PARAMS_FILE), help="params file (default: %(default)s)")
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
     for name, text in [
