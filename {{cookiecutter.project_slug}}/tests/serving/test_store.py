@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.config import UserError
-from {{ cookiecutter.package_name }}.serving import database, queries, store
+from {{ cookiecutter.package_name }}.serving import database, queries, store, writer
 
 
 @pytest.fixture
@@ -120,3 +120,53 @@ def test_a_database_with_an_older_predictions_table_is_named_not_written(tmp_pat
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"predictions"}
+
+
+def online_rows(request_id: str, count: int = 2) -> list[dict]:
+    created = database.now()
+    return [
+        {"source": database.ONLINE, "request_id": request_id, "row_index": i, "created_at": created}
+        | {"model_name": "m", "model_version": "3", "prediction": "yes"}
+        for i in range(count)
+    ]
+
+
+def test_the_writer_resolves_a_future_only_once_its_rows_are_committed_and_groups_what_queued(engine) -> None:
+    # given a writer whose first commit is held until released, and requests submitted meanwhile
+    import threading
+
+    release, groups = threading.Event(), []
+
+    def write(items):
+        release.wait(30)
+        groups.append(len(items))
+        store.insert(engine, [row for rows in items for row in rows])
+
+    rows = writer.Writer(write, name="test-writer")
+    first = rows.submit(online_rows("r0"))
+    later = [rows.submit(online_rows(f"r{i}")) for i in range(1, 6)]
+    # then nothing is acknowledged while the commit is pending
+    assert not first.done() and not any(f.done() for f in later)
+    assert queries.count(engine) == 0
+    # when the commit goes through
+    release.set()
+    first.result(30)
+    for future in later:
+        future.result(30)
+    rows.close()
+    # then each future resolved after its rows were stored, and the requests queued meanwhile shared one commit
+    assert queries.count(engine, database.ONLINE) == 12
+    assert groups == [1, 5]
+
+
+def test_a_failed_write_fails_its_futures_and_a_stopping_writer_refuses_more(engine) -> None:
+    def write(items):
+        raise RuntimeError("the database is gone")
+
+    rows = writer.Writer(write, name="test-writer", stop_on_error=True)
+    with pytest.raises(RuntimeError, match="gone"):
+        rows.submit(online_rows("r0")).result(30)
+    with pytest.raises(RuntimeError, match="gone"):
+        rows.submit(online_rows("r1"))
+    rows.close()
+    assert queries.count(engine) == 0

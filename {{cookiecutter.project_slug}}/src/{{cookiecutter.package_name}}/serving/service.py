@@ -29,6 +29,7 @@ schema when this module is imported, so it is typed (and shown on the docs page 
 from __future__ import annotations
 
 import fcntl
+import gc
 import html
 import json
 import keyword
@@ -236,6 +237,16 @@ def quiet_client_errors() -> None:
         logger.addFilter(ClientErrors())
 
 
+def settle_heap() -> None:
+    """Move what is loaded by now (libraries, the model) out of the garbage collector's sight.
+
+    Measured under load at 16 concurrent clients: a full collection walks every object the imports and the model
+    left behind, which stopped a worker for 0.4 to 0.55 s a few times per 20 s, the p99 of every request in flight.
+    Frozen objects are never scanned again, so a full collection only walks what requests allocate."""
+    gc.collect()
+    gc.freeze()
+
+
 def example_request(stored: Any = None) -> dict[str, Any]:
     """A real request body for the docs page: the first row of the training data the model was logged with."""
     path = Path((stored or STORED).path_of(serving.MLFLOW_FOLDER)) / "input_example.json"
@@ -347,6 +358,7 @@ class Predictor:
             self._write, name="prediction-writer", retry_for=WRITE_RETRY_S
         )
         quiet_client_errors()
+        settle_heap()
         self.classes = [str(c) for c in self.served.schema.classes]
         self.keep_features = CONFIG.monitor.online_features  # share of requests whose features are kept
         log.info("serving %s v%s (%s)", self.served.name, self.served.version, self.bento_model.tag)
@@ -385,6 +397,7 @@ class Predictor:
                 )
                 continue
             self.served = candidate  # one assignment: a batch in flight finishes with the model it started with
+            settle_heap()
             log.info("now serving %s v%s, the new champion", candidate.name, version)
 
     def _write(self, groups: Sequence[list[dict[str, Any]]]) -> None:
@@ -463,7 +476,7 @@ class Predictor:
         """Write every queued prediction before the process exits."""
         self._stopping.set()
         self.writer.close()
-        log.info("serving layer: %d prediction(s) written", self.written)
+        log.info("serving layer: %d prediction(s) written; %s", self.written, self.writer.timings())
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:

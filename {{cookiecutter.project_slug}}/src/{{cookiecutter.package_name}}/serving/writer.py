@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
@@ -46,6 +47,8 @@ class Writer(Generic[T]):
         self.stop_on_error = stop_on_error
         self.written = 0  # items committed
         self.error: BaseException | None = None  # the first failed write (stop_on_error)
+        self.commits = 0
+        self.seconds: deque[float] = deque(maxlen=100_000)  # the latest commits' durations, for ``timings``
         self._queue: queue.Queue[tuple[T, Future[None]] | None] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -65,6 +68,14 @@ class Writer(Generic[T]):
             self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("the serving-layer writer did not finish within %ss; some rows may be missing", timeout)
+
+    def timings(self) -> str:
+        """How long the commits took (median, 99th percentile, slowest): where a slow tail would come from."""
+        if not self.seconds:
+            return "no commits"
+        ordered = sorted(self.seconds)
+        p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return f"{self.commits} commit(s), p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
 
     def _take(self) -> tuple[list[tuple[T, Future[None]]], bool]:
         """Block for one item, then take what else is queued (up to ``group``); True once close() was called."""
@@ -103,6 +114,7 @@ class Writer(Generic[T]):
             return
         deadline = time.monotonic() + self.retry_for
         while True:
+            started = time.perf_counter()
             try:
                 self.write([item for item, _ in taken])
             except Exception as error:
@@ -115,6 +127,8 @@ class Writer(Generic[T]):
                     future.set_exception(error)
                 return
             break
+        self.seconds.append(time.perf_counter() - started)
+        self.commits += 1
         self.written += len(taken)
         for _, future in taken:
             future.set_result(None)
