@@ -213,6 +213,7 @@ class Empty:
 # `answered` answers; then the serving layer is checked for every acknowledged prediction.
 STOP_UNDER_LOAD = r"""
 import http.client, json, os, signal, sys, threading, time
+from sqlalchemy import select
 from {package}.serving import database
 port, body, pid, mode, db, wanted, clients = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
 answered, failed, refused, stop, lock = [], [], [0], threading.Event(), threading.Lock()
@@ -256,7 +257,8 @@ while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rparti
     time.sleep(0.05)
 stop.set(); [t.join() for t in threads]
 with database.connect(db).connect() as connection:
-    stored = {f"{r}:{k}" for r, k in connection.execute(database.scored.select().with_only_columns(database.scored.c.request_id, database.scored.c.row_key))}
+    query = select(database.scored.c.request_id, database.scored.c.row_key)
+    stored = {f"{r}:{k}" for r, k in connection.execute(query)}
 print(json.dumps({"answered": len(answered), "missing": len(set(answered) - stored),
                   "failed_in_flight": sum(1 for sent, _ in failed if sent < signalled),
                   "failed_after": sum(1 for sent, _ in failed if sent >= signalled), "refused_after": refused[0],
