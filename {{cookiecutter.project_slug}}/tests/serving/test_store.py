@@ -135,15 +135,17 @@ def test_the_writer_resolves_a_future_only_once_its_rows_are_committed_and_group
     # given a writer whose first commit is held until released, and requests submitted meanwhile
     import threading
 
-    release, groups = threading.Event(), []
+    started, release, groups = threading.Event(), threading.Event(), []
 
     def write(items):
+        started.set()
         release.wait(30)
         groups.append(len(items))
         store.insert(engine, [row for rows in items for row in rows])
 
     rows = writer.Writer(write, name="test-writer")
     first = rows.submit(online_rows("r0"))
+    assert started.wait(30)
     later = [rows.submit(online_rows(f"r{i}")) for i in range(1, 6)]
     # then nothing is acknowledged while the commit is pending
     assert not first.done() and not any(f.done() for f in later)
