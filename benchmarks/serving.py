@@ -351,12 +351,12 @@ def load(
         threads = str(min(connections, 2))
         if warmup:
             subprocess.run(
-                ["wrk", "-t", threads, "-c", str(connections), "-d", f"{warmup}s", "-s", str(file), url],
+                ["wrk", "-t", threads, "-c", str(connections), "-d", f"{max(1, round(warmup))}s", "-s", str(file), url],
                 check=True,
                 capture_output=True,
             )
         done = subprocess.run(
-            ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "-s", str(file), url],
+            ["wrk", "-t", threads, "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "-s", str(file), url],
             check=True,
             capture_output=True,
             text=True,

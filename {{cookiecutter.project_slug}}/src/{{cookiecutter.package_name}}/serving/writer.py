@@ -117,8 +117,8 @@ class Writer(Generic[T]):
             started = time.perf_counter()
             try:
                 self.write([item for item, _ in taken])
-            except Exception as error:
-                if time.monotonic() < deadline:
+            except BaseException as error:  # also KeyboardInterrupt: the caller re-raises it from the future
+                if isinstance(error, Exception) and time.monotonic() < deadline:
                     log.warning("writing %d item(s) to the serving layer failed (%s); retrying", len(taken), error)
                     time.sleep(0.5)
                     continue
