@@ -242,7 +242,9 @@ def settle_heap() -> None:
 
     Measured under load at 16 concurrent clients: a full collection walks every object the imports and the model
     left behind, which stopped a worker for 0.4 to 0.55 s a few times per 20 s, the p99 of every request in flight.
-    Frozen objects are never scanned again, so a full collection only walks what requests allocate."""
+    Frozen objects are never scanned again, so a full collection only walks what requests allocate. Called again
+    after a champion swap: unfrozen first, so the replaced model can be collected (one full pass, once)."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
