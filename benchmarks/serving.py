@@ -437,11 +437,10 @@ def main() -> None:
     # 10% malformed: A with and without a malformed stream beside the valid one, alternated.
     mixed: dict[str, list[dict]] = {"valid only": [], "with 10% malformed": []}
     log_cost = {}
-    valid_rate = min(r["rps"] for r in runs["A", 1])
-    delay_ms = max(1.0, 1000 * 9 / valid_rate)  # one malformed request per nine valid ones
     for round_ in range(args.rounds):
         with bento(project, free_port(), work / f"m-{round_}.db") as served:
             mixed["valid only"].append(load(served, "/predict", [bodies[1][0]], args.seconds, 16))
+            delay_ms = max(1.0, 1000 * 9 / mixed["valid only"][-1]["rps"])  # one malformed per nine valid
             before = served.log.stat().st_size
             bad: dict = {}
             thread = threading.Thread(

@@ -15,10 +15,10 @@ schema when this module is imported, so it is typed (and shown on the docs page 
   `feedback` table, one per prediction (a resend replaces, never double-counts). An unknown id or a label of the
   wrong type or class is a 4xx naming each offending id; nothing of that call is stored.
 - ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
-- Acknowledged means stored: a batch's rows are committed to the serving layer (writer.py: one transaction for
-  everything queued, so concurrent requests share a commit) before any of its requests is answered. A SIGKILL
-  loses no answered prediction; SIGTERM / Ctrl+C stops accepting, lets the requests in flight finish (answered
-  and stored), then exits.
+- Acknowledged means stored: an answer leaves only once its rows are committed to the serving layer
+  (``Acknowledge`` holds it; writer.py commits everything queued in one transaction, so concurrent requests
+  share a commit), while the worker already scores the next batch. A SIGKILL loses no answered prediction;
+  SIGTERM / Ctrl+C stops accepting, lets the requests in flight finish (answered and stored), then exits.
 - A 4xx costs one access-log line (the detail is logged at debug level), never a traceback.
 - A new champion is served without a restart: with SERVING_FOLLOW_CHAMPION=SECONDS (``make serve`` sets 30), a
   thread asks the registry that often; a new `champion` is imported, loaded and swapped in between two batches,
@@ -28,7 +28,10 @@ schema when this module is imported, so it is typed (and shown on the docs page 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import fcntl
+import functools
 import gc
 import html
 import json
@@ -40,6 +43,7 @@ import random
 import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,6 +73,14 @@ except bentoml.exceptions.NotFound:
         "(make serve does) with the same BENTOML_HOME"
     ) from None
 SCHEMA = serving.stored_schema(STORED)
+
+
+# Acknowledged means stored, without holding the model while the rows commit: `predict` hands a batch's rows to the
+# writer and returns; Acknowledge (the middleware below) holds each answer until its rows are committed. The request
+# id links the two: the request's validation writes it into the request's TICKET, `predict` files the commit's
+# future under it in PENDING.
+TICKET: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("ticket")
+PENDING: dict[str, Future[None]] = {}
 
 
 class RecordBase(BaseModel):
@@ -113,6 +125,9 @@ class PredictRequest(BaseModel):
     @model_validator(mode="after")
     def _stamp(self) -> PredictRequest:
         request_id = uuid.uuid4().hex
+        ticket = TICKET.get(None)
+        if ticket is not None:
+            ticket["request_id"] = request_id
         for position, record in enumerate(self.records):
             record._request_id = request_id
             record._position = position
@@ -205,6 +220,54 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class Acknowledge:
+    """ASGI middleware: an answer of POST /predict leaves only once its rows are committed (see TICKET).
+
+    While it waits, the worker scores the next batch, so a commit costs latency, not throughput. A commit that
+    failed turns the answer into a 503: the client was never told it was stored."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/predict":
+            return await self.app(scope, receive, send)
+        ticket: dict[str, str] = {}
+        TICKET.set(ticket)
+        held: list[dict] = []
+
+        async def hold(message: dict) -> None:
+            held.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await self._release(ticket, held, send)
+
+        await self.app(scope, receive, hold)
+
+    @staticmethod
+    async def _release(ticket: dict[str, str], held: list[dict], send: Any) -> None:
+        commit = PENDING.get(ticket.get("request_id", ""))
+        if commit is not None:
+            try:
+                await asyncio.wrap_future(commit)
+            except Exception as error:
+                log.error("the predictions of request %s could not be stored: %s", ticket["request_id"], error)
+                held[:] = _unavailable()
+            finally:
+                PENDING.pop(ticket["request_id"], None)
+        for message in held:
+            await send(message)
+        held.clear()
+
+
+def _unavailable() -> list[dict]:
+    body = json.dumps({"error": "the predictions could not be stored in the serving layer; retry later"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return [
+        {"type": "http.response.start", "status": 503, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
 
 
 class ClientErrors(logging.Filter):
@@ -449,12 +512,10 @@ class Predictor:
                     "probabilities": probs,
                 }
             )
-        try:  # answered only once stored
-            self.writer.submit(rows).result()
-        except Exception as error:
-            raise bentoml.exceptions.ServiceUnavailable(
-                f"the predictions could not be stored in the serving layer ({type(error).__name__}: {error})"
-            ) from error
+        commit = self.writer.submit(rows)  # Acknowledge holds each answer until this commit is done
+        for request_id in kept:
+            PENDING[request_id] = commit
+        commit.add_done_callback(functools.partial(_forget, list(kept)))
         return answers
 
     @bentoml.api(input_spec=FeedbackRequest)
@@ -481,6 +542,13 @@ class Predictor:
         log.info("serving layer: %d prediction(s) written; %s", self.written, self.writer.timings())
 
 
+def _forget(request_ids: list[str], commit: Future[None]) -> None:
+    """A committed request needs no ticket any more (a failed one keeps it, so its answer becomes a 503)."""
+    if commit.exception() is None:
+        for request_id in request_ids:
+            PENDING.pop(request_id, None)
+
+
 def _finite(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
 
@@ -491,5 +559,6 @@ def _document() -> dict[str, Any]:
     return openapi_document(Predictor.openapi_spec.asdict(), version, example_request())
 
 
+Predictor.add_asgi_middleware(Acknowledge)
 Predictor.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 Predictor.add_asgi_middleware(DocsPage, title=f"{CONFIG.tracking.model_name} prediction service", document=_document)
