@@ -444,8 +444,8 @@ def main() -> None:
             before = served.log.stat().st_size
             bad: dict = {}
             thread = threading.Thread(
-                target=lambda sink=bad, to=served: sink.update(
-                    load(to, "/predict", MALFORMED, args.seconds, 1, warmup=0, delay_ms=delay_ms)
+                target=lambda sink=bad, to=served, wait=delay_ms: sink.update(
+                    load(to, "/predict", MALFORMED, args.seconds, 1, warmup=0, delay_ms=wait)
                 )
             )
             thread.start()
