@@ -31,18 +31,18 @@ QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DV
 FILL = r"""
 import sys, time
 import numpy as np, pandas as pd
-from {package}.serving import store
+from {package}.serving import database, store
 from {package} import config
 
 rows, db = int(sys.argv[1]), sys.argv[2]
 cfg = config.load()
-engine = store.connect(db)
+engine = database.connect(db)
 holdout = pd.read_parquet("data/processed/test.parquet")
 target = cfg.ingest.target
 X = holdout.drop(columns=[target])
 numeric = X.select_dtypes("number").columns
 rng = np.random.default_rng(0)
-created = store.now()
+created = database.now()
 per_request, written, labels = 100, 0, []
 while written < rows:
     batch = X.sample(n=10_000, replace=True, random_state=int(rng.integers(1 << 31))).reset_index(drop=True)

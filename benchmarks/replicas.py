@@ -32,16 +32,16 @@ from serving import (  # the shared load generator and helpers
 
 EMPTY = r"""
 import sys
-from {package}.serving import store
-with store.connect(sys.argv[1]).begin() as connection:
-    connection.execute(store.predictions.delete())
-    connection.execute(store.requests.delete())
+from {package}.serving import database, queries
+with database.connect(sys.argv[1]).begin() as connection:
+    connection.execute(database.predictions.delete())
+    connection.execute(database.requests.delete())
 print("emptied")
 """
 COUNT = r"""
 import sys
-from {package}.serving import store
-print(store.count(store.connect(sys.argv[1]), store.ONLINE))
+from {package}.serving import database, queries
+print(queries.count(database.connect(sys.argv[1]), database.ONLINE))
 """
 
 

@@ -1,16 +1,26 @@
-"""Serving, side by side on one machine, one run, the same champion: the BentoML service vs `mlflow models serve`
-vs in-process pyfunc predict (real time), and `python -m <package> batch` vs in-memory `model.predict` vs
-`mlflow models predict` (batch).
+"""Serving, side by side on one machine, one run, the same champion: the BentoML service (A, `make serve`) vs
+`mlflow models serve` (B) vs an empty BentoML endpoint (the framework's floor), alternated; what stopping and killing
+the service costs; and `python -m <package> batch` vs in-memory `model.predict` vs `mlflow models predict` (batch).
 
-    python benchmarks/serving.py --project DIR [--seconds 20] [--concurrency 16] [--rows 1000000]
+    python benchmarks/serving.py --project DIR [--seconds 10] [--rounds 2] [--rows 1000000] [--old-src SRC]
 
-DIR is a baked project after `make setup pipeline` (a champion in its registry). Real time: single-row requests
-from --concurrency client threads (keep-alive connections, a separate process) for --seconds, after a warm-up:
-requests/s, p50, p99, errors. Batch: rows/s on a --rows table sampled from the holdout, the command's whole wall
-time (loading the model included) for the two commands, and `model.predict` on the frame already in memory.
-Targets: the service answers >= 3x the requests/s of `mlflow models serve` with <= half its p99 and no errors;
-batch into the database reaches >= 50% of the in-memory predict rate. Prints a markdown table (for the README).
-Not a test.
+DIR is a baked project after `make setup pipeline` (a champion in its registry). The load generator is wrk
+(Debian `wrk`) when installed, else a threaded Python generator in a separate process (the table says which).
+
+- Real time, alternated A, B, floor for --rounds rounds: single-row requests at 16 concurrent keep-alive
+  connections and 100-row requests at 4: requests/s, rows/s, p50, p99, p99/p50, errors. --old-src SRC serves A
+  from another source tree as well (e.g. the previous commit's src/, for a before/after in the same run).
+- 10% malformed: A under the single-row load plus a stream of malformed requests at a tenth of the total: the
+  valid requests' p50 against the same load without them, and the server log those requests cost (lines,
+  tracebacks).
+- SIGKILL mid-load: every process of the service killed at once (as a container runtime does): acknowledged
+  predictions missing from the serving layer. SIGTERM mid-load: requests sent before the signal that failed
+  (and those sent after it, refused or cut), acknowledged predictions missing.
+- Batch (--rows, 0 skips it): rows/s on a table sampled from the holdout, the whole command (model load included).
+
+Targets (quiet machine): A/B >= 10x single-row, A >= 0.8x the floor, A/B >= 3x at 100 rows, p99 <= 3x p50,
+0 lost after SIGKILL, 0 in-flight failed on SIGTERM, malformed mix moves valid p50 < 10%. Prints markdown tables and
+the machine's load. Not a test.
 """
 
 from __future__ import annotations
@@ -19,12 +29,15 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Self
 
 QUIET = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -62,23 +75,6 @@ started = time.perf_counter(); run(seconds, True); elapsed = time.perf_counter()
 latencies.sort()
 pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
 print(json.dumps({"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0], "requests": len(latencies)}))
-"""
-
-# Runs in the project's Python: the same single-row request body, scored by pyfunc predict in-process.
-IN_PROCESS = r"""
-import json, sys, time, mlflow, pandas as pd
-mlflow.set_tracking_uri(sys.argv[1])
-model = mlflow.pyfunc.load_model(sys.argv[2])
-frame = pd.DataFrame(json.loads(sys.argv[3]))
-for _ in range(50): model.predict(frame)
-latencies, deadline = [], time.perf_counter() + float(sys.argv[4])
-started = time.perf_counter()
-while time.perf_counter() < deadline:
-    t = time.perf_counter(); model.predict(frame); latencies.append(time.perf_counter() - t)
-elapsed = time.perf_counter() - started
-latencies.sort()
-print(json.dumps({"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1000,
-                  "p99": latencies[int(0.99 * len(latencies))] * 1000, "errors": 0, "requests": len(latencies)}))
 """
 
 # Runs in the project's Python: the --rows table, written as Parquet (for batch) and CSV (for mlflow models predict),
@@ -222,42 +218,213 @@ class Project:
         return time.perf_counter() - started
 
 
-def serve_and_load(
-    project: Project, command: list[str], path: str, body: str, args: argparse.Namespace, port: int, env: dict[str, str]
-) -> dict:
-    log = (Path(tempfile.gettempdir()) / f"bench-serve-{port}.log").open("wb")
-    server = subprocess.Popen(
-        command, cwd=project.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
+# wrk's script: the request body, and one JSON line of results when done (latencies in ms).
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {__BODIES__}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, nil, bodies[i % #bodies + 1])
+end
+__DELAY__
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "seconds": %f, "non2xx": %d, "socket": %d, "p50": %f, "p99": %f}\\n',
+    summary.requests, summary.duration / 1e6, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+# The framework's floor: a BentoML endpoint with the same workers that parses the same body and does nothing else.
+EMPTY_SERVICE = """
+import bentoml
+
+
+@bentoml.service(name="empty", workers=2, traffic={"timeout": 60, "max_concurrency": 512})
+class Empty:
+    @bentoml.api
+    def predict(self, records: list[dict]) -> list[dict]:
+        return [{"prediction": 0} for _ in records]
+"""
+
+# Runs in the project's Python: clients on keep-alive connections until the service is signalled after
+# `answered` answers; then the serving layer is checked for every acknowledged prediction.
+STOP_UNDER_LOAD = r"""
+import http.client, json, os, signal, sys, threading, time
+from sqlalchemy import select
+from {package}.serving import database
+port, body, pid, mode, db, wanted, clients = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
+answered, failed, refused, stop, lock = [], [], [0], threading.Event(), threading.Lock()
+def client():
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while not stop.is_set():
+        sent = time.monotonic()
+        try:
+            conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            response = conn.getresponse(); data = response.read()
+        except ConnectionRefusedError:
+            refused[0] += 1; conn.close(); time.sleep(0.05); conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60); continue
+        except Exception as error:
+            with lock: failed.append((sent, type(error).__name__))
+            conn.close(); conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60); continue
+        with lock:
+            if response.status == 200: answered.extend(a["id"] for a in json.loads(data))
+            else: failed.append((sent, str(response.status)))
+def tree(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try: parent = int(open(f"/proc/{entry}/stat").read().rpartition(")")[2].split()[1])
+            except OSError: continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop(); found.append(pid); todo.extend(children.get(pid, []))
+    return found
+threads = [threading.Thread(target=client) for _ in range(clients)]
+[t.start() for t in threads]
+while len(answered) < wanted: time.sleep(0.01)
+signalled = time.monotonic()
+if mode == "kill":
+    for each in tree(pid):
+        try: os.kill(each, signal.SIGKILL)
+        except ProcessLookupError: pass
+else:
+    os.kill(pid, signal.SIGTERM)
+while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0] != "Z":
+    time.sleep(0.05)
+stop.set(); [t.join() for t in threads]
+with database.connect(db).connect() as connection:
+    query = select(database.scored.c.request_id, database.scored.c.row_key)
+    stored = {f"{r}:{k}" for r, k in connection.execute(query)}
+print(json.dumps({"answered": len(answered), "missing": len(set(answered) - stored),
+                  "failed_in_flight": sum(1 for sent, _ in failed if sent < signalled),
+                  "failed_after": sum(1 for sent, _ in failed if sent >= signalled), "refused_after": refused[0],
+                  "stopped_s": time.monotonic() - signalled}))
+"""
+
+MALFORMED = [
+    "this is not json",
+    '{"records": []}',
+    '{"records": [{"no_such_feature": 1}]}',
+    '{"rows": [1, 2, 3]}',
+]
+
+
+class Served:
+    """A server process (own session, so the whole tree is signalled) on a free port, ready when entered."""
+
+    def __init__(self, project: Project, command: list[str], port: int, env: dict[str, str], health: str) -> None:
+        self.project, self.command, self.port, self.env, self.health = project, command, port, env, health
+        self.log = Path(tempfile.gettempdir()) / f"bench-serve-{port}.log"
+
+    def __enter__(self) -> Self:
+        self._log = self.log.open("wb")
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.project.root,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         probe = (
             "import sys, time, urllib.request as u\n"
             "for _ in range(600):\n"
             "    try:\n"
-            f"        u.urlopen('http://127.0.0.1:{port}{{}}', timeout=2); sys.exit(0)\n"
+            f"        u.urlopen('http://127.0.0.1:{self.port}{self.health}', timeout=2); sys.exit(0)\n"
             "    except Exception: time.sleep(0.5)\n"
             "sys.exit(1)"
         )
-        health = "/readyz" if "bentoml" in command else "/ping"
-        subprocess.run([str(project.python), "-c", probe.format(health)], check=True)
-        out = project.run_python(
-            LOAD, "127.0.0.1", str(port), path, body, str(args.seconds), str(args.concurrency), str(args.warmup)
+        subprocess.run([str(self.project.python), "-c", probe], check=True)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(120)
+        self._log.close()
+
+
+def bento(project: Project, port: int, db: Path, src: Path | None = None) -> Served:
+    """A, as `make serve` runs it (two workers), its serving layer in ``db``; from another source tree with ``src``."""
+    env = project.env | {"SERVING_DB_URL": f"sqlite:///{db}", "SERVING_FOLLOW_CHAMPION": "0"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    command = [str(project.python), "-m", "bentoml", "serve", f"{project.package}.serving.service:Predictor"]
+    return Served(project, [*command, "--host", "127.0.0.1", "--port", str(port)], port, env, "/readyz")
+
+
+def mlflow_serve(project: Project, port: int) -> Served:
+    """B: `mlflow models serve` of the same champion, in the project's environment."""
+    command = [str(project.python.parent / "mlflow"), "models", "serve", "-m", f"models:/{project.model_name}@champion"]
+    command += ["-h", "127.0.0.1", "-p", str(port), "--env-manager", "local"]
+    return Served(project, command, port, project.env, "/ping")
+
+
+def floor(project: Project, port: int, work: Path) -> Served:
+    (work / "empty_service.py").write_text(EMPTY_SERVICE)
+    env = project.env | {"PYTHONPATH": str(work)}
+    command = [str(project.python), "-m", "bentoml", "serve", "empty_service:Empty", "--host", "127.0.0.1"]
+    return Served(project, [*command, "--port", str(port)], port, env, "/readyz")
+
+
+def load(
+    served: Served,
+    path: str,
+    bodies: list[str],
+    seconds: float,
+    connections: int,
+    *,
+    warmup: float = 3,
+    delay_ms: float = 0,
+) -> dict:
+    """Requests/s, p50, p99 (ms) and errors of ``connections`` keep-alive clients posting ``bodies`` in turn."""
+    if shutil.which("wrk"):
+        script = WRK_SCRIPT.replace("__BODIES__", ", ".join(f"[==[{b}]==]" for b in bodies))
+        script = script.replace("__DELAY__", f"delay = function() return {delay_ms:.0f} end" if delay_ms else "")
+        file = Path(tempfile.mkstemp(suffix=".lua")[1])
+        file.write_text(script)
+        url = f"http://127.0.0.1:{served.port}{path}"
+        threads = str(min(connections, 2))
+        if warmup:
+            subprocess.run(
+                ["wrk", "-t", threads, "-c", str(connections), "-d", f"{max(1, round(warmup))}s", "-s", str(file), url],
+                check=True,
+                capture_output=True,
+            )
+        done = subprocess.run(
+            ["wrk", "-t", threads, "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "-s", str(file), url],
+            check=True,
+            capture_output=True,
+            text=True,
         )
-        return json.loads(out)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(120)
-        log.close()
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        return {
+            "rps": r["requests"] / r["seconds"],
+            "p50": r["p50"],
+            "p99": r["p99"],
+            "errors": r["non2xx"] + r["socket"],
+            "requests": r["requests"],
+        }
+    if delay_ms:
+        raise SystemExit("the malformed mix needs wrk (apt-get install wrk)")
+    out = served.project.run_python(
+        LOAD, "127.0.0.1", str(served.port), path, bodies[0], str(seconds), str(connections), str(warmup)
+    )
+    return json.loads(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True, help="a baked project after make setup pipeline")
     parser.add_argument("--python", type=Path, help="its Python (default: DIR/.venv/bin/python)")
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2, help="A, B and the floor alternate this many times")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="batch rows (0: no batch section)")
+    parser.add_argument("--old-src", type=Path, help="also serve A from this source tree (before/after)")
     args = parser.parse_args()
     root = args.project.resolve()
     project = Project(root, args.python or root / ".venv" / "bin" / "python")
@@ -270,61 +437,139 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-
-    row = json.loads(
+    split = json.loads(
         project.run_python(
             "import json, pandas as pd; names = [f['name'] for f in json.load(open('data/processed/features.json'))"
-            "['features']]; print(pd.read_parquet('data/processed/test.parquet')[names].head(1).to_json(orient='split', index=False))"
+            "['features']]; print(pd.read_parquet('data/processed/test.parquet')[names].sample(100, replace=True, "
+            "random_state=0).to_json(orient='split', index=False))"
         )
     )
-    record = dict(zip(row["columns"], row["data"][0], strict=True))
-    realtime = {}
-    port = free_port()
-    realtime["BentoML service (make serve)"] = serve_and_load(
-        project,
-        [
-            str(project.python),
-            "-m",
-            "bentoml",
-            "serve",
-            f"{project.package}.serving.service:Predictor",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        "/predict",
-        json.dumps({"records": [record]}),
-        args,
-        port,
-        project.env | {"SERVING_DB_URL": f"sqlite:///{work / 'online.db'}"},
+    records = [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
+    bodies = {
+        1: (json.dumps({"records": records[:1]}), json.dumps({"dataframe_split": split | {"data": split["data"][:1]}})),
+        100: (json.dumps({"records": records}), json.dumps({"dataframe_split": split})),
+    }
+    generator = "wrk" if shutil.which("wrk") else "threaded Python generator (wrk not installed)"
+    uptime = [os.getloadavg()]
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for round_ in range(args.rounds):
+        for size, connections in ((1, 16), (100, 4)):
+            tag = f"{round_}-{size}"
+            servers = [("A", lambda p, t=tag: bento(project, p, work / f"a-{t}.db"), "/predict", 0)]
+            if args.old_src:
+                before = (
+                    "A before",
+                    lambda p, t=tag: bento(project, p, work / f"o-{t}.db", args.old_src),
+                    "/predict",
+                    0,
+                )
+                servers.append(before)
+            servers.append(("B", lambda p: mlflow_serve(project, p), "/invocations", 1))
+            if size == 1:
+                servers.append(("floor", lambda p: floor(project, p, work), "/predict", 0))
+            for name, start, path, which in servers:
+                with start(free_port()) as served:
+                    r = load(served, path, [bodies[size][which]], args.seconds, connections)
+                runs.setdefault((name, size), []).append(r | {"rows": r["rps"] * size})
+                print(f"round {round_ + 1} {name} {size} row(s) c{connections}: {r}", flush=True)
+        uptime.append(os.getloadavg())
+    paths = model_path(project, records[0], min(args.seconds, 5))
+
+    # 10% malformed: A with and without a malformed stream beside the valid one, alternated.
+    mixed: dict[str, list[dict]] = {"valid only": [], "with 10% malformed": []}
+    log_cost = {}
+    for round_ in range(args.rounds):
+        with bento(project, free_port(), work / f"m-{round_}.db") as served:
+            mixed["valid only"].append(load(served, "/predict", [bodies[1][0]], args.seconds, 16))
+            delay_ms = max(1.0, 1000 * 9 / mixed["valid only"][-1]["rps"])  # one malformed per nine valid
+            before = served.log.stat().st_size
+            bad: dict = {}
+            thread = threading.Thread(
+                target=lambda sink=bad, to=served, wait=delay_ms: sink.update(
+                    load(to, "/predict", MALFORMED, args.seconds, 1, warmup=0, delay_ms=wait)
+                )
+            )
+            thread.start()
+            mixed["with 10% malformed"].append(load(served, "/predict", [bodies[1][0]], args.seconds, 16, warmup=0))
+            thread.join()
+            logged = served.log.read_bytes()[before:].decode(errors="replace")
+        lines = [line for line in logged.splitlines() if line.strip()]
+        log_cost = {
+            "malformed": bad.get("requests", 0),
+            "lines": len(lines),
+            "tracebacks": logged.count("Traceback"),
+            "bytes": len(logged.encode()),
+        }
+        print(f"round {round_ + 1} malformed mix: {mixed['with 10% malformed'][-1]} {log_cost}", flush=True)
+    uptime.append(os.getloadavg())
+
+    # SIGKILL and SIGTERM mid-load: what the clients were told vs what the serving layer holds.
+    stops = {}
+    for mode in ("kill", "term"):
+        db = work / f"{mode}.db"
+        with bento(project, free_port(), db) as served:
+            out = project.run_python(
+                STOP_UNDER_LOAD,
+                str(served.port),
+                bodies[1][0],
+                str(served.process.pid),
+                mode,
+                f"sqlite:///{db}",
+                "500",
+                "8",
+            )
+            stops[mode] = json.loads(out)
+        print(f"{mode}: {stops[mode]}", flush=True)
+    uptime.append(os.getloadavg())
+
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; champion {champion}; load generator: {generator}; "
+        f"load average (1 min) during the run: {', '.join(f'{u[0]:.1f}' for u in uptime)}\n"
     )
-    port = free_port()
-    realtime["mlflow models serve"] = serve_and_load(
-        project,
-        [
-            str(project.python.parent / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            champion,
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--env-manager",
-            "local",
-        ],
-        "/invocations",
-        json.dumps({"dataframe_split": {"columns": row["columns"], "data": row["data"]}}),
-        args,
-        port,
-        project.env,
+    print(f"Real time: {args.rounds} alternated round(s) of {args.seconds:.0f} s each, keep-alive connections\n")
+    print("| server | request | clients | requests/s | rows/s | p50 ms | p99 ms | p99/p50 | errors |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (name, size), rs in runs.items():
+        for r in rs:
+            print(
+                f"| {name} | {size} row(s) | {16 if size == 1 else 4} | {r['rps']:.0f} | {r['rows']:.0f} | "
+                f"{r['p50']:.1f} | {r['p99']:.1f} | {r['p99'] / r['p50']:.1f} | {r['errors']} |"
+            )
+
+    def mean(name: str, size: int, key: str = "rps") -> float:
+        rs = runs.get((name, size), [])
+        return sum(r[key] for r in rs) / len(rs) if rs else float("nan")
+
+    print(
+        f"\nA/B single-row: {mean('A', 1) / mean('B', 1):.2f}x (target >= 10x); A/floor: "
+        f"{mean('A', 1) / mean('floor', 1):.2f}x (target >= 0.8x); A/B 100 rows: "
+        f"{mean('A', 100) / mean('B', 100):.2f}x (target >= 3x)"
+        + (f"; A/A-before single-row: {mean('A', 1) / mean('A before', 1):.2f}x" if args.old_src else "")
     )
-    paths = model_path(project, record, min(args.seconds, 5))
-    realtime["in-process pyfunc predict (1 thread, the limit)"] = json.loads(
-        project.run_python(IN_PROCESS, project.tracking_uri, champion, json.dumps([record]), str(args.seconds))
+    print_model_path(paths)
+    print("\n10% malformed requests mixed into A's single-row load (16 clients):\n")
+    print("| load | valid requests/s | valid p50 ms | valid p99 ms |\n| --- | ---: | ---: | ---: |")
+    for name, rs in mixed.items():
+        for r in rs:
+            print(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
+    print(
+        f"\nlast mixed round: {log_cost.get('malformed', 0)} malformed requests, server log during it "
+        f"{log_cost.get('lines', 0)} lines ({log_cost.get('bytes', 0):,} bytes), "
+        f"{log_cost.get('tracebacks', 0)} traceback(s)"
     )
+    print("\nStopping A mid-load (8 clients, signalled after 500 answers):\n")
+    print(
+        "| signal | answered | answered but not stored | failed, sent before the signal | failed, sent after | "
+        "refused after | exit s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    for mode, r in stops.items():
+        print(
+            f"| {'SIGKILL (whole tree)' if mode == 'kill' else 'SIGTERM'} | {r['answered']} | {r['missing']} | "
+            f"{r['failed_in_flight']} | {r['failed_after']} | {r['refused_after']} | {r['stopped_s']:.1f} |"
+        )
+    if args.rows <= 0:
+        return
 
     parquet, csv = work / "batch.parquet", work / "batch.csv"
     memory = json.loads(
@@ -380,26 +625,14 @@ def main() -> None:
         finally:
             subprocess.run(stop, check=False, capture_output=True)
 
-    print(
-        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; champion {champion}\n"
-    )
-    print(f"Real time: single-row requests, {args.concurrency} concurrent clients, {args.seconds:.0f} s\n")
-    print("| server | requests/s | p50 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: |")
-    for name, r in realtime.items():
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |")
-    print_model_path(paths)
     print(f"\nBatch: {args.rows:,} rows\n")
     print("| path | rows/s |\n| --- | ---: |")
     for name, rate in batch_rows.items():
         print(f"| {name} | {rate:,.0f} |")
-    bento, mlflow_serve = realtime["BentoML service (make serve)"], realtime["mlflow models serve"]
     batch_rate = list(batch_rows.values())[1]
     print(
-        f"\nservice vs mlflow models serve: {bento['rps'] / mlflow_serve['rps']:.1f}x requests/s (target >= 3x), "
-        f"p99 {bento['p99'] / mlflow_serve['p99']:.2f}x (target <= 0.5x), errors {bento['errors']} (target 0); "
-        f"batch loop at {batch_rate / batch_rows['in-memory model.predict (frame already loaded)']:.0%} of in-memory "
-        "predict (target >= 50%)"
+        f"\nbatch loop at {batch_rate / batch_rows['in-memory model.predict (frame already loaded)']:.0%} of in-memory "
+        f"predict; load average (1 min) after the batch section: {os.getloadavg()[0]:.1f}"
     )
 
 

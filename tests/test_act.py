@@ -430,7 +430,7 @@ if args[:2] == ["issue", "list"] and any(c["args"][:2] == ["issue", "create"] fo
 TRAFFIC = r"""
 import sys
 import numpy as np
-from my_mlops_project.serving import store
+from my_mlops_project.serving import database, store
 from my_mlops_project.stages.ingest import load_sklearn
 
 kind, url = sys.argv[1], sys.argv[2]
@@ -438,8 +438,8 @@ frame = load_sklearn("breast_cancer", "target").sample(200, random_state=0).rese
 X, y = frame.drop(columns=["target"]), frame["target"]
 if kind == "drifted":  # every feature two standard deviations up
     X = X + 2 * X.std()
-engine = store.connect(url)
-rows = [{"source": "online", "request_id": "traffic", "row_index": i, "created_at": store.now(),
+engine = database.connect(url)
+rows = [{"source": "online", "request_id": "traffic", "row_index": i, "created_at": database.now(),
          "model_name": "my-mlops-project", "model_version": "1", "inputs": X.iloc[i].to_dict(),
          "prediction": int(y[i]), "probabilities": {"0": float(1 - y[i]), "1": float(y[i])}} for i in range(len(X))]
 store.insert(engine, rows)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }} import __main__ as cli
-from {{ cookiecutter.package_name }} import batch, config, features, serving, tables
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }} import config, features, serving, tables
+from {{ cookiecutter.package_name }}.serving import batch, database, queries, store
 
 from .serving.conftest import session_bentoml_home
 
@@ -30,7 +30,7 @@ def scoring(in_trained: Path, bentoml_home: Path, tmp_path: Path, monkeypatch: p
     """The trained project as working directory, with a serving-layer database of this test's own."""
     db_url = f"sqlite:///{tmp_path / 'serving.db'}"
     monkeypatch.setenv("SERVING_DB_URL", db_url)
-    return config.load("params.yaml"), store.connect(db_url)
+    return config.load("params.yaml"), database.connect(db_url)
 
 
 def holdout(times: int, tmp_path: Path, name: str = "holdout.parquet") -> Path:
@@ -41,7 +41,12 @@ def holdout(times: int, tmp_path: Path, name: str = "holdout.parquet") -> Path:
 
 
 def keys_in(engine, batch_id: str) -> list[str]:
-    return sorted(store.existing_keys(engine, store.BATCH, batch_id))
+    """The row keys stored for one batch, read through the `scored` view as an analyst would."""
+    query = select(database.scored.c.row_key).where(
+        database.scored.c.source == database.BATCH, database.scored.c.request_id == batch_id
+    )
+    with engine.connect() as connection:
+        return sorted(connection.execute(query).scalars())
 
 
 def test_one_row_per_input_row_with_batch_id_key_version_and_prediction(scoring, tmp_path) -> None:
@@ -50,9 +55,9 @@ def test_one_row_per_input_row_with_batch_id_key_version_and_prediction(scoring,
     result = batch.run(cfg, path, batch_id="nightly", progress=False)
     rows = len(pd.read_parquet(path))
     assert (result.rows, result.written, result.skipped) == (rows, rows, 0)
-    assert store.count(engine, store.BATCH, "nightly") == rows
+    assert queries.count(engine, database.BATCH, "nightly") == rows
     assert keys_in(engine, "nightly") == sorted(str(i) for i in range(rows))
-    summary = store.summary(engine)
+    summary = queries.summary(engine)
     assert summary == [
         {
             "source": "batch",
@@ -71,9 +76,9 @@ def test_the_stored_predictions_are_the_champions(scoring, tmp_path) -> None:
     served = serving.champion(cfg)
     expected, _ = served.predict(batch.check(pd.read_parquet(path), served.schema))
     query = (
-        select(store.scored.c.prediction)
-        .where(store.scored.c.request_id == "checked")
-        .order_by(store.scored.c.row_index)
+        select(database.scored.c.prediction)
+        .where(database.scored.c.request_id == "checked")
+        .order_by(database.scored.c.row_index)
     )
     with engine.connect() as connection:
         assert list(connection.execute(query).scalars()) == expected.tolist()
@@ -82,10 +87,10 @@ def test_the_stored_predictions_are_the_champions(scoring, tmp_path) -> None:
 def test_a_batch_id_is_not_resumed_on_another_file(scoring, tmp_path) -> None:
     cfg, engine = scoring
     batch.run(cfg, holdout(1, tmp_path), batch_id="daily", progress=False)
-    before = store.count(engine)
+    before = queries.count(engine)
     with pytest.raises(store.BatchConflict, match="daily"):
         batch.run(cfg, holdout(2, tmp_path, "bigger.parquet"), batch_id="daily", progress=False)
-    assert store.count(engine) == before
+    assert queries.count(engine) == before
 
 
 def test_a_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
@@ -95,7 +100,7 @@ def test_a_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
     again = batch.run(cfg, path, progress=False)
     assert first.batch_id == again.batch_id  # the default id comes from the file, so a rerun resumes
     assert (again.written, again.skipped) == (0, first.rows)
-    assert store.count(engine, store.BATCH) == first.rows
+    assert queries.count(engine, database.BATCH) == first.rows
 
 
 def test_a_crash_mid_run_then_a_rerun_leaves_exactly_one_row_per_input_row(scoring, tmp_path, monkeypatch) -> None:
@@ -113,13 +118,13 @@ def test_a_crash_mid_run_then_a_rerun_leaves_exactly_one_row_per_input_row(scori
     monkeypatch.setattr(store, "insert_scored", crash_on_the_fourth_chunk)
     with pytest.raises(KeyboardInterrupt):
         batch.run(cfg, path, batch_id="crash", chunk_rows=rows // 10, progress=False)
-    written = store.count(engine, store.BATCH, "crash")
+    written = queries.count(engine, database.BATCH, "crash")
     assert 0 < written < rows
     monkeypatch.setattr(store, "insert_scored", real_insert)
     result = batch.run(cfg, path, batch_id="crash", chunk_rows=rows // 10, progress=False)
     assert (result.skipped, result.written) == (written, rows - written)
     assert keys_in(engine, "crash") == sorted(str(i) for i in range(rows))
-    assert store.count(engine, store.BATCH, "crash") == rows
+    assert queries.count(engine, database.BATCH, "crash") == rows
 
 
 @pytest.mark.slow  # a real subprocess, killed with SIGKILL mid-run
@@ -144,11 +149,11 @@ def test_a_killed_process_resumes_without_loss_or_duplicates(scoring, in_trained
         command, env=os.environ | {"BENTOML_HOME": str(bentoml_home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 300
-    while store.count(engine, store.BATCH, "killed") == 0 and job.poll() is None and time.monotonic() < deadline:
+    while queries.count(engine, database.BATCH, "killed") == 0 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     job.send_signal(signal.SIGKILL)
     job.wait()
-    written = store.count(engine, store.BATCH, "killed")
+    written = queries.count(engine, database.BATCH, "killed")
     assert 0 < written < rows, (
         f"the job was not killed mid-run ({written} of {rows}): {job.stderr.read()[-2000:] if job.stderr else b''!r}"
     )
@@ -156,7 +161,7 @@ def test_a_killed_process_resumes_without_loss_or_duplicates(scoring, in_trained
     result = batch.run(cfg, path, batch_id="killed", progress=False)
     # then every input row has exactly one row
     assert result.skipped == written
-    assert store.count(engine, store.BATCH, "killed") == rows
+    assert queries.count(engine, database.BATCH, "killed") == rows
     assert len(keys_in(engine, "killed")) == rows
 
 
@@ -178,12 +183,12 @@ def test_input_without_a_model_feature_is_refused_before_anything_is_written(sco
     frame.drop(columns=[dropped]).to_parquet(path)
     with pytest.raises(features.SchemaMismatch, match=dropped):
         batch.run(cfg, path, progress=False)
-    assert store.count(engine) == 0
+    assert queries.count(engine) == 0
     # and on the command line it is one clear line, exit 1
     assert cli.main(["batch", "--input", str(path)]) == 1
     err = capsys.readouterr().err
     assert "does not match the model's schema" in err and dropped in err and "Traceback" not in err
-    assert store.count(engine) == 0
+    assert queries.count(engine) == 0
 
 
 def test_text_in_a_numeric_feature_is_refused_naming_the_column(scoring, tmp_path) -> None:
@@ -197,7 +202,7 @@ def test_text_in_a_numeric_feature_is_refused_naming_the_column(scoring, tmp_pat
     frame.to_csv(path, index=False)
     with pytest.raises(features.SchemaMismatch, match=numeric):
         batch.run(cfg, path, progress=False)
-    assert store.count(engine) == 0
+    assert queries.count(engine) == 0
 
 
 def test_chunks_stream_a_csv_in_fixed_row_counts_across_reader_blocks(in_trained, tmp_path, monkeypatch) -> None:
@@ -227,7 +232,9 @@ def test_a_csv_scored_in_small_chunks_stores_the_in_memory_predictions(scoring, 
     served = serving.champion(cfg)
     expected, _ = served.predict(batch.check(pd.read_csv(path), served.schema))
     query = (
-        select(store.scored.c.prediction).where(store.scored.c.request_id == "csv").order_by(store.scored.c.row_index)
+        select(database.scored.c.prediction)
+        .where(database.scored.c.request_id == "csv")
+        .order_by(database.scored.c.row_index)
     )
     with engine.connect() as connection:
         assert list(connection.execute(query).scalars()) == expected.tolist()
@@ -247,7 +254,7 @@ def test_a_bad_value_in_the_last_chunk_is_refused_before_the_first_chunk_is_writ
     # when it is scored, then it is refused naming the column and the value, and nothing is written
     with pytest.raises(features.SchemaMismatch, match=f"{numeric}.*twelve"):
         batch.run(cfg, path, chunk_rows=20, progress=False)
-    assert store.count(engine) == 0
+    assert queries.count(engine) == 0
 
 
 def test_a_key_repeated_in_another_chunk_is_refused_before_anything_is_written(scoring, tmp_path) -> None:
@@ -259,4 +266,4 @@ def test_a_key_repeated_in_another_chunk_is_refused_before_anything_is_written(s
     frame.to_parquet(path)
     with pytest.raises(config.UserError, match="'id' must be unique"):
         batch.run(cfg, path, key_column="id", chunk_rows=10, progress=False)
-    assert store.count(engine) == 0
+    assert queries.count(engine) == 0

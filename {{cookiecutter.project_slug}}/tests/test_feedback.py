@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from {{ cookiecutter.package_name }} import features, feedback
 from {{ cookiecutter.package_name }}.__main__ import main
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }}.serving import database, queries, store
 
 from .conftest import small_params, write_params
 
@@ -29,13 +29,13 @@ def layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     url = f"sqlite:///{tmp_path / 'serving.db'}"
     monkeypatch.setenv("SERVING_DB_URL", url)
     monkeypatch.chdir(tmp_path)
-    engine = store.connect(url)
-    created = store.now()
+    engine = database.connect(url)
+    created = database.now()
     store.insert(
         engine,
         [
             {
-                "source": store.ONLINE,
+                "source": database.ONLINE,
                 "request_id": "req1",
                 "row_index": i,
                 "created_at": created,
@@ -66,7 +66,7 @@ def classification_params(root: Path) -> str:
 
 def feedback_rows(engine) -> list[tuple]:
     with engine.connect() as connection:
-        return [tuple(r) for r in connection.execute(select(store.feedback.c.row_index, store.feedback.c.label))]
+        return [tuple(r) for r in connection.execute(select(database.feedback.c.row_index, database.feedback.c.label))]
 
 
 def test_a_resend_replaces_the_label_and_never_double_counts(layer) -> None:
@@ -89,7 +89,7 @@ def test_an_unknown_id_refuses_the_call_naming_it(layer) -> None:
 
 def test_a_batch_row_is_found_by_batch_id_and_key(layer) -> None:
     assert store.record_feedback(layer, [(("nightly-1", "C0002"), "yes")])["new"] == 1
-    labelled = store.labelled(layer)
+    labelled = queries.labelled(layer)
     assert [(r["request_id"], r["row_key"], r["prediction"], r["label"]) for r in labelled] == [
         ("nightly-1", "C0002", "no", "yes")
     ]
@@ -125,7 +125,7 @@ def test_the_feedback_command_loads_a_file_once(layer, tmp_path: Path, capsys) -
         assert main(["--params", str(params), "feedback", "--input", str(batch)]) == 0
     # then three labels are stored
     with layer.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(store.feedback)).scalar_one() == 3
+        assert connection.execute(select(func.count()).select_from(database.feedback)).scalar_one() == 3
 
 
 def test_the_feedback_command_names_unknown_ids_and_stores_nothing(layer, tmp_path: Path, capsys) -> None:
@@ -142,13 +142,13 @@ def test_retention_deletes_old_requests_with_their_predictions_and_feedback(laye
 
     # given labelled predictions, and an online request of 40 days ago
     store.record_feedback(layer, [(("req1", "0"), "yes")])
-    old = store.now() - timedelta(days=40)
-    row = {"source": store.ONLINE, "request_id": "old", "row_index": 0, "created_at": old, "model_name": "m"}
+    old = database.now() - timedelta(days=40)
+    row = {"source": database.ONLINE, "request_id": "old", "row_index": 0, "created_at": old, "model_name": "m"}
     store.insert(layer, [row | {"model_version": "1", "inputs": None, "prediction": "no", "probabilities": None}])
     store.record_feedback(layer, [(("old", "0"), "no")])
     # when the serving layer keeps 30 days
-    deleted = store.prune(layer, store.now() - timedelta(days=30))
+    deleted = queries.prune(layer, database.now() - timedelta(days=30))
     # then the old request is gone with its prediction and label; the rest stays
     assert deleted == 1
-    assert store.count(layer) == 5
-    assert [r["request_id"] for r in store.labelled(layer)] == ["req1"]
+    assert queries.count(layer) == 5
+    assert [r["request_id"] for r in queries.labelled(layer)] == ["req1"]

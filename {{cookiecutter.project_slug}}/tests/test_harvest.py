@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }} import config, harvest
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }}.serving import database, store
 
 from .conftest import run_pipeline
 
@@ -27,12 +27,12 @@ def sh(*command: str) -> str:
 
 def served(engine, cfg: config.Config, rows: pd.DataFrame, names: list[str]) -> None:
     """Rows as the service writes them (features kept), each with a feedback label: the true target."""
-    created = store.now()
+    created = database.now()
     store.insert(
         engine,
         [
             {
-                "source": store.ONLINE,
+                "source": database.ONLINE,
                 "request_id": "harvest-test",
                 "row_index": i,
                 "created_at": created,
@@ -64,7 +64,7 @@ def test_harvest_adds_a_validated_deduplicated_dvc_version_that_trains(tmp_proje
     # and served rows with labels: 6 new ones (one of them twice) and 3 that are already in the data
     fresh = before.sample(6, random_state=1).assign(tenure_months=lambda f: f["tenure_months"] + 1)
     known = before.sample(3, random_state=2)
-    served(store.connect(cfg.serving.resolved_db_url), cfg, pd.concat([fresh, fresh.head(1), known]), names)
+    served(database.connect(cfg.serving.resolved_db_url), cfg, pd.concat([fresh, fresh.head(1), known]), names)
 
     # when harvested
     result = harvest.run(cfg)
@@ -92,7 +92,7 @@ def test_harvest_refuses_data_that_fails_the_suite(tmp_project: Path, cfg, monke
     frame = pd.read_csv(DATA)
     names = [c for c in frame.columns if c not in (cfg.ingest.target, *cfg.ingest.drop_columns)]
     bad = frame.head(2).assign(tenure_months=10_000)
-    served(store.connect(cfg.serving.resolved_db_url), cfg, bad, names)
+    served(database.connect(cfg.serving.resolved_db_url), cfg, bad, names)
     with pytest.raises(config.UserError, match="tenure_months"):
         harvest.run(cfg, dvc_add=False)
     assert DATA.read_text() == before

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }} import __main__ as cli
-from {{ cookiecutter.package_name }} import batch, config, spark_batch
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }}.serving import batch, database, queries, spark_batch
 
 from .serving.conftest import session_bentoml_home
 
@@ -43,7 +43,7 @@ def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scoring(in_trained: Path, bentoml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     db_url = f"sqlite:///{tmp_path / 'serving.db'}"
     monkeypatch.setenv("SERVING_DB_URL", db_url)
-    return config.load("params.yaml"), store.connect(db_url)
+    return config.load("params.yaml"), database.connect(db_url)
 
 
 def holdout(rows: int, path: Path) -> Path:
@@ -55,9 +55,9 @@ def holdout(rows: int, path: Path) -> Path:
 
 def predictions(engine, batch_id: str) -> list:
     query = (
-        select(store.scored.c.row_index, store.scored.c.row_key, store.scored.c.prediction)
-        .where(store.scored.c.request_id == batch_id)
-        .order_by(store.scored.c.row_index)
+        select(database.scored.c.row_index, database.scored.c.row_key, database.scored.c.prediction)
+        .where(database.scored.c.request_id == batch_id)
+        .order_by(database.scored.c.row_index)
     )
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]
@@ -102,7 +102,7 @@ def test_a_spark_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
     first = spark_batch.run(cfg, path, batch_id="twice", master=MASTER, partitions=3)
     again = spark_batch.run(cfg, path, batch_id="twice", master=MASTER, partitions=3)
     assert (first.written, again.written, again.skipped) == (3000, 0, 3000)
-    assert store.count(engine, store.BATCH, "twice") == 3000
+    assert queries.count(engine, database.BATCH, "twice") == 3000
 
 
 def kill_tree(pid: int) -> list[psutil.Process]:
@@ -138,7 +138,7 @@ def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(sco
         command, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     deadline = time.monotonic() + 600
-    while store.count(engine, store.BATCH, "killed") == 0 and job.poll() is None and time.monotonic() < deadline:
+    while queries.count(engine, database.BATCH, "killed") == 0 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     # the whole process tree, as a container runtime kills it: PySpark's worker daemon leaves the job's process
     # group (os.setpgid), so killpg alone would leave workers that commit after the count below. Frozen first
@@ -146,7 +146,7 @@ def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(sco
     tree = kill_tree(job.pid)
     psutil.wait_procs(tree, timeout=60)
     job.wait()
-    written = store.count(engine, store.BATCH, "killed")
+    written = queries.count(engine, database.BATCH, "killed")
     assert 0 < written < rows, (
         f"not killed mid-way ({written} of {rows}): {job.stderr.read()[-2000:] if job.stderr else b''!r}"
     )
@@ -154,6 +154,6 @@ def test_a_spark_job_killed_mid_way_then_run_again_has_one_row_per_input_row(sco
     result = spark_batch.run(cfg, path, batch_id="killed", master=MASTER, partitions=8)
     # then every input row has exactly one row, and the rerun wrote only what was missing
     assert (result.skipped, result.written) == (written, rows - written)
-    assert store.count(engine, store.BATCH, "killed") == rows
+    assert queries.count(engine, database.BATCH, "killed") == rows
     positions = [row[0] for row in predictions(engine, "killed")]
     assert positions == list(range(rows))

@@ -103,10 +103,10 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
 def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
     import json
 
-    from . import batch
+    from .serving import batch
 
     if args.engine == "spark":
-        from . import spark_batch
+        from .serving import spark_batch
 
         result = spark_batch.run(
             cfg,
@@ -136,13 +136,13 @@ def _predict(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
-    from .serving import store
+    from .serving import database, queries
 
     url = cfg.serving.resolved_db_url
-    rows = store.summary(store.connect(url))
-    print(f"serving layer {store.redacted(url)}: {sum(r['rows'] for r in rows)} prediction row(s)")
+    rows = queries.summary(database.connect(url))
+    print(f"serving layer {database.redacted(url)}: {sum(r['rows'] for r in rows)} prediction row(s)")
     for row in rows:
-        unit = "request" if row["source"] == store.ONLINE else "batch"
+        unit = "request" if row["source"] == database.ONLINE else "batch"
         version = f"{row['model_name']} v{row['model_version']}"
         print(f"  {row['source']:<7} {version}: {row['rows']} row(s), {row['requests']} {unit}(s)")
     return rows
@@ -273,7 +273,9 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--input", required=True, help="a .csv or .parquet file with the feature columns")
     batch.add_argument("--batch-id", help="default: derived from the file name and content (reruns resume)")
     batch.add_argument("--key-column", help="a unique column to use as row key (default: row position)")
-    batch.add_argument("--chunk-rows", type=int, default=50_000, help="rows per transaction (default: %(default)s)")
+    batch.add_argument(
+        "--chunk-rows", type=int, default=config.CHUNK_ROWS, help="rows per transaction (default: %(default)s)"
+    )
     batch.add_argument("--engine", choices=["in-process", "spark"], default="in-process", help="default: %(default)s")
     batch.add_argument("--spark-master", default="local[*]", help="with --engine spark (default: %(default)s)")
     batch.add_argument("--spark-partitions", type=int, help="with --engine spark (default: 2 per core)")

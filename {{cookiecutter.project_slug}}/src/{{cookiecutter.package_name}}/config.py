@@ -22,6 +22,7 @@ PARAMS_FILE = Path("params.yaml")
 # tracking.model_name: what the review comment's hidden marker can carry (pr-review.yml's marker regex)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 EXTERNAL_DATA = Path("data/external")
+CHUNK_ROWS = 100_000  # batch scoring: rows per chunk (read, scored and written in one transaction); --chunk-rows
 SKLEARN_DATASETS = {t.name: t.datasets for t in TASKS.values()}
 TaskName = Literal["classification", "regression"]  # metrics.TASKS holds what each one means
 

@@ -25,7 +25,7 @@ import pandas as pd
 from . import features
 from .config import Config, UserError
 from .metrics import TASKS
-from .serving import store
+from .serving import database, store
 
 log = logging.getLogger(__name__)
 SCHEMA = Path("data/processed/features.json")
@@ -120,7 +120,7 @@ def run(cfg: Config, input_path: Path | str) -> dict[str, int]:
     labels, problems = check_labels(read_labels(path), known_schema(), strict=False, task=cfg.task)
     if problems:
         raise BadFeedback(f"{path}: nothing stored:\n  " + "\n  ".join(problems))
-    engine = store.connect(cfg.serving.resolved_db_url)
+    engine = database.connect(cfg.serving.resolved_db_url)
     try:
         counts = store.record_feedback(engine, labels)
     except store.UnknownPredictions as error:

@@ -25,7 +25,7 @@ import pandas as pd
 from . import features
 from .config import PARAMS_FILE, Config, UserError
 from .monitoring import parse_window
-from .serving import store
+from .serving import database, queries
 from .stages import ingest, validate
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,9 @@ SCHEMA = Path("data/processed/features.json")
 
 def labelled_frame(cfg: Config, since: str | None = None) -> pd.DataFrame:
     """The labelled served rows that kept their features: the features and the label under ingest.target."""
-    engine = store.connect(cfg.serving.resolved_db_url)
-    start = store.now() - parse_window(since) if since else None
-    rows = [r for r in store.labelled(engine, start) if r["inputs"]]
+    engine = database.connect(cfg.serving.resolved_db_url)
+    start = database.now() - parse_window(since) if since else None
+    rows = [r for r in queries.labelled(engine, start) if r["inputs"]]
     frame = pd.DataFrame.from_records([r["inputs"] for r in rows])
     frame[cfg.ingest.target] = [r["label"] for r in rows]
     return frame

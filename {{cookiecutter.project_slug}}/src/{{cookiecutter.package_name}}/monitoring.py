@@ -42,7 +42,7 @@ import pandas as pd
 
 from . import features, metrics, tracking
 from .config import Config, UserError
-from .serving import store
+from .serving import database, queries
 from .stages import validate
 
 log = logging.getLogger(__name__)
@@ -386,13 +386,13 @@ def run(
     cfg: Config, *, since: str = "7d", out: Path | str = "reports/monitoring", until: datetime | None = None
 ) -> dict[str, Any]:
     out = Path(out)
-    until = until or store.now()
+    until = until or database.now()
     start = until - parse_window(since)
     ref = reference(cfg)
-    engine = store.connect(cfg.serving.resolved_db_url)
+    engine = database.connect(cfg.serving.resolved_db_url)
 
-    served = store.window_predictions(engine, start, until)
-    current = served_frame(store.window_inputs(engine, start, until, cfg.monitor.max_rows), ref.schema)
+    served = queries.window_predictions(engine, start, until)
+    current = served_frame(queries.window_inputs(engine, start, until, cfg.monitor.max_rows), ref.schema)
     drift, share = data_drift(ref.train, current, ref.schema, cfg.monitor.drift_share) if len(current) else ([], 0.0)
     drifted = [d.feature for d in drift if d.drifted]
     quality_ = (
@@ -400,7 +400,7 @@ def run(
         if len(current)
         else {"suite": cfg.validate_.suite, "success": True, "met": 0, "evaluated": 0, "failures": []}
     )
-    by_version = live_metrics(store.labelled(engine, start, until), ref.schema)
+    by_version = live_metrics(queries.labelled(engine, start, until), ref.schema)
     prediction = prediction_drift(ref, [p for _, _, p in served])
     summary: dict[str, Any] = {
         "window": {"from": start.isoformat(), "to": until.isoformat(), "since": since},
@@ -419,12 +419,12 @@ def run(
         "holdout_score": ref.holdout_score,
         "live_metrics": by_version.get(ref.version, {"labelled_rows": 0}),
         "live_metrics_by_version": by_version,
-        "volume": volume(store.window_requests(engine, start, until)),
+        "volume": volume(queries.window_requests(engine, start, until)),
         "sources": dict(Counter(source for source, _, _ in served)),
     }
     summary["decision"], summary["reasons"] = decide(summary, cfg)
     if cfg.monitor.retention_days:
-        summary["pruned_rows"] = store.prune(engine, until - timedelta(days=cfg.monitor.retention_days))
+        summary["pruned_rows"] = queries.prune(engine, until - timedelta(days=cfg.monitor.retention_days))
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(_clean(summary), indent=2, default=str) + "\n")
     (out / "report.html").write_text(report_html(summary, ref.train, current))

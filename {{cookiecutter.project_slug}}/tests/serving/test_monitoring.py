@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from {{ cookiecutter.package_name }} import batch, config, monitoring
+from {{ cookiecutter.package_name }} import config, monitoring
 from {{ cookiecutter.package_name }}.__main__ import main
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }}.serving import batch, database, queries
 
 from ..conftest import inside
 from .conftest import start_server
@@ -51,9 +51,9 @@ def policy(policy_path: Path) -> config.Config:
 def layer(service, monkeypatch: pytest.MonkeyPatch):
     """The service's serving layer, emptied, and read by the commands under test."""
     monkeypatch.setenv("SERVING_DB_URL", service.db_url)
-    engine = store.connect(service.db_url)
+    engine = database.connect(service.db_url)
     with engine.begin() as connection:
-        for table in (store.feedback, store.predictions, store.requests):
+        for table in (database.feedback, database.predictions, database.requests):
             connection.execute(table.delete())
     return engine
 
@@ -75,11 +75,11 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 def serve(service, engine, frame: pd.DataFrame) -> list[dict]:
     """Send the rows through POST /predict, wait until the serving layer has them; the answers."""
-    before = store.count(engine)
+    before = queries.count(engine)
     response = httpx.post(f"{service.url}/predict", json={"records": records(frame)}, timeout=60)
     assert response.status_code == 200, response.text
     deadline = time.monotonic() + 15
-    while store.count(engine) < before + len(frame) and time.monotonic() < deadline:
+    while queries.count(engine) < before + len(frame) and time.monotonic() < deadline:
         time.sleep(0.2)
     return response.json()
 
@@ -112,7 +112,7 @@ def test_feedback_over_http_is_idempotent_and_names_bad_items(service, layer, tr
     assert post_feedback(service, items).json() == {"received": 3, "new": 3, "replaced": 0}
     assert post_feedback(service, items).json() == {"received": 3, "new": 0, "replaced": 3}
     with layer.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(store.feedback)).scalar_one() == 3
+        assert connection.execute(select(func.count()).select_from(database.feedback)).scalar_one() == 3
     # an unknown id is a 4xx naming it; nothing of that call is stored
     unknown = post_feedback(service, [items[0], {"id": "0" * 32 + ":0", "label": items[0]["label"]}])
     assert 400 <= unknown.status_code < 500 and "0" * 32 + ":0" in unknown.text
@@ -134,7 +134,7 @@ def test_a_batch_row_gets_feedback_by_batch_id_and_key(service, layer, trained_p
     label = y.iloc[3].item() if hasattr(y.iloc[3], "item") else y.iloc[3]
     response = post_feedback(service, [{"id": f"{result.batch_id}:K3", "label": label}])
     assert response.status_code == 200, response.text
-    (row,) = store.labelled(layer)
+    (row,) = queries.labelled(layer)
     assert (row["source"], row["request_id"], row["row_key"], row["label"]) == ("batch", "nightly-7", "K3", label)
     assert row["inputs"] is not None  # the batch's sample of kept features (all 5 rows: fewer than the sample size)
 
@@ -144,8 +144,8 @@ def test_traffic_like_the_holdout_gives_ok_and_no_drift_over_seeds(service, laye
     false_alarms = []
     for seed in range(5):
         with layer.begin() as connection:
-            connection.execute(store.predictions.delete())
-            connection.execute(store.requests.delete())
+            connection.execute(database.predictions.delete())
+            connection.execute(database.requests.delete())
         serve(service, layer, X.sample(n=40, random_state=seed))
         summary = monitor(policy, trained_project, tmp_path / str(seed))
         assert summary["rows"] == 40

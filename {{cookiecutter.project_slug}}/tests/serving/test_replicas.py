@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }} import config
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }}.serving import database
 
 from ..conftest import inside
 from .conftest import PACKAGE, Server, free_port
@@ -80,10 +80,10 @@ def test_replicas_store_every_acknowledged_prediction_once_and_all_follow_a_new_
     subprocess.run(
         [sys.executable, "-m", PACKAGE, "import-model"], cwd=project, env=env, check=True, capture_output=True
     )
-    engine = store.connect(postgres_url)
+    engine = database.connect(postgres_url)
     with engine.begin() as connection:
-        connection.execute(store.predictions.delete())
-        connection.execute(store.requests.delete())
+        connection.execute(database.predictions.delete())
+        connection.execute(database.requests.delete())
     replicas = [start_replica(project, home, postgres_url, tmp_path / f"replica-{i}.log") for i in range(2)]
     acknowledged: list[tuple[str, str]] = []  # (request id, version that answered)
     failures: list[str] = []
@@ -145,7 +145,9 @@ def test_replicas_store_every_acknowledged_prediction_once_and_all_follow_a_new_
     assert set(seen.values()) == {str(new.version)}, [r.log.read_text()[-2000:] for r in replicas]
     assert codes == [0, 0]
     # and the serving layer holds each acknowledged request once, with the version that answered it
-    query = select(store.scored.c.request_id, store.scored.c.model_version).where(store.scored.c.source == store.ONLINE)
+    query = select(database.scored.c.request_id, database.scored.c.model_version).where(
+        database.scored.c.source == database.ONLINE
+    )
     with engine.connect() as connection:
         stored = [tuple(row) for row in connection.execute(query)]
     assert len(acknowledged) >= 2 * CLIENTS_PER_REPLICA * REQUESTS_PER_CLIENT

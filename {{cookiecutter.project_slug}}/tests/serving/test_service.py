@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }} import config
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }}.serving import database, queries
 
 from ..conftest import inside
 from .conftest import PACKAGE, start_server
@@ -26,11 +26,11 @@ pytestmark = pytest.mark.slow  # each test talks to a real `bentoml serve` proce
 
 def rows_for(db_url: str, request_id: str, expected: int, timeout: float = 10) -> list[dict]:
     """The serving-layer rows of one request (writes are asynchronous: wait for the flush)."""
-    engine = store.connect(db_url)
+    engine = database.connect(db_url)
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as connection:
-            query = select(store.scored).where(store.scored.c.request_id == request_id)
+            query = select(database.scored).where(database.scored.c.request_id == request_id)
             rows = [dict(r._mapping) for r in connection.execute(query)]
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows
@@ -197,7 +197,7 @@ def test_a_clean_shutdown_writes_every_served_prediction(
         # when it is stopped right away
         own.stop()
     # then every prediction is in the serving layer
-    assert store.count(store.connect(own.db_url), store.ONLINE) == 150
+    assert queries.count(database.connect(own.db_url), database.ONLINE) == 150
 
 
 def test_a_new_champion_is_served_without_a_restart(trained_project, champion, feature_rows, tmp_path) -> None:
@@ -235,6 +235,6 @@ def test_a_new_champion_is_served_without_a_restart(trained_project, champion, f
         own.stop()
     assert served == str(new.version), own.log.read_text()[-3000:]
     assert set(statuses) == {200}
-    with store.connect(own.db_url).connect() as connection:
-        versions = set(connection.execute(select(store.scored.c.model_version)).scalars())
+    with database.connect(own.db_url).connect() as connection:
+        versions = set(connection.execute(select(database.scored.c.model_version)).scalars())
     assert versions == {str(current.version), str(new.version)}

@@ -11,17 +11,17 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.config import UserError
-from {{ cookiecutter.package_name }}.serving import store
+from {{ cookiecutter.package_name }}.serving import database, queries, store, writer
 
 
 @pytest.fixture
 def engine(tmp_path):
-    engine = store.connect(f"sqlite:///{tmp_path / 'serving.db'}")
+    engine = database.connect(f"sqlite:///{tmp_path / 'serving.db'}")
     yield engine
     engine.dispose()
 
 
-def batch(engine, batch_id: str, rows: int = 4, **overrides: Any) -> store.Request:
+def batch(engine, batch_id: str, rows: int = 4, **overrides: Any) -> database.Request:
     answers: dict[str, Any] = {
         "model_name": "m",
         "model_version": "3",
@@ -34,9 +34,9 @@ def batch(engine, batch_id: str, rows: int = 4, **overrides: Any) -> store.Reque
 
 def stored(engine, batch_id: str) -> list[tuple]:
     query = (
-        select(store.scored.c.row_index, store.scored.c.row_key, store.scored.c.prediction)
-        .where(store.scored.c.request_id == batch_id)
-        .order_by(store.scored.c.row_index)
+        select(database.scored.c.row_index, database.scored.c.row_key, database.scored.c.prediction)
+        .where(database.scored.c.request_id == batch_id)
+        .order_by(database.scored.c.row_index)
     )
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]
@@ -85,7 +85,7 @@ def test_a_row_written_twice_is_refused_and_the_chunk_rolled_back(engine) -> Non
     store.insert_scored(engine, request, np.arange(2), [1, 0])
     with pytest.raises(store.DuplicateRows, match="twice"):
         store.insert_scored(engine, request, np.arange(1, 3), [0, 1])
-    assert store.count(engine, store.BATCH, "twice") == 2
+    assert queries.count(engine, database.BATCH, "twice") == 2
 
 
 def test_a_batch_id_cannot_be_resumed_on_another_file_or_with_another_model(engine) -> None:
@@ -98,18 +98,18 @@ def test_a_batch_id_cannot_be_resumed_on_another_file_or_with_another_model(engi
 
 
 def test_online_rows_share_one_request_row_and_the_view_joins_them(engine) -> None:
-    head = {"source": store.ONLINE, "request_id": "r1", "created_at": store.now(), "model_name": "m"}
+    head = {"source": database.ONLINE, "request_id": "r1", "created_at": database.now(), "model_name": "m"}
     rows = [
         head | {"model_version": "3", "row_index": i, "inputs": {"x": i}, "prediction": i, "probabilities": None}
         for i in range(3)
     ]
     store.insert(engine, rows)
-    assert store.count(engine, store.ONLINE, "r1") == 3
-    assert store.summary(engine) == [
+    assert queries.count(engine, database.ONLINE, "r1") == 3
+    assert queries.summary(engine) == [
         {"source": "online", "model_name": "m", "model_version": "3", "rows": 3, "requests": 1}
     ]
     with engine.connect() as connection:
-        heads = connection.execute(select(store.requests)).all()
+        heads = connection.execute(select(database.requests)).all()
         view = connection.exec_driver_sql("SELECT request_id, row_key, inputs FROM scored ORDER BY row_index").all()
     assert len(heads) == 1 and heads[0].row_count == 3
     assert [(r[0], r[1], json.loads(r[2])) for r in view] == [("r1", str(i), {"x": i}) for i in range(3)]
@@ -122,8 +122,60 @@ def test_a_database_with_an_older_predictions_table_is_named_not_written(tmp_pat
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id TEXT, prediction TEXT)")
     with pytest.raises(UserError, match="row_index") as refused:
-        store.connect(f"sqlite:///{path}")
+        database.connect(f"sqlite:///{path}")
     assert "old.db" in str(refused.value) and "SERVING_DB_URL" in str(refused.value)
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"predictions"}
+
+
+def online_rows(request_id: str, count: int = 2) -> list[dict]:
+    created = database.now()
+    return [
+        {"source": database.ONLINE, "request_id": request_id, "row_index": i, "created_at": created}
+        | {"model_name": "m", "model_version": "3", "prediction": "yes"}
+        for i in range(count)
+    ]
+
+
+def test_the_writer_resolves_a_future_only_once_its_rows_are_committed_and_groups_what_queued(engine) -> None:
+    # given a writer whose first commit is held until released, and requests submitted meanwhile
+    import threading
+
+    started, release, groups = threading.Event(), threading.Event(), []
+
+    def write(items):
+        started.set()
+        release.wait(30)
+        groups.append(len(items))
+        store.insert(engine, [row for rows in items for row in rows])
+
+    rows = writer.Writer(write, name="test-writer")
+    first = rows.submit(online_rows("r0"))
+    assert started.wait(30)
+    later = [rows.submit(online_rows(f"r{i}")) for i in range(1, 6)]
+    # then nothing is acknowledged while the commit is pending
+    assert not first.done() and not any(f.done() for f in later)
+    assert queries.count(engine) == 0
+    # when the commit goes through
+    release.set()
+    first.result(30)
+    for future in later:
+        future.result(30)
+    rows.close()
+    # then each future resolved after its rows were stored, and the requests queued meanwhile shared one commit
+    assert queries.count(engine, database.ONLINE) == 12
+    assert groups == [1, 5]
+
+
+def test_a_failed_write_fails_its_futures_and_a_stopping_writer_refuses_more(engine) -> None:
+    def write(items):
+        raise RuntimeError("the database is gone")
+
+    rows = writer.Writer(write, name="test-writer", stop_on_error=True)
+    with pytest.raises(RuntimeError, match="gone"):
+        rows.submit(online_rows("r0")).result(30)
+    with pytest.raises(RuntimeError, match="gone"):
+        rows.submit(online_rows("r1"))
+    rows.close()
+    assert queries.count(engine) == 0

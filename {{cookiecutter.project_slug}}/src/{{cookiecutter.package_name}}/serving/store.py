@@ -1,23 +1,7 @@
-"""The serving layer: the predictions of the hot path (service) and the cold path (batch), for analytics clients.
-
-Any SQLAlchemy URL works (params.yaml serving.db_url, or SERVING_DB_URL); a SQLite file is the default,
-PostgreSQL is tested. Two tables, and one view that joins them:
-
-    requests        one row per HTTP request or batch job: source ("online" or "batch"), request_id (the
-                    request's id or the batch id), created_at (UTC), model_name / model_version (the registered
-                    MLflow model that answered), row_count, and for batches the input file and its digest
-    predictions     one row per scored record: request (-> requests.id), row_index (position in the request or
-                    input file), row_key (the batch's key column; empty when the position is the key), inputs
-                    (online only: batch rows point back to their file), prediction, probabilities (by class)
-    scored          the view an analyst reads: every prediction with its request's source, id, time and model
-    feedback        ground truth that came back (POST /feedback, `feedback --input`): one label per prediction,
-                    keyed like predictions (request, row_index), so a resend replaces, never double-counts
-
-A prediction's id is ``<request id>:<row key>`` (``prediction_id``): the service returns it with each answer, and
-a batch row's id is its batch id and row key (the key column's value, or the row's position in the file).
-Online requests keep their features in `predictions.inputs` (all of them, or the share monitor.online_features
-of params.yaml); a batch keeps its input file's path and digest in `requests` and the features of a sample of
-its rows (monitor.batch_sample_rows) in `predictions.inputs`, which is what monitoring reads.
+"""Writes to the serving layer (schema and connection: database.py): the hot path's rows (``insert``, one
+transaction per group of requests), a batch job's `requests` row (``open_batch``: created, or found again on a
+rerun) and its scored chunks (``insert_scored``, by the fastest route the database has), a batch sample's
+features (``keep_inputs``), and ground truth (``record_feedback``, by prediction id).
 
 A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
 a batch job write about as fast as the model predicts. (request, row_index) is the primary key, which is what
@@ -27,44 +11,16 @@ makes batch reruns idempotent.
 from __future__ import annotations
 
 import json
-import logging
 import math
-import queue
-import threading
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    cast,
-    create_engine,
-    event,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from ..config import UserError
-
-log = logging.getLogger(__name__)
-ONLINE = "online"
-BATCH = "batch"
-ID = BigInteger().with_variant(Integer, "sqlite")
+from .database import BATCH, Request, feedback, now, predictions, requests
 
 
 class DuplicateRows(UserError):
@@ -82,119 +38,6 @@ class UnknownPredictions(UserError):
         self.ids = list(ids)
         shown = ", ".join(map(repr, self.ids[:20])) + (f" and {len(self.ids) - 20} more" if len(self.ids) > 20 else "")
         super().__init__(f"unknown prediction id(s): {shown}")
-
-
-metadata = MetaData()
-requests = Table(
-    "requests",
-    metadata,
-    Column("id", ID, primary_key=True, autoincrement=True),
-    Column("source", String(16), nullable=False),
-    Column("request_id", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("model_name", String(256), nullable=False),
-    Column("model_version", String(64), nullable=False),
-    Column("input", String(1024), nullable=True),
-    Column("input_digest", String(64), nullable=True),
-    Column("row_count", Integer, nullable=False),
-    UniqueConstraint("source", "request_id", name="uq_requests_source_id"),
-)
-predictions = Table(
-    "predictions",
-    metadata,
-    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
-    Column("row_index", Integer, primary_key=True, autoincrement=False),
-    Column("row_key", String(256), nullable=True),  # empty: the row's position is its key
-    Column("inputs", JSON, nullable=True),
-    Column("prediction", JSON, nullable=False),
-    Column("probabilities", JSON, nullable=True),
-    sqlite_with_rowid=False,  # rows live in the primary-key b-tree: one write per row, not two
-)
-feedback = Table(
-    "feedback",
-    metadata,
-    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
-    Column("row_index", Integer, primary_key=True, autoincrement=False),
-    Column("label", JSON, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    sqlite_with_rowid=False,
-)
-scored = (
-    select(
-        requests.c.source,
-        requests.c.request_id,
-        predictions.c.row_index,
-        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
-        requests.c.created_at,
-        requests.c.model_name,
-        requests.c.model_version,
-        predictions.c.inputs,
-        predictions.c.prediction,
-        predictions.c.probabilities,
-    )
-    .select_from(predictions.join(requests, predictions.c.request == requests.c.id))
-    .subquery("scored")
-)
-
-
-@dataclass(frozen=True)
-class Request:
-    """One row of `requests`: an HTTP request or a batch job."""
-
-    id: int
-    source: str
-    request_id: str
-    model_name: str
-    model_version: str
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def connect(url: str) -> Engine:
-    """An engine for ``url`` with the tables and the `scored` view created. SQLite gets WAL and a busy timeout,
-    so the service and a batch job can write at the same time."""
-    sqlite = url.startswith("sqlite")
-    engine = create_engine(url, pool_pre_ping=not sqlite, connect_args={"timeout": 30} if sqlite else {})
-    if sqlite:
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection: Any, _record: Any) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-    _refuse_another_schema(engine, url)
-    metadata.create_all(engine)
-    view = str(scored.element.compile(engine, compile_kwargs={"literal_binds": True}))
-    create = "CREATE VIEW IF NOT EXISTS" if sqlite else "CREATE OR REPLACE VIEW"
-    with engine.begin() as connection:
-        connection.execute(text(f"{create} scored AS {view}"))
-    return engine
-
-
-def _refuse_another_schema(engine: Engine, url: str) -> None:
-    """A `predictions` table of another layout (an older version of this project) is named, not written into."""
-    from sqlalchemy import inspect
-
-    inspector = inspect(engine)
-    if not inspector.has_table(predictions.name):
-        return
-    found = {column["name"] for column in inspector.get_columns(predictions.name)}
-    if missing := [column.name for column in predictions.columns if column.name not in found]:
-        raise UserError(
-            f"the serving-layer database {redacted(url)} has a `{predictions.name}` table without "
-            f"{', '.join(missing)} (an older layout): move it aside or point SERVING_DB_URL at a new database"
-        )
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 REQUEST_COLUMNS = ("source", "request_id", "created_at", "model_name", "model_version")
@@ -362,105 +205,6 @@ def _insert_scored(
         )
 
 
-def existing_keys(engine: Engine, source: str, request_id: str) -> set[str]:
-    """Row keys already written for one request or batch."""
-    with engine.connect() as connection:
-        query = select(scored.c.row_key).where(scored.c.source == source, scored.c.request_id == request_id)
-        return set(connection.execute(query).scalars())
-
-
-def count(engine: Engine, source: str | None = None, request_id: str | None = None) -> int:
-    """Prediction rows, of one source and one request or batch when given."""
-    query = select(func.count()).select_from(predictions)
-    if source is not None or request_id is not None:
-        query = query.join(requests, predictions.c.request == requests.c.id)
-    if source is not None:
-        query = query.where(requests.c.source == source)
-    if request_id is not None:
-        query = query.where(requests.c.request_id == request_id)
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
-
-
-def summary(engine: Engine) -> list[dict[str, Any]]:
-    """Row counts by source and model version: what `make serve-demo` prints."""
-    query = (
-        select(
-            scored.c.source,
-            scored.c.model_name,
-            scored.c.model_version,
-            func.count().label("rows"),
-            func.count(scored.c.request_id.distinct()).label("requests"),
-        )
-        .group_by(scored.c.source, scored.c.model_name, scored.c.model_version)
-        .order_by(scored.c.source, scored.c.model_version)
-    )
-    with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
-
-
-class PredictionWriter:
-    """Buffered, asynchronous writes for the hot path.
-
-    ``put()`` only queues rows, so a request never waits on the database. A background thread inserts what has
-    queued every ``interval`` seconds (or as soon as ``max_rows`` are waiting), retrying while the database is
-    unreachable. ``close()`` writes everything still queued: nothing is lost on a clean shutdown.
-    """
-
-    def __init__(self, engine: Engine, *, interval: float = 0.2, max_rows: int = 2000) -> None:
-        self.engine = engine
-        self.interval = interval
-        self.max_rows = max_rows
-        self.written = 0
-        self._queue: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="prediction-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, rows: Iterable[dict[str, Any]]) -> None:
-        self._queue.put(list(rows))
-
-    def close(self, timeout: float = 30) -> None:
-        """Flush what is queued, then stop the thread."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("prediction writer did not finish within %ss; some rows may be missing", timeout)
-
-    def _run(self) -> None:
-        pending: list[dict[str, Any]] = []
-        stopping = False
-        while not stopping or pending:
-            deadline = time.monotonic() + self.interval
-            while not stopping and len(pending) < self.max_rows:
-                try:
-                    item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.001))
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                else:
-                    pending.extend(item)
-            if stopping:  # drain whatever arrived before close()
-                while True:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        pending.extend(item)
-            if not pending:
-                continue
-            try:
-                insert(self.engine, pending)
-            except Exception:  # the database is down or locked: keep the rows and try again
-                log.exception("writing %d prediction(s) to the serving layer failed; retrying", len(pending))
-                time.sleep(min(self.interval * 5, 2.0))
-                continue
-            self.written += len(pending)
-            pending = []
-
-
 # Ground truth: prediction ids, feedback labels, and what monitoring reads back.
 ID_SEPARATOR = ":"
 LOOKUP_CHUNK = 5000  # keys per query (SQLite allows 32766 parameters)
@@ -556,87 +300,3 @@ def keep_inputs(engine: Engine, request: Request, inputs: dict[int, dict[str, An
     )
     with engine.begin() as connection:
         connection.execute(statement, [{"r": request.id, "i": i, "v": v} for i, v in inputs.items()])
-
-
-def window_requests(engine: Engine, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """The requests and batches of a time window (source, id, time, model, rows, input): the volume overview."""
-    query = select(
-        requests.c.source,
-        requests.c.request_id,
-        requests.c.created_at,
-        requests.c.model_name,
-        requests.c.model_version,
-        requests.c.row_count,
-        requests.c.input,
-    ).where(requests.c.created_at >= since, requests.c.created_at < until)
-    with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
-
-
-def _window(query: Any, since: datetime, until: datetime) -> Any:
-    return query.select_from(predictions.join(requests, predictions.c.request == requests.c.id)).where(
-        requests.c.created_at >= since, requests.c.created_at < until
-    )
-
-
-def window_predictions(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, Any]]:
-    """(source, model version, prediction) of every prediction in the window."""
-    query = _window(select(requests.c.source, requests.c.model_version, predictions.c.prediction), since, until)
-    with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(query)]
-
-
-def window_inputs(engine: Engine, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
-    """The kept features of the window's predictions; about ``limit`` of them, drawn at random, when there are
-    more. Each row is kept with probability limit/total in one pass, so the database neither sorts nor reads the
-    features of the rows it skips."""
-    query = _window(select(predictions.c.inputs), since, until).where(predictions.c.inputs.is_not(None))
-    with engine.connect() as connection:
-        total = connection.execute(
-            _window(select(func.count()), since, until).where(predictions.c.inputs.is_not(None))
-        ).scalar_one()
-        if total > limit:
-            share = limit / total
-            if engine.dialect.name == "sqlite":  # random() is a 64-bit integer there
-                query = query.where(func.abs(func.random()) % 1_000_000 < int(share * 1_000_000))
-            else:
-                query = query.where(func.random() < share)
-        return [row[0] for row in connection.execute(query)]
-
-
-def labelled(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
-    """Predictions that have a feedback label: ids, source, model version, features (when kept), prediction,
-    probabilities and the label."""
-    query = select(
-        requests.c.source,
-        requests.c.request_id,
-        predictions.c.row_index,
-        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
-        requests.c.created_at,
-        requests.c.model_version,
-        predictions.c.inputs,
-        predictions.c.prediction,
-        predictions.c.probabilities,
-        feedback.c.label,
-    ).select_from(
-        feedback.join(
-            predictions,
-            (feedback.c.request == predictions.c.request) & (feedback.c.row_index == predictions.c.row_index),
-        ).join(requests, predictions.c.request == requests.c.id)
-    )
-    if since is not None:
-        query = query.where(requests.c.created_at >= since)
-    if until is not None:
-        query = query.where(requests.c.created_at < until)
-    with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
-
-
-def prune(engine: Engine, before: datetime) -> int:
-    """Delete the requests (and their predictions and feedback) created before ``before``: the retention."""
-    old = select(requests.c.id).where(requests.c.created_at < before).scalar_subquery()
-    with engine.begin() as connection:
-        connection.execute(feedback.delete().where(feedback.c.request.in_(old)))
-        deleted = connection.execute(predictions.delete().where(predictions.c.request.in_(old))).rowcount
-        connection.execute(requests.delete().where(requests.c.created_at < before))
-    return int(deleted or 0)

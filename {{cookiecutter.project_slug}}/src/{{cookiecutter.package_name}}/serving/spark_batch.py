@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import batch, serving, tables
-from .config import Config, UserError
-from .serving import store
+from .. import tables
+from ..config import Config, UserError
+from . import batch, database, queries, store
+from .model import ServedModel
 
 log = logging.getLogger(__name__)
 POSITION = "_position"
@@ -89,10 +90,10 @@ _ENGINES: dict[str, Any] = {}
 
 def _engine(url: str) -> Any:
     """One engine per executor process and database. The driver created the tables; SQLite still gets its
-    WAL and busy timeout from store.connect, so several executors can write one file."""
+    WAL and busy timeout from database.connect, so several executors can write one file."""
     if url not in _ENGINES:
         if url.startswith("sqlite"):
-            _ENGINES[url] = store.connect(url)
+            _ENGINES[url] = database.connect(url)
         else:
             from sqlalchemy import create_engine
 
@@ -102,8 +103,8 @@ def _engine(url: str) -> Any:
 
 def write_partition(
     batches: Iterator[pd.DataFrame],
-    served: serving.ServedModel,
-    request: store.Request,
+    served: ServedModel,
+    request: database.Request,
     url: str,
     key_column: str | None,
 ) -> Iterator[pd.DataFrame]:
@@ -131,8 +132,8 @@ def write_partition(
         yield pd.DataFrame({"written": [int(todo.sum())], "skipped": [int(len(frame) - todo.sum())]})
 
 
-def serving_frame(rows: pd.DataFrame, served: serving.ServedModel) -> pd.DataFrame:
-    from . import features
+def serving_frame(rows: pd.DataFrame, served: ServedModel) -> pd.DataFrame:
+    from .. import features
 
     indexed = rows.set_index(POSITION)
     return features.conform(indexed, served.schema)
@@ -175,7 +176,7 @@ def run(
         written, skipped = int(totals["written"] or 0), int(totals["skipped"] or 0)
     else:
         skipped = rows
-    stored = store.count(engine, store.BATCH, batch_id)
+    stored = queries.count(engine, database.BATCH, batch_id)
     if stored != rows:
         raise UserError(
             f"batch {batch_id!r}: {stored} row(s) in the serving layer for {rows} input row(s); run it again"

@@ -15,15 +15,14 @@ version and the prediction); the batch itself is one `requests` row (input file,
   any point and run it again: exactly one row per input row, none lost, none duplicated. A rerun must see
   the same file and the same champion; another file or a new champion under an old batch id is refused.
 - Fast: scoring the next chunk overlaps with writing the last one, and on SQLite a chunk is written by one
-  statement that SQLite runs in C (see store.insert_scored).
+  statement that SQLite runs in C (see serving/store.insert_scored).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,12 +34,13 @@ import pyarrow as pa
 from sqlalchemy import select
 from tqdm import tqdm
 
-from . import features, serving, tables
-from .config import Config, UserError
-from .serving import store
+from .. import features, tables
+from ..config import CHUNK_ROWS, Config, UserError
+from . import database, queries, store, writer
+from .model import ServedModel
+from .registry import champion
 
 log = logging.getLogger(__name__)
-CHUNK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -147,56 +147,28 @@ def scan(path: Path, schema: features.Schema, key_column: str | None, chunk_rows
     return counted
 
 
-def written_between(engine: Any, request: store.Request, start: int, stop: int) -> np.ndarray:
+def written_between(engine: Any, request: database.Request, start: int, stop: int) -> np.ndarray:
     """Row positions in [start, stop) already written for the batch: what a rerun skips, one chunk at a time."""
-    query = select(store.predictions.c.row_index).where(
-        store.predictions.c.request == request.id,
-        store.predictions.c.row_index >= start,
-        store.predictions.c.row_index < stop,
+    query = select(database.predictions.c.row_index).where(
+        database.predictions.c.request == request.id,
+        database.predictions.c.row_index >= start,
+        database.predictions.c.row_index < stop,
     )
     with engine.connect() as connection:
         return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
 
-class ChunkWriter:
-    """Writes scored chunks on a second thread while the next chunk is scored; one transaction per chunk, so
-    a crash loses at most the chunks in flight (and a rerun writes them). Errors surface in the caller."""
+def _advance(bar: Any, rows: int, written: Any) -> None:
+    """The progress bar counts a chunk once it is committed."""
+    if written.exception() is None:
+        bar.update(rows)
 
-    def __init__(self, engine: Any, request: store.Request, depth: int = 2) -> None:
-        self.engine, self.request = engine, request
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
 
-    def __enter__(self) -> ChunkWriter:
-        self._thread.start()
-        return self
-
-    def put(self, positions: np.ndarray, labels: list[Any], keys: list[str] | None, done: Any) -> None:
-        self._raise()
-        self._queue.put((positions, labels, keys, done))
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if exc_info[0] is None:
-            self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue
-            positions, labels, keys, done = item
-            try:
-                store.insert_scored(self.engine, self.request, positions, labels, keys)
-            except BaseException as error:  # reported by the next put() or at exit
-                self._error = error
-                continue
-            done(len(positions))
+def write_chunks(engine: Any, request: database.Request, items: Any) -> None:
+    """Each scored chunk (positions, labels, keys) in its own transaction: a crash loses at most the chunks in
+    flight, and a rerun writes them."""
+    for positions, labels, keys in items:
+        store.insert_scored(engine, request, positions, labels, keys)
 
 
 @dataclass(frozen=True)
@@ -205,13 +177,13 @@ class Job:
     value) against the champion's schema, its row count and digest, and how many rows a rerun finds written."""
 
     path: Path
-    served: serving.ServedModel
+    served: ServedModel
     columns: list[str]
     rows: int
     digest: str
     batch_id: str
     engine: Any
-    request: store.Request
+    request: database.Request
     already: int
 
     def result(self, written: int, skipped: int, started: float, scoring: float) -> BatchResult:
@@ -233,12 +205,12 @@ class Job:
 def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int) -> Job:
     """Check the input before anything is written, then open (or find again, on a rerun) its batch request."""
     tables.kind(path)
-    served = serving.champion(cfg)
+    served = champion(cfg)
     columns = columns_to_read(path, served.schema, key_column)
     rows = scan(path, served.schema, key_column, chunk_rows)
     digest = file_digest(path)
     batch_id = batch_id or default_batch_id(path, digest)
-    engine = store.connect(cfg.serving.resolved_db_url)
+    engine = database.connect(cfg.serving.resolved_db_url)
     request = store.open_batch(
         engine,
         batch_id,
@@ -249,7 +221,7 @@ def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | No
         rows=rows,
     )
     return Job(
-        path, served, columns, rows, digest, batch_id, engine, request, store.count(engine, store.BATCH, batch_id)
+        path, served, columns, rows, digest, batch_id, engine, request, queries.count(engine, database.BATCH, batch_id)
     )
 
 
@@ -276,18 +248,27 @@ def run(
     bar = tqdm(total=rows - already, unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
     sample_at = sample_positions(rows, digest, cfg.monitor.batch_sample_rows)
     sampled: list[pd.DataFrame] = []
-    with bar, ChunkWriter(engine, request) as writer:
-        for chunk in tables.chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else ():
-            sampled.append(sample_of(chunk, sample_at, served.schema))
-            if already:
-                done = written_between(engine, request, chunk.index[0], chunk.index[-1] + 1)
-                skipped += len(done)
-                chunk = chunk.drop(index=pd.Index(done)) if len(done) else chunk
-                if chunk.empty:
-                    continue
-            labels, _ = served.predict(features.conform(chunk, served.schema))
-            keys = None if key_column is None else chunk[key_column].astype(str).tolist()
-            writer.put(chunk.index.to_numpy(), labels.tolist(), keys, bar.update)
+    chunks = writer.Writer(
+        lambda items: write_chunks(engine, request, items), name="batch-writer", group=1, depth=2, stop_on_error=True
+    )
+    with bar:
+        try:
+            for chunk in tables.chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else ():
+                sampled.append(sample_of(chunk, sample_at, served.schema))
+                if already:
+                    done = written_between(engine, request, chunk.index[0], chunk.index[-1] + 1)
+                    skipped += len(done)
+                    chunk = chunk.drop(index=pd.Index(done)) if len(done) else chunk
+                    if chunk.empty:
+                        continue
+                labels, _ = served.predict(features.conform(chunk, served.schema))
+                keys = None if key_column is None else chunk[key_column].astype(str).tolist()
+                written = chunks.submit((chunk.index.to_numpy(), labels.tolist(), keys))
+                written.add_done_callback(functools.partial(_advance, bar, len(chunk)))
+        finally:
+            chunks.close()  # commits the chunks in flight, also when scoring stopped
+    if chunks.error is not None:
+        raise chunks.error
     keep_sample(engine, request, sampled)
     result = job.result(rows - skipped, skipped, started, scoring)
     log.info(
@@ -316,7 +297,7 @@ def sample_of(chunk: pd.DataFrame, positions: np.ndarray, schema: features.Schem
     return features.conform(chunk.loc[picked], schema) if len(picked) else chunk.iloc[:0]
 
 
-def keep_sample(engine: Any, request: store.Request, parts: list[pd.DataFrame]) -> None:
+def keep_sample(engine: Any, request: database.Request, parts: list[pd.DataFrame]) -> None:
     """Store the sampled rows' features, collected chunk by chunk as the file streamed past."""
     parts = [part for part in parts if not part.empty]
     if not parts:

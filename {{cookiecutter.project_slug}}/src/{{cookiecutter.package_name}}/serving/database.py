@@ -1,0 +1,172 @@
+"""The serving layer: the predictions of the hot path (service) and the cold path (batch), for analytics clients.
+
+Any SQLAlchemy URL works (params.yaml serving.db_url, or SERVING_DB_URL); a SQLite file is the default,
+PostgreSQL is tested. Two tables, and one view that joins them:
+
+    requests        one row per HTTP request or batch job: source ("online" or "batch"), request_id (the
+                    request's id or the batch id), created_at (UTC), model_name / model_version (the registered
+                    MLflow model that answered), row_count, and for batches the input file and its digest
+    predictions     one row per scored record: request (-> requests.id), row_index (position in the request or
+                    input file), row_key (the batch's key column; empty when the position is the key), inputs
+                    (online only: batch rows point back to their file), prediction, probabilities (by class)
+    scored          the view an analyst reads: every prediction with its request's source, id, time and model
+    feedback        ground truth that came back (POST /feedback, `feedback --input`): one label per prediction,
+                    keyed like predictions (request, row_index), so a resend replaces, never double-counts
+
+A prediction's id is ``<request id>:<row key>`` (``prediction_id``): the service returns it with each answer, and
+a batch row's id is its batch id and row key (the key column's value, or the row's position in the file).
+Online requests keep their features in `predictions.inputs` (all of them, or the share monitor.online_features
+of params.yaml); a batch keeps its input file's path and digest in `requests` and the features of a sample of
+its rows (monitor.batch_sample_rows) in `predictions.inputs`, which is what monitoring reads.
+
+A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
+a batch job write about as fast as the model predicts. (request, row_index) is the primary key, which is what
+makes batch reruns idempotent.
+
+This module owns the schema and the connection; store.py writes, queries.py reads, writer.py is the background
+writer the service and batch jobs share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+
+from ..config import UserError
+
+ONLINE = "online"
+BATCH = "batch"
+ID = BigInteger().with_variant(Integer, "sqlite")
+
+metadata = MetaData()
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("input", String(1024), nullable=True),
+    Column("input_digest", String(64), nullable=True),
+    Column("row_count", Integer, nullable=False),
+    UniqueConstraint("source", "request_id", name="uq_requests_source_id"),
+)
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("row_index", Integer, primary_key=True, autoincrement=False),
+    Column("row_key", String(256), nullable=True),  # empty: the row's position is its key
+    Column("inputs", JSON, nullable=True),
+    Column("prediction", JSON, nullable=False),
+    Column("probabilities", JSON, nullable=True),
+    sqlite_with_rowid=False,  # rows live in the primary-key b-tree: one write per row, not two
+)
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("row_index", Integer, primary_key=True, autoincrement=False),
+    Column("label", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    sqlite_with_rowid=False,
+)
+scored = (
+    select(
+        requests.c.source,
+        requests.c.request_id,
+        predictions.c.row_index,
+        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
+        requests.c.created_at,
+        requests.c.model_name,
+        requests.c.model_version,
+        predictions.c.inputs,
+        predictions.c.prediction,
+        predictions.c.probabilities,
+    )
+    .select_from(predictions.join(requests, predictions.c.request == requests.c.id))
+    .subquery("scored")
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One row of `requests`: an HTTP request or a batch job."""
+
+    id: int
+    source: str
+    request_id: str
+    model_name: str
+    model_version: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url`` with the tables and the `scored` view created. SQLite gets WAL and a busy timeout,
+    so the service and a batch job can write at the same time."""
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, pool_pre_ping=not sqlite, connect_args={"timeout": 30} if sqlite else {})
+    if sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    _refuse_another_schema(engine, url)
+    metadata.create_all(engine)
+    view = str(scored.element.compile(engine, compile_kwargs={"literal_binds": True}))
+    create = "CREATE VIEW IF NOT EXISTS" if sqlite else "CREATE OR REPLACE VIEW"
+    with engine.begin() as connection:
+        connection.execute(text(f"{create} scored AS {view}"))
+    return engine
+
+
+def _refuse_another_schema(engine: Engine, url: str) -> None:
+    """A `predictions` table of another layout (an older version of this project) is named, not written into."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    if not inspector.has_table(predictions.name):
+        return
+    found = {column["name"] for column in inspector.get_columns(predictions.name)}
+    if missing := [column.name for column in predictions.columns if column.name not in found]:
+        raise UserError(
+            f"the serving-layer database {redacted(url)} has a `{predictions.name}` table without "
+            f"{', '.join(missing)} (an older layout): move it aside or point SERVING_DB_URL at a new database"
+        )
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

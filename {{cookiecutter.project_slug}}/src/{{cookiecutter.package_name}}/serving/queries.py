@@ -1,0 +1,125 @@
+"""Reads of the serving layer: counts, the summary `make serve-demo` prints, what monitoring reads for a time
+window (requests, predictions, kept features, labelled predictions), and the retention (prune)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, String, cast, func, select
+
+from .database import feedback, predictions, requests, scored
+
+
+def count(engine: Engine, source: str | None = None, request_id: str | None = None) -> int:
+    """Prediction rows, of one source and one request or batch when given."""
+    query = select(func.count()).select_from(predictions)
+    if source is not None or request_id is not None:
+        query = query.join(requests, predictions.c.request == requests.c.id)
+    if source is not None:
+        query = query.where(requests.c.source == source)
+    if request_id is not None:
+        query = query.where(requests.c.request_id == request_id)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def summary(engine: Engine) -> list[dict[str, Any]]:
+    """Row counts by source and model version: what `make serve-demo` prints."""
+    query = (
+        select(
+            scored.c.source,
+            scored.c.model_name,
+            scored.c.model_version,
+            func.count().label("rows"),
+            func.count(scored.c.request_id.distinct()).label("requests"),
+        )
+        .group_by(scored.c.source, scored.c.model_name, scored.c.model_version)
+        .order_by(scored.c.source, scored.c.model_version)
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def window_requests(engine: Engine, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """The requests and batches of a time window (source, id, time, model, rows, input): the volume overview."""
+    query = select(
+        requests.c.source,
+        requests.c.request_id,
+        requests.c.created_at,
+        requests.c.model_name,
+        requests.c.model_version,
+        requests.c.row_count,
+        requests.c.input,
+    ).where(requests.c.created_at >= since, requests.c.created_at < until)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _window(query: Any, since: datetime, until: datetime) -> Any:
+    return query.select_from(predictions.join(requests, predictions.c.request == requests.c.id)).where(
+        requests.c.created_at >= since, requests.c.created_at < until
+    )
+
+
+def window_predictions(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, Any]]:
+    """(source, model version, prediction) of every prediction in the window."""
+    query = _window(select(requests.c.source, requests.c.model_version, predictions.c.prediction), since, until)
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+def window_inputs(engine: Engine, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+    """The kept features of the window's predictions; about ``limit`` of them, drawn at random, when there are
+    more. Each row is kept with probability limit/total in one pass, so the database neither sorts nor reads the
+    features of the rows it skips."""
+    query = _window(select(predictions.c.inputs), since, until).where(predictions.c.inputs.is_not(None))
+    with engine.connect() as connection:
+        total = connection.execute(
+            _window(select(func.count()), since, until).where(predictions.c.inputs.is_not(None))
+        ).scalar_one()
+        if total > limit:
+            share = limit / total
+            if engine.dialect.name == "sqlite":  # random() is a 64-bit integer there
+                query = query.where(func.abs(func.random()) % 1_000_000 < int(share * 1_000_000))
+            else:
+                query = query.where(func.random() < share)
+        return [row[0] for row in connection.execute(query)]
+
+
+def labelled(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Predictions that have a feedback label: ids, source, model version, features (when kept), prediction,
+    probabilities and the label."""
+    query = select(
+        requests.c.source,
+        requests.c.request_id,
+        predictions.c.row_index,
+        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
+        requests.c.created_at,
+        requests.c.model_version,
+        predictions.c.inputs,
+        predictions.c.prediction,
+        predictions.c.probabilities,
+        feedback.c.label,
+    ).select_from(
+        feedback.join(
+            predictions,
+            (feedback.c.request == predictions.c.request) & (feedback.c.row_index == predictions.c.row_index),
+        ).join(requests, predictions.c.request == requests.c.id)
+    )
+    if since is not None:
+        query = query.where(requests.c.created_at >= since)
+    if until is not None:
+        query = query.where(requests.c.created_at < until)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def prune(engine: Engine, before: datetime) -> int:
+    """Delete the requests (and their predictions and feedback) created before ``before``: the retention."""
+    old = select(requests.c.id).where(requests.c.created_at < before).scalar_subquery()
+    with engine.begin() as connection:
+        connection.execute(feedback.delete().where(feedback.c.request.in_(old)))
+        deleted = connection.execute(predictions.delete().where(predictions.c.request.in_(old))).rowcount
+        connection.execute(requests.delete().where(requests.c.created_at < before))
+    return int(deleted or 0)
