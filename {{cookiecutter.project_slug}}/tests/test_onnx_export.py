@@ -49,12 +49,14 @@ def test_the_default_families_export_with_parity_held(task: str, family: str) ->
     export = onnx_export.export_checked(model, schema, holdout)
     # then parity held, and onnxruntime's answers match scikit-learn's row for row
     assert export.usable, export.reason
+    assert export.parity is not None
     assert export.parity.held and export.parity.labels_equal and export.parity.rows == len(holdout)
     onnx = OnnxRuntime(export.onnx.SerializeToString(), schema)
     labels, probabilities = onnx.predict(columns_of(holdout, schema))
     expected_labels, expected_probabilities = SklearnRuntime(model, schema).predict(columns_of(holdout, schema))
     if task == "classification":
         assert list(labels) == list(model.predict(holdout)) == list(expected_labels)
+        assert probabilities is not None and expected_probabilities is not None
         assert np.max(np.abs(probabilities - expected_probabilities)) <= onnx_export.PROBABILITY_TOLERANCE
     else:
         assert probabilities is None
@@ -100,6 +102,7 @@ def test_records_give_the_same_answers_as_the_conformed_frame() -> None:
     from_frame = SklearnRuntime(model, schema).predict(columns_of(frame, schema))
     # then the labels are the same and the probabilities within the tolerance
     assert list(from_records[0]) == list(from_frame[0])
+    assert from_records[1] is not None and from_frame[1] is not None
     assert np.max(np.abs(from_records[1] - from_frame[1])) <= onnx_export.PROBABILITY_TOLERANCE
 
 
@@ -111,4 +114,5 @@ def test_the_onnx_runtime_pickles_as_its_model(tmp_path) -> None:
     again = pickle.loads(pickle.dumps(onnx))
     # then it answers the same
     columns = columns_of(holdout, schema)
-    assert np.array_equal(again.predict(columns)[1], onnx.predict(columns)[1])
+    before, after = onnx.predict(columns)[1], again.predict(columns)[1]
+    assert before is not None and after is not None and np.array_equal(after, before)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import features
+from .metrics import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def export(model: Any, schema: features.Schema) -> Any:
     for imputer in _text_imputers(ready):
         imputer.missing_values = MISSING_TEXT
     final = ready.steps[-1][1] if hasattr(ready, "steps") else ready
-    options = {id(final): {"zipmap": False}} if schema.task == "classification" else None
+    options = {id(final): {"zipmap": False}} if TASKS[schema.task].has_classes else None
     try:
         return convert_sklearn(ready, initial_types=_input_types(schema), target_opset=TARGET_OPSET, options=options)
     except Exception as error:  # skl2onnx raises many kinds (MissingShapeCalculator, RuntimeError, ValueError ...)
@@ -157,7 +158,7 @@ def _first_line(error: BaseException) -> str:
 
 def sklearn_answers(model: Any, frame: pd.DataFrame, schema: features.Schema) -> tuple[np.ndarray, np.ndarray]:
     """Labels and probabilities (classification) or values twice (regression) of the scikit-learn pipeline."""
-    if schema.task == "classification":
+    if TASKS[schema.task].has_classes:
         probabilities = model.predict_proba(frame)
         return np.asarray(model.classes_)[np.argmax(probabilities, axis=1)], probabilities
     values = np.asarray(model.predict(frame), dtype="float64")
@@ -198,7 +199,7 @@ def answers(session: Any, columns: dict[str, np.ndarray], schema: features.Schem
     """Labels and class probabilities (classification; labels from the probabilities, like scikit-learn's
     ``predict``), or the predicted values twice (regression)."""
     outputs = session.run(None, feed(session, columns, schema))
-    if schema.task == "classification":
+    if TASKS[schema.task].has_classes:
         probabilities = np.asarray(outputs[1], dtype="float64")
         return np.asarray(schema.classes)[np.argmax(probabilities, axis=1)], probabilities
     values = np.asarray(outputs[0], dtype="float64").reshape(-1)
@@ -217,7 +218,7 @@ def check_parity(model: Any, onnx_model: Any, frame: pd.DataFrame, schema: featu
     rows = len(frame)
     if rows == 0:
         return Parity(False, 0, False, float("nan"), 0.0, "no holdout rows to check parity on")
-    if schema.task == "classification":
+    if TASKS[schema.task].has_classes:
         labels_equal = bool(np.array_equal(labels.astype(object), expected_labels.astype(object)))
         difference = float(np.max(np.abs(outputs - expected)))
         tolerance = PROBABILITY_TOLERANCE

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -156,7 +157,7 @@ def test_a_malformed_request_costs_one_log_line_and_no_traceback(server, feature
     before = server.log.read_bytes()
     record = feature_rows[0]
     number = next(k for k, v in record.items() if isinstance(v, int | float) and not isinstance(v, bool))
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"content": b"this is not json", "headers": {"content-type": "application/json"}},
         {"json": {"records": [record | {number: "not a number"}]}},
         {"json": {"records": [record | {"no_such_feature": 1}]}},

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,9 @@ def test_positional_rows_keep_their_exact_values(engine, values) -> None:
 
 
 def test_online_rows_keep_their_json_inputs_and_outputs(engine) -> None:
-    rows = writer.Writer(lambda groups: store.insert(engine, [r for g in groups for r in g]), name="test-writer")
+    rows: writer.Writer[list[dict[str, Any]]] = writer.Writer(
+        lambda groups: store.insert(engine, [r for g in groups for r in g]), name="test-writer"
+    )
     row = {
         "source": database.ONLINE,
         "request_id": "r1",

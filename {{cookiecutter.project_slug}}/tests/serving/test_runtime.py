@@ -43,6 +43,7 @@ def test_registration_logs_the_onnx_export_and_the_schema_beside_the_sklearn_mod
         cfg = config.load("params.yaml")
         client = tracking.configure(cfg.tracking)
         version = client.get_model_version(cfg.tracking.model_name, str(report["version"]))
+        assert version.run_id is not None
         run = client.get_run(version.run_id)
         # then the version and its run carry the parity outcome, the run its numbers and the schema artifact
         assert version.tags["onnx.parity"] == run.data.tags["onnx.parity"] == "held"

@@ -248,7 +248,7 @@ def run(
     bar = tqdm(total=rows - already, unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
     sample_at = sample_positions(rows, digest, cfg.monitor.batch_sample_rows)
     sampled: list[pd.DataFrame] = []
-    chunks = writer.Writer(
+    chunks: writer.Writer[tuple[np.ndarray, list[Any], list[str] | None]] = writer.Writer(
         lambda items: write_chunks(engine, request, items), name="batch-writer", group=1, depth=2, stop_on_error=True
     )
     with bar:

@@ -93,9 +93,12 @@ def load(stored: Any, runtime: str | None = None) -> ServedModel:
     name, version = meta["registered_model"], meta["registered_version"]
     chosen = runtime or _plan(stored)
     why = "" if chosen == ONNX else _why_not_onnx(stored, forced=runtime is not None)
-    if chosen == ONNX:
+    exported = onnx_path(stored)
+    if chosen == ONNX and exported is None:
+        why = f"the stored model has no {ONNX_FOLDER}/{ONNX_FILE} whose parity held"
+    if chosen == ONNX and exported is not None:
         try:
-            served = ServedModel(OnnxRuntime(onnx_path(stored).read_bytes(), schema), schema, name, version)
+            served = ServedModel(OnnxRuntime(exported.read_bytes(), schema), schema, name, version)
         except Exception as error:  # a broken file or an operator this onnxruntime lacks: scikit-learn answers
             why = f"onnxruntime could not open {ONNX_FOLDER}/{ONNX_FILE}: {error}"
         else:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import features, onnx_export
+from ..metrics import TASKS
 
 ONNX = "onnxruntime"
 SKLEARN = "scikit-learn"
@@ -33,7 +34,7 @@ def columns_of_records(records: Sequence[Mapping[str, Any]], schema: features.Sc
         if feature.kind == "numeric":
             columns[feature.name] = np.array(values, dtype="float64")  # None becomes NaN
         else:
-            columns[feature.name] = np.array([v if v else np.nan for v in values], dtype=object)
+            columns[feature.name] = np.array([v or np.nan for v in values], dtype=object)
     return columns
 
 
@@ -43,19 +44,22 @@ class OnnxRuntime:
     name = ONNX
 
     def __init__(self, onnx_bytes: bytes, schema: features.Schema) -> None:
+        self._open(onnx_bytes, schema)
+
+    def _open(self, onnx_bytes: bytes, schema: features.Schema) -> None:
         self.onnx_bytes = onnx_bytes
         self.schema = schema
         self.session = onnx_export.session(onnx_bytes)
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         labels, outputs = onnx_export.answers(self.session, dict(columns), self.schema)
-        return labels, (outputs if self.schema.task == "classification" else None)
+        return labels, (outputs if TASKS[self.schema.task].has_classes else None)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"onnx_bytes": self.onnx_bytes, "schema": self.schema}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["onnx_bytes"], state["schema"])
+        self._open(state["onnx_bytes"], state["schema"])
 
 
 class SklearnRuntime:
@@ -69,7 +73,7 @@ class SklearnRuntime:
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         frame = pd.DataFrame({name: columns[name] for name in self.schema.names})
-        if self.schema.task == "classification":
+        if TASKS[self.schema.task].has_classes:
             probabilities = self.model.predict_proba(frame)
             return np.asarray(self.model.classes_)[np.argmax(probabilities, axis=1)], probabilities
         return np.asarray(self.model.predict(frame), dtype="float64"), None

@@ -245,7 +245,8 @@ class Acknowledge:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") != "/predict":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         ticket: dict[str, str] = {}
         TICKET.set(ticket)
         held: list[dict] = []
