@@ -18,7 +18,6 @@ from .errors import UserError as UserError
 from .metrics import DEFAULT, GREATER_IS_BETTER, METRICS, metrics_for
 
 PARAMS_FILE = Path("params.yaml")
-EXTERNAL_DATA = Path("data/external")
 SKLEARN_DATASETS = {
     "classification": ("breast_cancer", "iris", "wine", "digits"),
     "regression": ("diabetes",),
@@ -45,16 +44,39 @@ class Ingest(Section):
             if name not in known:
                 raise ValueError(f"unknown scikit-learn dataset {name!r}; bundled ones are {', '.join(known)}")
             return value
-        path = Path(value)
-        if path.suffix.lower() not in (".csv", ".parquet"):
+        if Path(value).suffix.lower() not in (".csv", ".parquet"):
             raise ValueError(f"{value!r} is neither sklearn:<dataset> nor a .csv or .parquet file")
-        if path.is_absolute() or EXTERNAL_DATA not in path.parents:
-            raise ValueError(f"{value!r} must be a relative path under {EXTERNAL_DATA}/ so DVC sees when it changes")
-        return value
+        return value  # that it lies under paths.external is a cross-check (cross_check)
 
     @property
     def sklearn_dataset(self) -> str | None:
         return self.source.removeprefix("sklearn:") if self.source.startswith("sklearn:") else None
+
+
+class Paths(Section):
+    """Every file the pipeline reads or writes, named once (params.yaml says what each is): dvc.yaml uses them as
+    ``${paths.<key>}`` (deps, outs, metrics, plots) and hands them to each stage on its command line; the other
+    commands (data, review, monitor, harvest ...) read them from here."""
+
+    external: Path
+    raw: Path
+    validation: Path
+    train: Path
+    holdout: Path
+    features: Path
+    prepared: Path
+    candidate: Path
+    metrics: Path
+    plots: Path
+    figures: Path
+    registration: Path
+
+    @field_validator("*")
+    @classmethod
+    def _relative(cls, value: Path) -> Path:
+        if value.is_absolute() or ".." in value.parts or value == Path("."):
+            raise ValueError(f"{str(value)!r} must be a path inside the project (relative, no '..')")
+        return value
 
 
 class Validate(Section):
@@ -145,6 +167,7 @@ class Config(Section):
     tracking: Tracking
     serving: Serving
     monitor: Monitor
+    paths: Paths
 
     @model_validator(mode="before")
     @classmethod
@@ -223,6 +246,12 @@ def cross_check(cfg: Config) -> list[str]:
                 f"register.floor: {floor} is the best {metric.name} possible, so no model but a perfect one can "
                 f"pass: set a reachable floor"
             )
+    source, external = Path(cfg.ingest.source), cfg.paths.external
+    if cfg.ingest.sklearn_dataset is None and (source.is_absolute() or external not in source.parents):
+        problems.append(
+            f"ingest.source: {cfg.ingest.source!r} must be a relative path under {external}/ (paths.external) "
+            f"so DVC sees when it changes"
+        )
     dataset = cfg.ingest.sklearn_dataset
     if dataset is not None and dataset not in SKLEARN_DATASETS[task]:
         problems.append(

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from {{ cookiecutter.package_name }} import config, tracking
 from {{ cookiecutter.package_name }}.stages import evaluate, register, train
 
-from ..conftest import run_pipeline, write_params
+from ..conftest import PATHS, run_pipeline, write_params
 
 GATE = config.Register(metric="roc_auc", min_improvement=0.01, floor=0.8)
 
@@ -51,7 +51,7 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion() -> None:
 
 def test_the_pipeline_registers_a_champion_with_its_reasons(in_trained) -> None:
     cfg = config.load("params.yaml")
-    report = json.loads(register.REPORT.read_text())
+    report = json.loads(PATHS.registration.read_text())
     assert report["promoted"] is True and report["champion_after"] == report["version"] == 1
     client = MlflowClient()
     champion = client.get_model_version_by_alias(cfg.tracking.model_name, tracking.CHAMPION)

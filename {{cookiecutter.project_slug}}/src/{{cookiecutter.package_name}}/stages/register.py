@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from .. import tracking
@@ -22,18 +21,13 @@ from ..metrics import GREATER_IS_BETTER
 __all__ = ["Check", "Decision", "decide", "run"]  # decide lives in gate.py; kept here for existing imports
 
 log = logging.getLogger(__name__)
-CANDIDATE = Path("models/candidate.json")
-METRICS = Path("reports/metrics.json")
-REPORT = Path("reports/registration.json")
 
 
-def run(
-    cfg: Config, candidate_file: Path = CANDIDATE, metrics_file: Path = METRICS, report: Path = REPORT
-) -> dict[str, Any]:
+def run(cfg: Config) -> dict[str, Any]:
     import mlflow
 
-    candidate = json.loads(candidate_file.read_text())
-    holdout = json.loads(metrics_file.read_text())
+    candidate = json.loads(cfg.paths.candidate.read_text())
+    holdout = json.loads(cfg.paths.metrics.read_text())
     check_floor_scale(cfg.register_.metric, cfg.register_.floor, holdout.get("baseline"))
     client = tracking.configure(cfg.tracking)
     name = cfg.tracking.model_name
@@ -79,6 +73,7 @@ def run(
         "champion_before": int(before.version) if before else None,
         "champion_after": int(after.version) if after else None,
     }
+    report = cfg.paths.registration
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result, indent=2) + "\n")
     log.info(
