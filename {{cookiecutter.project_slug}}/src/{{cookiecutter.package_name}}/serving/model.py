@@ -46,8 +46,8 @@ def stored_schema(stored: Any) -> features.Schema:
 
 def load(stored: Any) -> ServedModel:
     """A stored model (``bentoml.models.get(tag)`` or a service's ``BentoModel``), ready to predict."""
-    import mlflow
+    from .mlflow_folder import load_sklearn  # no MLflow import for the skops models train logs
 
     meta = stored.info.metadata
-    model = mlflow.sklearn.load_model(stored.path_of(MLFLOW_FOLDER))
+    model = load_sklearn(stored.path_of(MLFLOW_FOLDER))
     return ServedModel(model, stored_schema(stored), meta["registered_model"], meta["registered_version"])
