@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
 from .errors import UserError as UserError
+from .families import TASKS as FAMILY_TASKS
 from .metrics import DEFAULT, GREATER_IS_BETTER, METRICS, metrics_for
 
 PARAMS_FILE = Path("params.yaml")
@@ -203,8 +204,6 @@ class Config(Section):
 
 def cross_check(cfg: Config) -> list[str]:
     """What does not fit together in an otherwise well-formed config, one line per problem with its fix."""
-    from .models import FAMILIES  # the family table (sklearn imports): only when a config is checked
-
     task, other = cfg.task, "regression" if cfg.task == "classification" else "classification"
     allowed = metrics_for(task)
     problems = []
@@ -221,9 +220,9 @@ def cross_check(cfg: Config) -> list[str]:
         )
     linear = {"classification": "logistic_regression", "regression": "ridge"}
     for index, candidate in enumerate(cfg.train.search.candidates):
-        family = FAMILIES.get(candidate.family)
-        if family is not None and getattr(family, task) is None:
-            usable = ", ".join(name for name, f in FAMILIES.items() if getattr(f, task) is not None)
+        tasks = FAMILY_TASKS.get(candidate.family)
+        if tasks is not None and task not in tasks:
+            usable = ", ".join(name for name, learns in FAMILY_TASKS.items() if task in learns)
             problems.append(
                 f"train.search.candidates[{index}].family: {candidate.family!r} has no {task} estimator: "
                 f"use {linear[task]!r} (with its own params) or one of {usable}"

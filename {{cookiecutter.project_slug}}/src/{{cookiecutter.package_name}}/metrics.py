@@ -11,10 +11,11 @@ class the same, which rewards getting rare classes right. Pick one with ``train.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
+if TYPE_CHECKING:  # the scoring functions import these when they run: config.py reads the table above only
+    import numpy as np
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ def from_scorer(metric: str, score: float) -> float:
 
 def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
     """Holdout metrics from class probabilities (columns ordered as ``classes``)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
     predicted = classes[np.argmax(proba, axis=1)]
     binary = len(classes) == 2
     average = "binary" if binary else "weighted"
@@ -103,6 +107,8 @@ def classification(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) ->
 
 
 def regression(y_true: pd.Series, predicted: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics as skm
+
     return {
         "r2": float(skm.r2_score(y_true, predicted)),
         "rmse": float(skm.root_mean_squared_error(y_true, predicted)),

@@ -26,14 +26,14 @@ def test_a_csv_keeps_text_columns_and_missing_values(tmp_project, cfg) -> None:
 
 
 def test_an_unknown_target_names_the_columns(tmp_project, cfg) -> None:
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["ingest"]["target"] = "revenue"
     with pytest.raises(config.UserError, match=r"target column 'revenue' \(ingest.target\) is not in"):
         ingest.run(write_params(tmp_project, params))
 
 
 def test_dropping_an_unknown_column_is_an_error(tmp_project, cfg) -> None:
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["ingest"]["drop_columns"] = ["nope"]
     with pytest.raises(config.UserError, match="nope"):
         ingest.run(write_params(tmp_project, params))
@@ -44,7 +44,7 @@ def test_a_semicolon_file_gets_a_delimiter_hint(tmp_project, cfg) -> None:
     pd.read_csv(path).to_csv(path, sep=";", index=False)
     with pytest.raises(config.UserError, match=r"parses into one column .* looks semicolon-separated"):
         ingest.run(cfg)
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["ingest"]["delimiter"] = ";"
     assert len(ingest.run(write_params(tmp_project, params))) > 100
 

@@ -62,7 +62,7 @@ def test_the_pipeline_registers_a_champion_with_its_reasons(in_trained) -> None:
 
 def test_a_worse_model_stays_challenger(tmp_project, cfg) -> None:
     run_pipeline(cfg)
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["train"]["search"]["candidates"] = [{"family": "dummy", "params": {}}]
     params["register"]["floor"] = None  # no floor: only the comparison with the champion can fail
     worse = write_params(tmp_project, params)

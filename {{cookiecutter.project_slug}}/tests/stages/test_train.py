@@ -35,7 +35,7 @@ def prepared(tmp_project, cfg) -> config.Config:
 
 
 def with_search(tmp_project, cfg: config.Config, **search) -> config.Config:
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["train"]["search"].update(search)
     return write_params(tmp_project, params)
 
@@ -88,7 +88,7 @@ def test_the_model_logged_is_the_best_candidate_refitted(trained_store) -> None:
 
 def test_cuda_without_a_gpu_fails_before_any_run(tmp_project, prepared, monkeypatch) -> None:
     monkeypatch.setattr(models, "gpu_visible", lambda: False)
-    params = prepared.model_dump(by_alias=True)
+    params = prepared.model_dump(by_alias=True, mode="json")
     params["train"]["device"] = "cuda"
     cfg = write_params(tmp_project, params)
 

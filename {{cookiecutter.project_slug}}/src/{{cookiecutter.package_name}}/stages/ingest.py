@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from sklearn import datasets
 
 from ..config import Config, Ingest, UserError
 from ..errors import MissingFile
@@ -17,6 +16,8 @@ log = logging.getLogger(__name__)
 
 def load_sklearn(name: str, target: str) -> pd.DataFrame:
     """A dataset bundled with scikit-learn (no download), with the target under ``target``."""
+    from sklearn import datasets
+
     bunch = getattr(datasets, f"load_{name}")(as_frame=True)
     frame = bunch.frame.rename(columns={"target": target}) if "target" in bunch.frame else bunch.frame
     frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
