@@ -19,8 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1",
-         "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+QUIET = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
 PROBE = (
     "import sys, runpy\n"
     "sys.argv = [sys.argv[0], *sys.argv[1:]]\n"
@@ -32,20 +37,45 @@ PROBE = (
 
 
 def package_of(project: Path) -> str:
-    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+    return next(
+        p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists()
+    )
 
 
 def environment(project: Path, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")} | QUIET
-    return env | {"SERVING_DB_URL": f"sqlite:///{db}", "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")
+    } | QUIET
+    return env | {
+        "SERVING_DB_URL": f"sqlite:///{db}",
+        "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}",
+    }
 
 
 def one_run(project: Path, rows: Path, db: Path, batch_id: str) -> tuple[float, bool]:
     python = project / ".venv" / "bin" / "python"
     code = PROBE.format(package=package_of(project))
-    command = [str(python), "-c", code, "batch", "--input", str(rows), "--batch-id", batch_id]
+    command = [
+        str(python),
+        "-c",
+        code,
+        "batch",
+        "--input",
+        str(rows),
+        "--batch-id",
+        batch_id,
+    ]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=project, env=environment(project, db), capture_output=True, text=True)
+    done = subprocess.run(
+        command,
+        check=False,
+        cwd=project,
+        env=environment(project, db),
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"batch failed in {project}:\n{done.stderr[-3000:]}")
@@ -59,30 +89,56 @@ def main() -> None:
     args = parser.parse_args()
     projects = [p.resolve() for p in args.projects]
     work = Path(tempfile.mkdtemp(prefix="batch-start-"))
-    for index, project in enumerate(projects):  # the champion into each store once (not timed)
+    for index, project in enumerate(
+        projects
+    ):  # the champion into each store once (not timed)
         env = environment(project, work / f"warm-{index}.db")
-        subprocess.run([str(project / ".venv" / "bin" / "python"), "-m", package_of(project), "import-model"],
-                       cwd=project, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(project / ".venv" / "bin" / "python"),
+                "-m",
+                package_of(project),
+                "import-model",
+            ],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     rows = work / "rows.parquet"
-    subprocess.run([str(projects[0] / ".venv" / "bin" / "python"), "-c",
-                    f"import pandas as pd; pd.read_parquet('data/processed/test.parquet').head(5).to_parquet({str(rows)!r})"],
-                   cwd=projects[0], check=True)
+    subprocess.run(
+        [
+            str(projects[0] / ".venv" / "bin" / "python"),
+            "-c",
+            f"import pandas as pd; pd.read_parquet('data/processed/test.parquet').head(5).to_parquet({str(rows)!r})",
+        ],
+        cwd=projects[0],
+        check=True,
+    )
     times: dict[Path, list[float]] = {p: [] for p in projects}
     mlflow: dict[Path, bool] = {}
     load_before = os.getloadavg()
     for run in range(args.runs):
         for index, project in enumerate(projects):
-            seconds, imported = one_run(project, rows, work / f"serving-{index}.db", f"start-{run}")
+            seconds, imported = one_run(
+                project, rows, work / f"serving-{index}.db", f"start-{run}"
+            )
             times[project].append(seconds)
             mlflow[project] = mlflow.get(project, False) or imported
     load_after = os.getloadavg()
-    print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; load average (1/5/15 min) before: "
-          f"{' / '.join(f'{x:.2f}' for x in load_before)}, after: {' / '.join(f'{x:.2f}' for x in load_after)}\n")
-    print("| project | runs | median s | best s | MLflow imported |\n| --- | ---: | ---: | ---: | --- |")
+    print(
+        f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; load average (1/5/15 min) before: "
+        f"{' / '.join(f'{x:.2f}' for x in load_before)}, after: {' / '.join(f'{x:.2f}' for x in load_after)}\n"
+    )
+    print(
+        "| project | runs | median s | best s | MLflow imported |\n| --- | ---: | ---: | ---: | --- |"
+    )
     for project in projects:
         found = times[project]
-        print(f"| {project} | {len(found)} | {statistics.median(found):.2f} | {min(found):.2f} | "
-              f"{'yes' if mlflow[project] else 'no'} |")
+        print(
+            f"| {project} | {len(found)} | {statistics.median(found):.2f} | {min(found):.2f} | "
+            f"{'yes' if mlflow[project] else 'no'} |"
+        )
 
 
 if __name__ == "__main__":
