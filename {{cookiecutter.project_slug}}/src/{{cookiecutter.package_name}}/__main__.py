@@ -252,7 +252,7 @@ def parser() -> argparse.ArgumentParser:
     stages["validate"].add_argument("--init", action="store_true", help="draft the suite from the current data instead")
     stages["validate"].set_defaults(handler=_validate)
     data = commands.add_parser("data", help="bring your own CSV/Parquet file: copy, dvc add, params, ingest, suite")
-    data.add_argument("file", help="the file to bring (copied to data/external/)")
+    data.add_argument("file", help="the file to bring (copied to paths.external, data/external/ by default)")
     data.add_argument("--target", required=True, help="the column to predict")
     data.add_argument("--task", choices=("classification", "regression"), help="switch task (default: keep)")
     data.add_argument("--drop", nargs="*", help="identifier or leaking columns to leave out")
