@@ -129,6 +129,7 @@ def reset(project: Path) -> None:
         "mlruns",
         "mlartifacts",
         ".bentoml",
+        ".dvc/cache/runs",  # DVC's run cache would restore stages instead of running them
     ):
         path = project / name
         if path.is_dir():
