@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }} import config
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 TARGETS = {"classification": "churned", "regression": "lifetime_spend"}
+PATHS = config.load(PROJECT / "params.yaml").paths  # the pipeline's files (params.yaml `paths:`), relative
 
 
 def small_params(task: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import pytest
 from {{ cookiecutter.package_name }} import data_docs
 from {{ cookiecutter.package_name }}.stages import ingest, validate
 
+from .conftest import PATHS
+
 GX_PAGE = """<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>
 <link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css" />
 <style>.navbar-brand a { background: url('https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png') }</style>
@@ -59,7 +61,7 @@ def test_the_validate_stage_leaves_an_offline_site(tmp_project: Path, cfg) -> No
     (result,) = site.glob("validations/**/*.html")
     text = result.read_text()
     assert "Data asset:</span> raw_data (data/raw/dataset.parquet)" in text
-    assert f"/{validate.data_version(ingest.OUTPUT)}/" in result.as_posix()  # a readable run name, not __none__
+    assert f"/{validate.data_version(PATHS.raw)}/" in result.as_posix()  # a readable run name, not __none__
 
 
 def test_no_vendored_assets_is_one_clear_error(tmp_path: Path) -> None:

@@ -30,5 +30,6 @@ def test_cuda_without_a_gpu_is_one_clear_line(tmp_project, capsys, monkeypatch) 
     monkeypatch.setattr(models, "gpu_visible", lambda: False)
     text = (tmp_project / "params.yaml").read_text().replace("device: auto", "device: cuda")
     (tmp_project / "params.yaml").write_text(text)
+    assert cli.main(["ingest"]) == cli.main(["prepare"]) == 0  # train's inputs, so the device is what fails
     assert cli.main(["train"]) == 1
     assert "no GPU is visible" in capsys.readouterr().err

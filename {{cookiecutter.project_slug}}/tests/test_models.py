@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import models
+from {{ cookiecutter.package_name }} import families, models
 from {{ cookiecutter.package_name }}.config import UserError
 
 
@@ -165,3 +165,9 @@ def test_the_logged_model_predicts_on_the_cpu() -> None:
     wrapped = models.build("xgboost", "classification", {}, seed=0, device="cuda", classes=("a", "b"))
     model = models.on_cpu(Pipeline([("model", wrapped)]))
     assert model.named_steps["model"].estimator.get_params()["device"] == "cpu"
+
+
+def test_the_config_family_table_matches_the_estimators() -> None:
+    """config.py checks candidates against families.LEARNS (no scikit-learn import); models.py must agree with it."""
+    built = {name: tuple(t for t in families.BOTH if getattr(f, t) is not None) for name, f in models.FAMILIES.items()}
+    assert built == families.LEARNS

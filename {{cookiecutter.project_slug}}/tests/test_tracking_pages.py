@@ -14,6 +14,8 @@ from mlflow.tracking import MlflowClient
 from {{ cookiecutter.package_name }} import config, search, tracking
 from {{ cookiecutter.package_name }}.stages import evaluate, train
 
+from .conftest import PATHS
+
 
 def test_the_experiment_is_marked_as_model_training(in_trained) -> None:
     cfg = config.load("params.yaml")
@@ -24,14 +26,14 @@ def test_the_experiment_is_marked_as_model_training(in_trained) -> None:
 
 
 def test_the_parent_run_is_named_after_its_family_and_data(in_trained) -> None:
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
     run = mlflow.get_run(candidate["run_id"])
     assert run.info.run_name == candidate["run_name"] == f"{candidate['family']} · data {candidate['data_md5'][:8]}"
-    assert candidate["data_md5"] == tracking.file_md5(train.PROCESSED / "train.parquet")
+    assert candidate["data_md5"] == tracking.file_md5(PATHS.train)
 
 
 def test_training_and_holdout_datasets_are_logged_with_their_dvc_hash(in_trained) -> None:
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
     run_inputs = mlflow.get_run(candidate["run_id"]).inputs
     assert run_inputs is not None
     inputs = run_inputs.dataset_inputs
@@ -39,12 +41,12 @@ def test_training_and_holdout_datasets_are_logged_with_their_dvc_hash(in_trained
     for item in inputs:
         tags = {t.key: t.value for t in item.tags}
         found[tags["mlflow.data.context"]] = (item.dataset.name, tags["dvc.md5"])
-    assert found["training"] == ("train", tracking.file_md5(train.PROCESSED / "train.parquet"))
-    assert found["holdout"] == ("test", tracking.file_md5(evaluate.PROCESSED / "test.parquet"))
+    assert found["training"] == ("train", tracking.file_md5(PATHS.train))
+    assert found["holdout"] == ("test", tracking.file_md5(PATHS.holdout))
 
 
 def test_child_runs_last_as_long_as_their_fits(in_trained) -> None:
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
     parent = mlflow.get_run(candidate["run_id"])
     children = MlflowClient().search_runs(
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
@@ -63,7 +65,7 @@ def test_the_registry_version_is_described(in_trained) -> None:
     assert champion is not None
     text = client.get_model_version(cfg.tracking.model_name, champion.version).description
     assert text is not None
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
     assert text.startswith("**promoted** by the quality gate")
     assert candidate["data_md5"] in text and "- commit: `" in text and "- gate: pass: " in text
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import config, environment
+from .errors import MissingFile
 from .metrics import TASKS
 
 environment.configure()  # telemetry off, the project's BentoML store (environment.py)
@@ -18,11 +19,43 @@ environment.configure()  # telemetry off, the project's BentoML store (environme
 log = logging.getLogger("{{ cookiecutter.package_name }}")
 
 
+# The files each stage reads or writes (params.yaml `paths:`): dvc.yaml hands them over as --<key> options, so the
+# stage's command line says what it touches; a key left off the command line comes from params.yaml.
+STAGE_PATHS = {
+    "ingest": ("raw",),
+    "validate": ("raw", "validation"),
+    "prepare": ("raw", "train", "holdout", "features", "prepared"),
+    "train": ("train", "features", "validation", "candidate"),
+    "evaluate": ("train", "holdout", "features", "prepared", "candidate", "metrics", "plots", "figures"),
+    "register": ("holdout", "features", "candidate", "metrics", "registration"),
+}
+# The stage that writes each file a later stage cannot do without: run by hand before it, a stage says which to run.
+PRODUCER = {
+    "raw": "ingest",
+    "train": "prepare",
+    "holdout": "prepare",
+    "features": "prepare",
+    "candidate": "train",
+    "metrics": "evaluate",
+}
+
+
+def _with_paths(args: argparse.Namespace, cfg: config.Config) -> config.Config:
+    """The config with the paths given on the command line; a stage's missing input is a UserError naming it."""
+    given = {key: Path(getattr(args, key)) for key in STAGE_PATHS[args.command] if getattr(args, key) is not None}
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update=given)}) if given else cfg
+    for key in STAGE_PATHS[args.command]:
+        path, producer = getattr(cfg.paths, key), PRODUCER.get(key, args.command)
+        if producer != args.command and not path.exists():
+            raise MissingFile(f"{path} (paths.{key}) not found: run `dvc repro {producer}` first")
+    return cfg
+
+
 def _stage(name: str) -> Callable[[argparse.Namespace, config.Config], object]:
     def call(args: argparse.Namespace, cfg: config.Config) -> object:
         from importlib import import_module
 
-        return import_module(f".stages.{name}", __package__).run(cfg)
+        return import_module(f".stages.{name}", __package__).run(_with_paths(args, cfg))
 
     return call
 
@@ -30,6 +63,7 @@ def _stage(name: str) -> Callable[[argparse.Namespace, config.Config], object]:
 def _validate(args: argparse.Namespace, cfg: config.Config) -> object:
     from .stages import validate
 
+    cfg = _with_paths(args, cfg)
     return validate.init(cfg) if args.init else validate.run(cfg)
 
 
@@ -45,7 +79,7 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
     uri = cfg.tracking.resolved_uri
     remote = uri.startswith(("http://", "https://"))
     base = uri.rstrip("/") if remote else f"http://{args.host}:{args.port}"
-    links = tracking.ui_links(tracking.MlflowClient(uri, uri), cfg.tracking, base)
+    links = tracking.ui_links(tracking.client(uri), cfg.tracking, base)
     print("MLflow UI" + "".join(f"\n  {name}: {link}" for name, link in links.items()), flush=True)
     if remote:
         print(f"MLflow runs on a server already: open {uri}")
@@ -130,7 +164,9 @@ def _predict(args: argparse.Namespace, cfg: config.Config) -> object:
 
     from . import serving
 
-    answers = serving.request_predictions(cfg, args.url, args.input, rows=args.rows, wait=args.wait)
+    answers = serving.request_predictions(
+        cfg, args.url, args.input or cfg.paths.holdout, rows=args.rows, wait=args.wait
+    )
     print(json.dumps(answers, indent=2))
     return answers
 
@@ -199,19 +235,23 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}", description=__doc__)
     root.add_argument("--params", default=str(config.PARAMS_FILE), help="params file (default: %(default)s)")
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
+    stages = {}
     for name, text in [
-        ("ingest", "load the source table into data/raw/dataset.parquet"),
+        ("ingest", "load the source table into paths.raw"),
+        ("validate", "check paths.raw with the Great Expectations suite"),
         ("prepare", "split into train and holdout, write the feature schema"),
         ("train", "model search as MLflow child runs; log the best model"),
         ("evaluate", "holdout metrics for the candidate and the champion"),
         ("register", "register the candidate as challenger; promote it if the gate passes"),
     ]:
-        commands.add_parser(name, help=text).set_defaults(handler=_stage(name))
-    validate = commands.add_parser("validate", help="check data/raw with the Great Expectations suite")
-    validate.add_argument("--init", action="store_true", help="draft the suite from the current data instead")
-    validate.set_defaults(handler=_validate)
+        stages[name] = commands.add_parser(name, help=text)
+        stages[name].set_defaults(handler=_stage(name))
+        for key in STAGE_PATHS[name]:
+            stages[name].add_argument(f"--{key}", metavar="PATH", help=f"default: paths.{key} in params.yaml")
+    stages["validate"].add_argument("--init", action="store_true", help="draft the suite from the current data instead")
+    stages["validate"].set_defaults(handler=_validate)
     data = commands.add_parser("data", help="bring your own CSV/Parquet file: copy, dvc add, params, ingest, suite")
-    data.add_argument("file", help="the file to bring (copied to data/external/)")
+    data.add_argument("file", help="the file to bring (copied to paths.external, data/external/ by default)")
     data.add_argument("--target", required=True, help="the column to predict")
     data.add_argument("--task", choices=tuple(TASKS), help="switch task (default: keep)")
     data.add_argument("--drop", nargs="*", help="identifier or leaking columns to leave out")
@@ -282,7 +322,7 @@ def parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_batch)
     predict = commands.add_parser("predict", help="send rows of a file to a running service; print the answers")
     predict.add_argument("--url", default="http://127.0.0.1:3000")
-    predict.add_argument("--input", default="data/processed/test.parquet")
+    predict.add_argument("--input", help="default: paths.holdout in params.yaml")
     predict.add_argument("--rows", type=int, default=3)
     predict.add_argument("--wait", type=float, default=120, help="seconds to wait for the service to be ready")
     predict.set_defaults(handler=_predict)
@@ -318,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config.load(args.params)
         args.handler(args, cfg)
-    except (config.UserError, FileNotFoundError) as error:
+    except config.UserError as error:  # a missing file the user can fix is a UserError too (naming the file)
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, config.ConfigError) else 1
     return 0

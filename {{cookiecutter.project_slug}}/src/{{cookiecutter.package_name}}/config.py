@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
 from .errors import UserError as UserError
+from .families import LEARNS
 from .metrics import GREATER_IS_BETTER, METRICS, TASKS
 
 PARAMS_FILE = Path("params.yaml")
 # tracking.model_name: what the review comment's hidden marker can carry (pr-review.yml's marker regex)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-EXTERNAL_DATA = Path("data/external")
 CHUNK_ROWS = 100_000  # batch scoring: rows per chunk (read, scored and written in one transaction); --chunk-rows
 SKLEARN_DATASETS = {t.name: t.datasets for t in TASKS.values()}
 TaskName = Literal["classification", "regression"]  # metrics.TASKS holds what each one means
@@ -46,16 +46,39 @@ class Ingest(Section):
             if name not in known:
                 raise ValueError(f"unknown scikit-learn dataset {name!r}; bundled ones are {', '.join(known)}")
             return value
-        path = Path(value)
-        if path.suffix.lower() not in (".csv", ".parquet"):
+        if Path(value).suffix.lower() not in (".csv", ".parquet"):
             raise ValueError(f"{value!r} is neither sklearn:<dataset> nor a .csv or .parquet file")
-        if path.is_absolute() or EXTERNAL_DATA not in path.parents:
-            raise ValueError(f"{value!r} must be a relative path under {EXTERNAL_DATA}/ so DVC sees when it changes")
-        return value
+        return value  # that it lies under paths.external is a cross-check (cross_check)
 
     @property
     def sklearn_dataset(self) -> str | None:
         return self.source.removeprefix("sklearn:") if self.source.startswith("sklearn:") else None
+
+
+class Paths(Section):
+    """Every file the pipeline reads or writes, named once (params.yaml says what each is): dvc.yaml uses them as
+    ``${paths.<key>}`` (deps, outs, metrics, plots) and hands them to each stage on its command line; the other
+    commands (data, review, monitor, harvest ...) read them from here."""
+
+    external: Path
+    raw: Path
+    validation: Path
+    train: Path
+    holdout: Path
+    features: Path
+    prepared: Path
+    candidate: Path
+    metrics: Path
+    plots: Path
+    figures: Path
+    registration: Path
+
+    @field_validator("*")
+    @classmethod
+    def _relative(cls, value: Path) -> Path:
+        if value.is_absolute() or ".." in value.parts or value == Path():
+            raise ValueError(f"{str(value)!r} must be a path inside the project (relative, no '..')")
+        return value
 
 
 class Validate(Section):
@@ -156,6 +179,7 @@ class Config(Section):
     tracking: Tracking
     serving: Serving
     monitor: Monitor
+    paths: Paths
 
     @model_validator(mode="before")
     @classmethod
@@ -191,8 +215,6 @@ class Config(Section):
 
 def cross_check(cfg: Config) -> list[str]:
     """What does not fit together in an otherwise well-formed config, one line per problem with its fix."""
-    from .models import FAMILIES  # the family table (sklearn imports): only when a config is checked
-
     kind_of_task = TASKS[cfg.task]
     task, other = kind_of_task.name, kind_of_task.other.name
     allowed = kind_of_task.metrics
@@ -209,9 +231,9 @@ def cross_check(cfg: Config) -> list[str]:
             "prepare.stratify: true needs classes to stratify on: set it to false for regression (or leave it out)"
         )
     for index, candidate in enumerate(cfg.train.search.candidates):
-        family = FAMILIES.get(candidate.family)
-        if family is not None and getattr(family, task) is None:
-            usable = ", ".join(name for name, f in FAMILIES.items() if getattr(f, task) is not None)
+        tasks = LEARNS.get(candidate.family)
+        if tasks is not None and task not in tasks:
+            usable = ", ".join(name for name, learns in LEARNS.items() if task in learns)
             problems.append(
                 f"train.search.candidates[{index}].family: {candidate.family!r} has no {task} estimator: "
                 f"use {kind_of_task.linear_family!r} (with its own params) or one of {usable}"
@@ -234,6 +256,12 @@ def cross_check(cfg: Config) -> list[str]:
                 f"register.floor: {floor} is the best {metric.name} possible, so no model but a perfect one can "
                 f"pass: set a reachable floor"
             )
+    source, external = Path(cfg.ingest.source), cfg.paths.external
+    if cfg.ingest.sklearn_dataset is None and (source.is_absolute() or external not in source.parents):
+        problems.append(
+            f"ingest.source: {cfg.ingest.source!r} must be a relative path under {external}/ (paths.external) "
+            f"so DVC sees when it changes"
+        )
     dataset = cfg.ingest.sklearn_dataset
     if dataset is not None and dataset not in kind_of_task.datasets:
         problems.append(

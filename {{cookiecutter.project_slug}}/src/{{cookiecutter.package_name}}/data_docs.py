@@ -13,6 +13,8 @@ import re
 import shutil
 from pathlib import Path
 
+from .errors import MissingFile
+
 VENDOR = Path("vendor/web")
 SITE_VENDOR = Path("static/vendor")
 # What the pages ask a CDN for -> the vendored file under static/vendor/ (None: not needed, the tag goes).
@@ -78,7 +80,7 @@ def make_offline(site: Path, vendor: Path = VENDOR, asset_name: str | None = Non
     """Copy the vendored assets into the Data Docs ``site`` and rewrite its pages; returns the pages rewritten."""
     site = Path(site)
     if not (vendor / "jquery").is_dir():
-        raise FileNotFoundError(f"{vendor} has no vendored web assets: Data Docs would need the internet to render")
+        raise MissingFile(f"{vendor} has no vendored web assets: Data Docs would need the internet to render")
     shutil.copytree(vendor, site / SITE_VENDOR, dirs_exist_ok=True)
     pages = sorted(p for p in site.rglob("*.html") if SITE_VENDOR not in p.relative_to(site).parents)
     for page in pages:

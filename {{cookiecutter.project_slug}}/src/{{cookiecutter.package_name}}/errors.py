@@ -1,4 +1,4 @@
-"""The two errors a user can fix, reported by `python -m {{ cookiecutter.package_name }}` as one line, no traceback.
+"""The errors a user can fix, reported by `python -m {{ cookiecutter.package_name }}` as one line, no traceback.
 
 They live apart from config.py so that any module (models.py, whose family table config.py checks) can raise them
 without importing the config.
@@ -11,3 +11,8 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """params.yaml is missing, unreadable or does not match the expected shape."""
+
+
+class MissingFile(UserError, FileNotFoundError):
+    """A file the user must bring or make (data, a suite, an earlier stage's output) is not there: the message names
+    it and what makes it. Any other FileNotFoundError is a bug and keeps its traceback."""

@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+if TYPE_CHECKING:  # preprocessor() imports scikit-learn when it builds one: the schema and conform() need pandas only
+    from sklearn.compose import ColumnTransformer
 
 from .config import UserError
 from .metrics import TASKS
@@ -110,6 +109,11 @@ def from_signature(signature: Any, model: Any) -> Schema:
 
 def preprocessor(schema: Schema, *, scale: bool = True) -> ColumnTransformer:
     """Impute missing values; scale numbers; one-hot encode categories (unknown categories are ignored)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
     if scale:
         numeric_steps.append(("scale", StandardScaler()))

@@ -28,7 +28,6 @@ from .metrics import TASKS
 from .serving import database, store
 
 log = logging.getLogger(__name__)
-SCHEMA = Path("data/processed/features.json")
 MAX_SHOWN = 20
 
 
@@ -110,14 +109,14 @@ def read_labels(path: Path) -> list[tuple[str, Any]]:
     return list(zip(ids, labels, strict=True))
 
 
-def known_schema(path: Path = SCHEMA) -> features.Schema | None:
+def known_schema(path: Path) -> features.Schema | None:
     """The feature schema of the last prepared data (its classes), when the pipeline ran here."""
     return features.Schema.load(path) if path.exists() else None
 
 
 def run(cfg: Config, input_path: Path | str) -> dict[str, int]:
     path = Path(input_path)
-    labels, problems = check_labels(read_labels(path), known_schema(), strict=False, task=cfg.task)
+    labels, problems = check_labels(read_labels(path), known_schema(cfg.paths.features), strict=False, task=cfg.task)
     if problems:
         raise BadFeedback(f"{path}: nothing stored:\n  " + "\n  ".join(problems))
     engine = database.connect(cfg.serving.resolved_db_url)

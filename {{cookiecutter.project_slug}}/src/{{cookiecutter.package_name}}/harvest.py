@@ -29,7 +29,6 @@ from .serving import database, queries
 from .stages import ingest, validate
 
 log = logging.getLogger(__name__)
-SCHEMA = Path("data/processed/features.json")
 
 
 def labelled_frame(cfg: Config, since: str | None = None) -> pd.DataFrame:
@@ -43,11 +42,11 @@ def labelled_frame(cfg: Config, since: str | None = None) -> pd.DataFrame:
 
 
 def external_file(cfg: Config, params: Path = PARAMS_FILE) -> Path:
-    """The file under data/external/ that ingest reads; a scikit-learn source is written out as one first."""
+    """The file under paths.external that ingest reads; a scikit-learn source is written out as one first."""
     name = cfg.ingest.sklearn_dataset
     if name is None:
         return Path(cfg.ingest.source)
-    path = Path("data/external") / f"{name}.parquet"
+    path = cfg.paths.external / f"{name}.parquet"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         ingest.load_sklearn(name, cfg.ingest.target).to_parquet(path, index=False)
@@ -108,7 +107,7 @@ def run(cfg: Config, *, since: str | None = None, dvc_add: bool = True) -> dict[
         return {"file": None, "added": 0, "duplicates": 0, "rows": None}
     path = external_file(cfg)
     existing = _read(path) if path.exists() else pd.DataFrame(columns=harvested.columns)
-    schema = features.Schema.load(SCHEMA) if SCHEMA.exists() else None
+    schema = features.Schema.load(cfg.paths.features) if cfg.paths.features.exists() else None
     columns = [*(schema.names if schema else [c for c in harvested.columns if c != target]), target]
     if missing := [c for c in columns if c not in existing.columns and not existing.empty]:
         raise UserError(f"{path} has no column(s) {', '.join(missing)}: the served features do not fit it")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
+
+if TYPE_CHECKING:  # scikit-learn is imported by the functions that score: config.py reads the tables only
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,9 @@ def from_scorer(metric: str, score: float) -> float:
 
 def classification(y_true: pd.Series | np.ndarray, proba: np.ndarray, classes: np.ndarray) -> dict[str, float]:
     """Holdout metrics from class probabilities (columns ordered as ``classes``)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
     predicted = classes[np.argmax(proba, axis=1)]
     binary = len(classes) == 2
     average = "binary" if binary else "weighted"
@@ -155,6 +159,8 @@ def classification(y_true: pd.Series | np.ndarray, proba: np.ndarray, classes: n
 
 
 def regression(y_true: pd.Series | np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics as skm
+
     return {
         "r2": float(skm.r2_score(y_true, predicted)),
         "rmse": float(skm.root_mean_squared_error(y_true, predicted)),

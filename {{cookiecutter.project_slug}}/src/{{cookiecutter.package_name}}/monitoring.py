@@ -47,8 +47,6 @@ from .stages import validate
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "monitoring"
-TRAIN = Path("data/processed/train.parquet")
-HOLDOUT = Path("data/processed/test.parquet")
 DVC_CACHE = Path(".dvc/cache/files/md5")
 SMALL_REFERENCE = 1000  # reference rows: Evidently tests up to this, measures distances beyond
 ALPHA = 0.05  # family-wise, Bonferroni-corrected over the features (the tests' threshold)
@@ -120,8 +118,8 @@ def reference(cfg: Config) -> Reference:
     model_uri = f"models:/{name}/{version.version}"
     model = mlflow.sklearn.load_model(model_uri)
     schema = features.from_signature(mlflow.models.get_model_info(model_uri).signature, model)
-    train = pd.read_parquet(find_data(TRAIN, tags.get("data.train.md5"), "champion's training data"))
-    holdout = pd.read_parquet(find_data(HOLDOUT, None, "holdout"))
+    train = pd.read_parquet(find_data(cfg.paths.train, tags.get("data.train.md5"), "champion's training data"))
+    holdout = pd.read_parquet(find_data(cfg.paths.holdout, None, "holdout"))
     score = version.tags.get(f"holdout.{cfg.register_.metric}")
     return Reference(
         model_name=name,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tables
-from .config import EXTERNAL_DATA, PARAMS_FILE, UserError, load
+from .config import PARAMS_FILE, UserError, load
 from .metrics import TASKS
 from .stages import validate
 
@@ -109,13 +109,14 @@ def bring(
         raise UserError(f"FILE={file}: only .csv and .parquet files can be ingested")
     if task and task not in TASKS:
         raise UserError(f"TASK={task}: use {' or '.join(TASKS)}")
-    columns = [str(c) for c in tables.read_table(source, load(params_file).ingest.delimiter).columns]
+    before = load(params_file)
+    columns = [str(c) for c in tables.read_table(source, before.ingest.delimiter).columns]
     if target not in columns:  # checked before anything is copied or changed
         raise UserError(f"TARGET={target} is not a column of {file}; its columns are {', '.join(columns)}")
     unknown = [c for c in drop or () if c not in columns]
     if unknown:
         raise UserError(f"DROP names column(s) not in {file}: {', '.join(unknown)}")
-    destination = EXTERNAL_DATA / re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)
+    destination = before.paths.external / re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if source.resolve() != destination.resolve():
         shutil.copyfile(source, destination)

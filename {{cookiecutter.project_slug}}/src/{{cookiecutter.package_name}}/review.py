@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import MODEL_NAME, Config, UserError
+from .config import MODEL_NAME, Config, Paths, UserError
 from .gate import Gate, GateFailed, decide
 from .metrics import GREATER_IS_BETTER
 
@@ -42,13 +42,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
-METRICS = Path("reports/metrics.json")
-REGISTRATION = Path("reports/registration.json")
-VALIDATION = Path("reports/validation.json")
-CANDIDATE = Path("models/candidate.json")
 DVC_LOCK = Path("dvc.lock")
-FIGURES = Path("reports/figures")
-PLOTS = Path("reports/plots")
 REPORT = Path("reports/review.md")
 PARAMS = "params.yaml"
 MAX_ROWS = 50  # longest validation-failure list shown
@@ -541,13 +535,13 @@ def mlflow_run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str |
     return f"{parts.scheme}://{host}{parts.path.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def dvc_data_hashes(lock: Path = DVC_LOCK) -> dict[str, str]:
+def dvc_data_hashes(paths: Paths, lock: Path = DVC_LOCK) -> dict[str, str]:
     """The md5 that dvc.lock records for the raw data and the training split (the data version)."""
     if not lock.exists():
         return {}
     stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
     found = {}
-    for stage, path in (("ingest", "data/raw/dataset.parquet"), ("prepare", "data/processed/train.parquet")):
+    for stage, path in (("ingest", paths.raw.as_posix()), ("prepare", paths.train.as_posix())):
         for out in stages.get(stage, {}).get("outs", []):
             if out.get("path") == path and out.get("md5"):
                 found[path] = out["md5"]
@@ -604,14 +598,14 @@ def rescore_champion(cfg: Config, client: MlflowClient) -> dict[str, Any] | None
     from . import features
     from .stages import evaluate
 
-    schema = features.Schema.load(evaluate.PROCESSED / "features.json")
-    test = pd.read_parquet(evaluate.PROCESSED / "test.parquet")
+    schema = features.Schema.load(cfg.paths.features)
+    test = pd.read_parquet(cfg.paths.holdout)
     return evaluate.champion_metrics(cfg, client, features.conform(test, schema), test[schema.target], schema)
 
 
 def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client: MlflowClient | None) -> Lineage:
     """Family, hyperparameters, run (with a link on an http(s) server), commit, data hashes and the search."""
-    lineage = Lineage(data=dvc_data_hashes(), search_metric=cfg.train.metric)
+    lineage = Lineage(data=dvc_data_hashes(cfg.paths), search_metric=cfg.train.metric)
     if candidate is None:
         return lineage
     lineage.family = candidate.get("family")
@@ -623,8 +617,9 @@ def candidate_lineage(cfg: Config, candidate: dict[str, Any] | None, client: Mlf
 
     run = client.get_run(lineage.run_id)
     lineage.commit = run.data.tags.get("git.commit")
-    if run.data.tags.get("data.train.md5") and "data/processed/train.parquet" not in lineage.data:
-        lineage.data["data/processed/train.parquet"] = run.data.tags["data.train.md5"]
+    train = cfg.paths.train.as_posix()
+    if run.data.tags.get("data.train.md5") and train not in lineage.data:
+        lineage.data[train] = run.data.tags["data.train.md5"]
     lineage.run_link = mlflow_run_link(cfg.tracking.resolved_uri, run.info.experiment_id, lineage.run_id)
     children = mlflow.search_runs(
         experiment_ids=[run.info.experiment_id],
@@ -672,10 +667,11 @@ def run(
     Raises GateFailed after writing it when the dry-run gate rejects the candidate, so the check fails.
     """
     marker(cfg.tracking.model_name)  # a name the comment cannot carry fails before any work
-    holdout = _read_json(METRICS)
+    paths = cfg.paths
+    holdout = _read_json(paths.metrics)
     if holdout is None:
-        raise UserError(f"{METRICS} not found: run `make candidate` (dvc repro evaluate) first")
-    candidate = _read_json(CANDIDATE)
+        raise UserError(f"{paths.metrics} not found: run `make candidate` (dvc repro evaluate) first")
+    candidate = _read_json(paths.candidate)
 
     client = mlflow_client(cfg) if candidate is not None else None
     lineage, registry = Lineage(), Registry(holdout)
@@ -693,9 +689,9 @@ def run(
             registry.note = f"The registry could not be read ({type(error).__name__}): compared with the champion as evaluate saw it."
 
     if registered:
-        registration = _read_json(REGISTRATION)
+        registration = _read_json(paths.registration)
         if registration is None:
-            raise UserError(f"{REGISTRATION} not found: run the whole pipeline (dvc repro) first")
+            raise UserError(f"{paths.registration} not found: run the whole pipeline (dvc repro) first")
         gate = registered_gate(registration)
     elif registry.already_champion is not None:
         gate = already_champion_gate(registry.already_champion)
@@ -708,7 +704,7 @@ def run(
             changes = params_diff(params_at(base), yaml.safe_load(Path(PARAMS).read_text()) or {})
         except UserError as error:
             problem = str(error)
-    figures = sorted(p.name for p in FIGURES.glob("*.png")) if FIGURES.is_dir() else []
+    figures = sorted(p.name for p in paths.figures.glob("*.png")) if paths.figures.is_dir() else []
     if registry.already_champion is not None:
         before = (holdout.get("champion") or {}).get("version")
         registry.note = f"This candidate became champion v{registry.already_champion} after evaluate ran; " + (
@@ -721,7 +717,7 @@ def run(
         gate=gate,
         gate_metric=cfg.register_.metric,
         holdout=registry.holdout,
-        validation=_read_json(VALIDATION),
+        validation=_read_json(paths.validation),
         changes=changes,
         base=base,
         params_problem=problem,
@@ -729,7 +725,7 @@ def run(
         plots_url=plots_url,
         run_url=link,
         lineage=lineage,
-        plots=PLOTS,
+        plots=paths.plots,
         champion_note=registry.note,
         already_champion=registry.already_champion,
     )

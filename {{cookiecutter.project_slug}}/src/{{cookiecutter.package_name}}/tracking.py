@@ -1,6 +1,7 @@
 """MLflow: where runs go, what lineage they carry, and the registry's aliases.
 
-Importing this module turns MLflow's telemetry off before MLflow itself is imported.
+Importing this module does not import MLflow (seconds): each function imports it when it runs, so a command that
+only needs the names here (the aliases, ``file_md5``) stays quick. MLflow's telemetry is off before that import.
 """
 
 from __future__ import annotations
@@ -12,19 +13,17 @@ import subprocess
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-import mlflow
-from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
 
-from .config import Tracking
+    from .config import Tracking
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -42,10 +41,12 @@ def configure(tracking: Tracking) -> MlflowClient:
     MLFLOW_EXPERIMENT_NAME (MLflow's own variable) overrides the experiment: pull-request reviews log their
     candidates into an experiment of their own, with an identity that may only read the project's (docs/ci.md).
     """
+    import mlflow
+
     mlflow.set_tracking_uri(tracking.resolved_uri)
     mlflow.set_registry_uri(tracking.resolved_uri)
     experiment = mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or tracking.experiment)
-    client = MlflowClient()
+    client = mlflow.MlflowClient()
     for key, value in EXPERIMENT_KIND.items():
         if experiment.tags.get(key) != value:
             client.set_experiment_tag(experiment.experiment_id, key, value)
@@ -59,6 +60,9 @@ def run_name(family: str, data_md5: str) -> str:
 
 def log_dataset(frame: Any, path: Path, context: str, target: str | None = None) -> str:
     """Log a DVC-tracked table as an input of the active run (MLflow's Datasets); returns its DVC md5."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
     md5 = file_md5(path)
     with warnings.catch_warnings():  # MLflow's notes on a local path's source kind and on integer columns: noise here
         warnings.simplefilter("ignore", UserWarning)
@@ -156,7 +160,16 @@ def lineage_tags(data_files: dict[str, Path], validation_report: Path) -> dict[s
     return tags
 
 
+def client(uri: str) -> MlflowClient:
+    """A client for the tracking and registry store at ``uri``, selecting no experiment (that costs seconds)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri, uri)
+
+
 def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
@@ -165,6 +178,8 @@ def version_by_alias(client: MlflowClient, model_name: str, alias: str) -> Model
 
 def version_for_model(client: MlflowClient, model_name: str, model_uri: str) -> ModelVersion | None:
     """The registered version made from this logged model, if it was registered already (idempotent reruns)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         versions = client.search_model_versions(f"name = '{model_name}'")
     except MlflowException:
@@ -204,6 +219,8 @@ def settle_champion(
     """Called after ``version`` passed the gate against ``baseline`` (the champion's version at evaluation time,
     or "none") and carries its ``holdout.<metric>`` tag: the champion becomes the best version promoted against
     the same baseline (ties: the lowest version number). Returns the champion's version."""
+    from mlflow.exceptions import MlflowException
+
     version, baseline = str(version), str(baseline)
     client.set_model_version_tag(model_name, version, PROMOTION_BASELINE, baseline)
     best = version

@@ -9,10 +9,12 @@ import mlflow
 from {{ cookiecutter.package_name }} import config, metrics
 from {{ cookiecutter.package_name }}.stages import evaluate
 
+from ..conftest import PATHS
+
 
 def test_metrics_report_has_the_task_metrics(in_trained) -> None:
     cfg = config.load("params.yaml")
-    report = json.loads(evaluate.METRICS.read_text())
+    report = json.loads(PATHS.metrics.read_text())
     assert set(report["candidate"]) == set(metrics.TASKS[cfg.task].metrics)
     assert report["champion"] is None  # the first run had no champion to compare with
     assert report["holdout_rows"] == 48
@@ -20,12 +22,12 @@ def test_metrics_report_has_the_task_metrics(in_trained) -> None:
 
 def test_plots_and_figures_are_written(in_trained) -> None:
     cfg = config.load("params.yaml")
-    plots = {p.name for p in evaluate.PLOTS.iterdir()}
-    figures = {p.name for p in evaluate.FIGURES.iterdir()}
+    plots = {p.name for p in PATHS.plots.iterdir()}
+    figures = {p.name for p in PATHS.figures.iterdir()}
     if cfg.task == "classification":
         assert plots == {"confusion.json", "roc.json"}
         assert figures == {"confusion_matrix.png", "roc_curve.png"}
-        rows = json.loads((evaluate.PLOTS / "confusion.json").read_text())
+        rows = json.loads((PATHS.plots / "confusion.json").read_text())
         assert len(rows) == 48 and set(rows[0]) == {"actual", "predicted"}
     else:
         assert plots == {"residuals.json"}
@@ -33,19 +35,19 @@ def test_plots_and_figures_are_written(in_trained) -> None:
 
 
 def test_holdout_metrics_are_logged_to_the_training_run(in_trained) -> None:
-    candidate = json.loads(evaluate.CANDIDATE.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
     run = mlflow.get_run(candidate["run_id"])
-    report = json.loads(evaluate.METRICS.read_text())
+    report = json.loads(PATHS.metrics.read_text())
     for name, value in report["candidate"].items():
         assert run.data.metrics[f"test_{name}"] == value
 
 
 def test_a_second_evaluation_compares_with_the_champion(in_trained) -> None:
     cfg = config.load("params.yaml")
-    first = evaluate.METRICS.read_text()
+    first = PATHS.metrics.read_text()
     try:
         report = evaluate.run(cfg)
     finally:
-        evaluate.METRICS.write_text(first)  # the fixture is shared: leave it as the pipeline wrote it
+        PATHS.metrics.write_text(first)  # the fixture is shared: leave it as the pipeline wrote it
     assert report["champion"]["version"] == 1
     assert report["champion"][cfg.register_.metric] == report["candidate"][cfg.register_.metric]

@@ -8,32 +8,32 @@ import pytest
 from {{ cookiecutter.package_name }} import config
 from {{ cookiecutter.package_name }}.stages import ingest
 
-from ..conftest import PROJECT, write_params
+from ..conftest import PATHS, PROJECT, write_params
 
 
 def test_the_default_source_needs_no_download(tmp_project, cfg) -> None:
     shipped = config.load(PROJECT / "params.yaml")
     frame = ingest.run(shipped)
     assert shipped.ingest.target in frame.columns
-    assert len(pd.read_parquet(ingest.OUTPUT)) == len(frame) > 100
+    assert len(pd.read_parquet(PATHS.raw)) == len(frame) > 100
 
 
 def test_a_csv_keeps_text_columns_and_missing_values(tmp_project, cfg) -> None:
     frame = ingest.run(cfg)
     assert "customer_id" not in frame.columns
     assert frame["region"].isna().any()
-    assert pd.read_parquet(ingest.OUTPUT)["plan"].tolist() == frame["plan"].tolist()
+    assert pd.read_parquet(PATHS.raw)["plan"].tolist() == frame["plan"].tolist()
 
 
 def test_an_unknown_target_names_the_columns(tmp_project, cfg) -> None:
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["ingest"]["target"] = "revenue"
     with pytest.raises(config.UserError, match=r"target column 'revenue' \(ingest.target\) is not in"):
         ingest.run(write_params(tmp_project, params))
 
 
 def test_dropping_an_unknown_column_is_an_error(tmp_project, cfg) -> None:
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["ingest"]["drop_columns"] = ["nope"]
     with pytest.raises(config.UserError, match="nope"):
         ingest.run(write_params(tmp_project, params))
@@ -44,7 +44,7 @@ def test_a_semicolon_file_gets_a_delimiter_hint(tmp_project, cfg) -> None:
     pd.read_csv(path).to_csv(path, sep=";", index=False)
     with pytest.raises(config.UserError, match=r"parses into one column .* looks semicolon-separated"):
         ingest.run(cfg)
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["ingest"]["delimiter"] = ";"
     assert len(ingest.run(write_params(tmp_project, params))) > 100
 

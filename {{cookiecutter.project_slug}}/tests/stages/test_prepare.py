@@ -11,7 +11,7 @@ import pytest
 from {{ cookiecutter.package_name }}.config import UserError
 from {{ cookiecutter.package_name }}.stages import prepare
 
-from ..conftest import DATA
+from ..conftest import DATA, PATHS
 
 
 def table() -> pd.DataFrame:
@@ -43,7 +43,7 @@ def test_run_writes_the_split_and_the_schema(tmp_project, cfg) -> None:
 
     ingest.run(cfg)
     schema = prepare.run(cfg)
-    assert (prepare.OUT / "features.json").exists()
+    assert (PATHS.features).exists()
     assert schema.target == cfg.ingest.target
     assert "plan" in schema.of_kind("categorical")
 
@@ -52,14 +52,14 @@ def test_duplicates_are_removed_before_the_split_so_none_straddles_it(tmp_projec
     from {{ cookiecutter.package_name }}.stages import ingest
 
     frame = ingest.run(cfg)
-    pd.concat([frame] * 3, ignore_index=True).to_parquet(ingest.OUTPUT, index=False)
+    pd.concat([frame] * 3, ignore_index=True).to_parquet(PATHS.raw, index=False)
     prepare.run(cfg)
-    train = pd.read_parquet(prepare.OUT / "train.parquet")
-    test = pd.read_parquet(prepare.OUT / "test.parquet")
+    train = pd.read_parquet(PATHS.train)
+    test = pd.read_parquet(PATHS.holdout)
     unique = frame.drop_duplicates()
     assert len(train) + len(test) <= len(unique)
     assert train.merge(test, how="inner").empty, "no row is in both train and holdout"
-    counts = json.loads(prepare.REPORT.read_text())
+    counts = json.loads(PATHS.prepared.read_text())
     assert counts["rows_in"] == 3 * len(frame)
     assert counts["duplicates_removed"] == 3 * len(frame) - len(unique)
 

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from {{ cookiecutter.package_name }} import config, tracking
 from {{ cookiecutter.package_name }}.stages import evaluate, register, train
 
-from ..conftest import run_pipeline, write_params
+from ..conftest import PATHS, run_pipeline, write_params
 
 GATE = config.Register(metric="roc_auc", min_improvement=0.01, floor=0.8)
 
@@ -51,7 +51,7 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion() -> None:
 
 def test_the_pipeline_registers_a_champion_with_its_reasons(in_trained) -> None:
     cfg = config.load("params.yaml")
-    report = json.loads(register.REPORT.read_text())
+    report = json.loads(PATHS.registration.read_text())
     assert report["promoted"] is True and report["champion_after"] == report["version"] == 1
     client = MlflowClient()
     champion = client.get_model_version_by_alias(cfg.tracking.model_name, tracking.CHAMPION)
@@ -62,7 +62,7 @@ def test_the_pipeline_registers_a_champion_with_its_reasons(in_trained) -> None:
 
 def test_a_worse_model_stays_challenger(tmp_project, cfg) -> None:
     run_pipeline(cfg)
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["train"]["search"]["candidates"] = [{"family": "dummy", "params": {}}]
     params["register"]["floor"] = None  # no floor: only the comparison with the champion can fail
     worse = write_params(tmp_project, params)

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from {{ cookiecutter.package_name }} import config, features, metrics, models, tracking
 from {{ cookiecutter.package_name }}.stages import train
 
-from ..conftest import run_pipeline, write_params
+from ..conftest import PATHS, run_pipeline, write_params
 
 
 def children_of(run_id: str) -> list:
@@ -35,14 +35,14 @@ def prepared(tmp_project, cfg) -> config.Config:
 
 
 def with_search(tmp_project, cfg: config.Config, **search) -> config.Config:
-    params = cfg.model_dump(by_alias=True)
+    params = cfg.model_dump(by_alias=True, mode="json")
     params["train"]["search"].update(search)
     return write_params(tmp_project, params)
 
 
 def test_each_trial_is_a_child_run_and_the_parent_keeps_the_best(trained_store) -> None:
     cfg = config.load("params.yaml")
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
 
     metric = f"cv_{cfg.train.metric}"
     children = children_of(candidate["run_id"])
@@ -65,7 +65,7 @@ def test_each_trial_is_a_child_run_and_the_parent_keeps_the_best(trained_store) 
 
 
 def test_the_parent_records_device_versions_times_table_and_plot(trained_store) -> None:
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
 
     run = mlflow.get_run(candidate["run_id"])
     assert run.data.tags["device"] == run.data.params["device"] == candidate["device"] == "cpu"
@@ -79,7 +79,7 @@ def test_the_parent_records_device_versions_times_table_and_plot(trained_store) 
 
 
 def test_the_model_logged_is_the_best_candidate_refitted(trained_store) -> None:
-    candidate = json.loads(train.OUTPUT.read_text())
+    candidate = json.loads(PATHS.candidate.read_text())
     model = mlflow.sklearn.load_model(candidate["model_uri"])
     estimator = model.named_steps["model"]
     assert type(estimator) is type(models.build(candidate["family"], config.load("params.yaml").task, {}, seed=0))
@@ -88,7 +88,7 @@ def test_the_model_logged_is_the_best_candidate_refitted(trained_store) -> None:
 
 def test_cuda_without_a_gpu_fails_before_any_run(tmp_project, prepared, monkeypatch) -> None:
     monkeypatch.setattr(models, "gpu_visible", lambda: False)
-    params = prepared.model_dump(by_alias=True)
+    params = prepared.model_dump(by_alias=True, mode="json")
     params["train"]["device"] = "cuda"
     cfg = write_params(tmp_project, params)
 
@@ -113,8 +113,8 @@ def test_an_xgboost_search_on_the_cpu_logs_a_model_that_loads(tmp_project, prepa
     assert "version.xgboost" in run.data.tags
     assert {c.data.tags["device"] for c in children_of(candidate["run_id"])} == {"cpu"}
     model = mlflow.sklearn.load_model(candidate["model_uri"])
-    schema = features.Schema.load(train.PROCESSED / "features.json")
-    holdout = pd.read_parquet(train.PROCESSED / "test.parquet")
+    schema = features.Schema.load(PATHS.features)
+    holdout = pd.read_parquet(PATHS.holdout)
     predicted = model.predict(features.conform(holdout, schema))
     assert len(predicted) == len(holdout)
     if cfg.task == "classification":

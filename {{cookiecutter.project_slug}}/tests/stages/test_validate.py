@@ -10,6 +10,8 @@ import pytest
 from {{ cookiecutter.package_name }}.config import UserError
 from {{ cookiecutter.package_name }}.stages import ingest, validate
 
+from ..conftest import PATHS
+
 
 @pytest.fixture
 def drafted(tmp_project, cfg):
@@ -31,15 +33,15 @@ def test_the_data_it_was_drafted_from_passes(drafted) -> None:
     summary = validate.run(drafted)
     assert summary["success"] is True
     assert summary["failures"] == []
-    assert json.loads(validate.REPORT.read_text())["success"] is True
+    assert json.loads(PATHS.validation.read_text())["success"] is True
     assert (validate.GX_ROOT / "gx/uncommitted/data_docs/local_site/index.html").exists()
 
 
 def test_corrupted_data_stops_with_what_where_and_how_many(drafted) -> None:
-    frame = pd.read_parquet(ingest.OUTPUT)
+    frame = pd.read_parquet(PATHS.raw)
     frame.loc[:9, "tenure_months"] = -500
     frame.loc[:4, "plan"] = "free-trial"
-    frame.to_parquet(ingest.OUTPUT, index=False)
+    frame.to_parquet(PATHS.raw, index=False)
 
     with pytest.raises(validate.ValidationFailed) as failed:
         validate.run(drafted)
@@ -49,7 +51,7 @@ def test_corrupted_data_stops_with_what_where_and_how_many(drafted) -> None:
     assert "column 'tenure_months': 10 of" in message and "outside the bound between 0.0 and" in message
     assert "-500 (row 1)" in message
     assert "column 'plan': 5 of" in message and "not in the suite's value set, e.g. 'free-trial' (row 1)" in message
-    report = json.loads(validate.REPORT.read_text())
+    report = json.loads(PATHS.validation.read_text())
     assert report["success"] is False
     assert {f["column"] for f in report["failures"]} == {"tenure_months", "plan"}
 
@@ -92,8 +94,8 @@ def test_a_drafted_suite_is_one_a_person_would_keep() -> None:
 
 
 def test_the_duplicate_check_catches_every_row_repeated(drafted) -> None:
-    frame = pd.read_parquet(ingest.OUTPUT)
-    pd.concat([frame] * 10, ignore_index=True).to_parquet(ingest.OUTPUT, index=False)
+    frame = pd.read_parquet(PATHS.raw)
+    pd.concat([frame] * 10, ignore_index=True).to_parquet(PATHS.raw, index=False)
     with pytest.raises(validate.ValidationFailed) as failed:
         validate.run(drafted)
     rows = 10 * len(frame)
@@ -115,7 +117,7 @@ def test_the_duplicate_check_catches_every_row_repeated(drafted) -> None:
     ],
 )
 def test_each_failure_names_the_column_bound_value_and_row(drafted, break_it, expected) -> None:
-    break_it(pd.read_parquet(ingest.OUTPUT)).to_parquet(ingest.OUTPUT, index=False)
+    break_it(pd.read_parquet(PATHS.raw)).to_parquet(PATHS.raw, index=False)
     with pytest.raises(validate.ValidationFailed) as failed:
         validate.run(drafted)
     assert expected in str(failed.value)

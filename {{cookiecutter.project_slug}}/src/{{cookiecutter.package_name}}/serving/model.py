@@ -105,9 +105,9 @@ def load(stored: Any, runtime: str | None = None) -> ServedModel:
             log.info("%s v%s runs on onnxruntime (ONNX export, parity held at registration)", name, version)
             _LOADED[str(stored.tag)] = ONNX
             return served
-    import mlflow
+    from .mlflow_folder import load_sklearn  # no MLflow import for the skops models train logs
 
-    model = mlflow.sklearn.load_model(stored.path_of(MLFLOW_FOLDER))
+    model = load_sklearn(stored.path_of(MLFLOW_FOLDER))
     log.info("%s v%s runs on scikit-learn (%s)", name, version, why)
     _LOADED[str(stored.tag)] = SKLEARN
     return ServedModel(SklearnRuntime(model, schema), schema, name, version)

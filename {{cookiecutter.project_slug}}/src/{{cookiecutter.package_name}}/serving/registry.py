@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import environment, features
+from .. import environment, features, tracking
 from ..config import Config, UserError
+from . import aliases
 from .model import MLFLOW_FOLDER, ONNX_FOLDER, ServedModel, load
 
 SCHEMA_ARTIFACT = "features.json"  # the schema register logs in the registered version's run
@@ -73,13 +74,35 @@ def _download(uri: str, destination: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _stored_champion(cfg: Config) -> Any | None:
+    """The champion, when the BentoML store has it as its latest already, found without importing MLflow (aliases.py);
+    None when it is not there, or when only the MLflow client can tell."""
+    name = cfg.tracking.model_name
+    try:
+        version = aliases.version(cfg.tracking.resolved_uri, name, tracking.CHAMPION)
+    except aliases.Unsupported as why:
+        log.debug("champion lookup through MLflow: %s", why)
+        return None
+    if version is None:
+        return None
+    import bentoml
+
+    tag = bentoml.Tag(store_name(name), f"v{version}")
+    try:
+        stored, latest = bentoml.models.get(tag), bentoml.models.get(f"{tag.name}:latest")
+    except bentoml.exceptions.NotFound:
+        return None
+    return stored if latest.tag == stored.tag else None
+
+
 def import_champion(cfg: Config) -> Any:
     """Copy the registry's `champion` into the BentoML store (once per version) and make it the latest there."""
     environment.configure()
+    stored = _stored_champion(cfg)
+    if stored is not None:
+        return stored
     import bentoml
     import mlflow
-
-    from .. import tracking
 
     uri = cfg.tracking.resolved_uri
     mlflow.set_tracking_uri(uri)

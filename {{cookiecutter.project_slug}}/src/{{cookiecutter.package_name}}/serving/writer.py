@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Writer(Generic[T]):  # noqa: UP046 (type parameter syntax needs Python 3.12; 3.11 is supported)
+class Writer(Generic[T]):
     """Commits submitted items on one background thread, many at a time; see the module's docstring."""
 
     def __init__(

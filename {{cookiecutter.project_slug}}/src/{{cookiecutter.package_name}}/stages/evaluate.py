@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -32,12 +31,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
-PROCESSED = Path("data/processed")
-CANDIDATE = Path("models/candidate.json")
-METRICS = Path("reports/metrics.json")
-PREPARED = Path("reports/prepare.json")  # prepare's row counts (duplicates removed), logged to the run
-PLOTS = Path("reports/plots")
-FIGURES = Path("reports/figures")
 
 
 def score(
@@ -139,12 +132,13 @@ def baseline_metrics(train: pd.DataFrame, X: pd.DataFrame, y: pd.Series, schema:
     return found
 
 
-def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDATE) -> dict[str, Any]:
+def run(cfg: Config) -> dict[str, Any]:
     import mlflow
 
-    candidate = json.loads(candidate_file.read_text())
-    schema = features.Schema.load(processed / "features.json")
-    test = pd.read_parquet(processed / "test.parquet")
+    paths = cfg.paths
+    candidate = json.loads(paths.candidate.read_text())
+    schema = features.Schema.load(paths.features)
+    test = pd.read_parquet(paths.holdout)
     X, y = features.conform(test, schema), test[schema.target]
     client = tracking.configure(cfg.tracking)
 
@@ -154,23 +148,23 @@ def run(cfg: Config, processed: Path = PROCESSED, candidate_file: Path = CANDIDA
     report = {
         "candidate": found,
         "champion": champion_metrics(cfg, client, X, y, schema),
-        "baseline": baseline_metrics(pd.read_parquet(processed / "train.parquet"), X, y, schema),
+        "baseline": baseline_metrics(pd.read_parquet(paths.train), X, y, schema),
         "holdout_rows": len(X),
     }
 
-    METRICS.parent.mkdir(parents=True, exist_ok=True)
-    METRICS.write_text(json.dumps(report, indent=2) + "\n")
-    PLOTS.mkdir(parents=True, exist_ok=True)
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text(json.dumps(report, indent=2) + "\n")
+    paths.plots.mkdir(parents=True, exist_ok=True)
     for name, rows in plot_data(y, outputs, classes).items():
-        (PLOTS / f"{name}.json").write_text(json.dumps(rows) + "\n")
-    FIGURES.mkdir(parents=True, exist_ok=True)
+        (paths.plots / f"{name}.json").write_text(json.dumps(rows) + "\n")
+    paths.figures.mkdir(parents=True, exist_ok=True)
     with mlflow.start_run(run_id=candidate["run_id"]):
-        tracking.log_dataset(test, processed / "test.parquet", "holdout", target=schema.target)
+        tracking.log_dataset(test, paths.holdout, "holdout", target=schema.target)
         mlflow.log_metrics({f"test_{k}": v for k, v in found.items()})
-        if PREPARED.exists():
-            mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(PREPARED.read_text()).items()})
+        if paths.prepared.exists():  # prepare's row counts (duplicates removed)
+            mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(paths.prepared.read_text()).items()})
         for name, figure in figures(y, outputs, classes).items():
-            figure.savefig(FIGURES / name, dpi=100, bbox_inches="tight")
+            figure.savefig(paths.figures / name, dpi=100, bbox_inches="tight")
             mlflow.log_figure(figure, f"evaluation/{name}")
             plt.close(figure)
     champion = report["champion"]

@@ -6,17 +6,18 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from sklearn import datasets
 
 from ..config import Config, Ingest, UserError
+from ..errors import MissingFile
 from ..tables import read_table
 
 log = logging.getLogger(__name__)
-OUTPUT = Path("data/raw/dataset.parquet")
 
 
 def load_sklearn(name: str, target: str) -> pd.DataFrame:
     """A dataset bundled with scikit-learn (no download), with the target under ``target``."""
+    from sklearn import datasets
+
     bunch = getattr(datasets, f"load_{name}")(as_frame=True)
     frame = bunch.frame.rename(columns={"target": target}) if "target" in bunch.frame else bunch.frame
     frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
@@ -25,7 +26,7 @@ def load_sklearn(name: str, target: str) -> pd.DataFrame:
 
 def _source(path: Path, delimiter: str) -> pd.DataFrame:
     if not path.exists():
-        raise UserError(f"{path} does not exist (ingest.source in params.yaml)")
+        raise MissingFile(f"{path} does not exist (ingest.source in params.yaml)")
     return read_table(path, delimiter)
 
 
@@ -49,8 +50,8 @@ def load(ingest: Ingest) -> pd.DataFrame:
     return frame.drop(columns=list(ingest.drop_columns))
 
 
-def run(cfg: Config, output: Path = OUTPUT) -> pd.DataFrame:
-    frame = load(cfg.ingest)
+def run(cfg: Config) -> pd.DataFrame:
+    frame, output = load(cfg.ingest), cfg.paths.raw
     output.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(output, index=False)
     log.info("ingested %d rows x %d columns from %s into %s", len(frame), frame.shape[1], cfg.ingest.source, output)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -18,9 +17,6 @@ from .. import features
 from ..config import Config, UserError
 
 log = logging.getLogger(__name__)
-RAW = Path("data/raw/dataset.parquet")
-OUT = Path("data/processed")
-REPORT = Path("reports/prepare.json")
 
 
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -55,8 +51,9 @@ def split(
         raise UserError(f"cannot split {len(labelled)} row(s) with prepare.test_size {test_size}: {error}") from None
 
 
-def run(cfg: Config, raw: Path = RAW, out: Path = OUT, report: Path = REPORT) -> features.Schema:
-    frame = pd.read_parquet(raw)
+def run(cfg: Config) -> features.Schema:
+    paths = cfg.paths
+    frame = pd.read_parquet(paths.raw)
     unique, duplicates = deduplicate(frame)
     if duplicates:
         log.warning(
@@ -68,10 +65,11 @@ def run(cfg: Config, raw: Path = RAW, out: Path = OUT, report: Path = REPORT) ->
         unique, cfg.ingest.target, test_size=cfg.prepare.test_size, seed=cfg.prepare.seed, stratify=cfg.prepare.stratify
     )
     schema = features.infer(train, cfg.ingest.target, cfg.task)
-    out.mkdir(parents=True, exist_ok=True)
-    train.to_parquet(out / "train.parquet", index=False)
-    test.to_parquet(out / "test.parquet", index=False)
-    schema.save(out / "features.json")
+    for path in (paths.train, paths.holdout, paths.features, paths.prepared):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(paths.train, index=False)
+    test.to_parquet(paths.holdout, index=False)
+    schema.save(paths.features)
     counts = {
         "rows_in": len(frame),
         "duplicates_removed": duplicates,
@@ -79,8 +77,7 @@ def run(cfg: Config, raw: Path = RAW, out: Path = OUT, report: Path = REPORT) ->
         "train_rows": len(train),
         "holdout_rows": len(test),
     }
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(counts, indent=2) + "\n")
+    paths.prepared.write_text(json.dumps(counts, indent=2) + "\n")
     log.info(
         "split %d rows (%d duplicate(s) removed): %d train, %d holdout; %d numeric and %d categorical features",
         len(frame),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -30,11 +29,6 @@ from ..metrics import GREATER_IS_BETTER
 __all__ = ["Check", "Decision", "decide", "run"]  # decide lives in gate.py; kept here for existing imports
 
 log = logging.getLogger(__name__)
-CANDIDATE = Path("models/candidate.json")
-METRICS = Path("reports/metrics.json")
-REPORT = Path("reports/registration.json")
-HOLDOUT = Path("data/processed/test.parquet")
-SCHEMA = Path("data/processed/features.json")
 ONNX_RUNTIME_PACKAGES = ("onnxruntime", "onnx", "numpy")  # what the logged ONNX model needs to run
 
 
@@ -76,18 +70,11 @@ def export_onnx(
     return tags
 
 
-def run(
-    cfg: Config,
-    candidate_file: Path = CANDIDATE,
-    metrics_file: Path = METRICS,
-    report: Path = REPORT,
-    holdout_file: Path = HOLDOUT,
-    schema_file: Path = SCHEMA,
-) -> dict[str, Any]:
+def run(cfg: Config) -> dict[str, Any]:
     import mlflow
 
-    candidate = json.loads(candidate_file.read_text())
-    holdout = json.loads(metrics_file.read_text())
+    candidate = json.loads(cfg.paths.candidate.read_text())
+    holdout = json.loads(cfg.paths.metrics.read_text())
     check_floor_scale(cfg.register_.metric, cfg.register_.floor, holdout.get("baseline"))
     client = tracking.configure(cfg.tracking)
     name = cfg.tracking.model_name
@@ -97,8 +84,8 @@ def run(
         version = mlflow.register_model(candidate["model_uri"], name, tags={"run_id": candidate["run_id"]})
     onnx_tags = client.get_model_version(name, version.version).tags or {}
     if "onnx.parity" not in onnx_tags:  # once per version
-        schema = features.Schema.load(schema_file)
-        onnx_tags = export_onnx(client, name, version, candidate, schema, pd.read_parquet(holdout_file))
+        schema = features.Schema.load(cfg.paths.features)
+        onnx_tags = export_onnx(client, name, version, candidate, schema, pd.read_parquet(cfg.paths.holdout))
     before = tracking.version_by_alias(client, name, tracking.CHAMPION)
     client.set_registered_model_alias(name, tracking.CHALLENGER, version.version)
 
@@ -138,6 +125,7 @@ def run(
         "champion_after": int(after.version) if after else None,
         "onnx": {"parity": onnx_tags.get("onnx.parity"), "reason": onnx_tags.get("onnx.reason") or None},
     }
+    report = cfg.paths.registration
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result, indent=2) + "\n")
     log.info(

@@ -10,7 +10,6 @@ import logging
 import platform
 import time
 from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -26,9 +25,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
-PROCESSED = Path("data/processed")
-VALIDATION = Path("reports/validation.json")
-OUTPUT = Path("models/candidate.json")
 LIBRARIES = ("scikit-learn", "xgboost", "mlflow", "pandas", "numpy")
 
 
@@ -122,30 +118,32 @@ class ChildRuns:
         self.seconds += time.perf_counter() - started
 
 
-def run(cfg: Config, processed: Path = PROCESSED, output: Path = OUTPUT) -> dict[str, Any]:
+def run(cfg: Config) -> dict[str, Any]:
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
+    paths = cfg.paths
+
     families = [candidate.family for candidate in cfg.train.search.candidates]
     device = models.resolve_device(cfg.train.device, families)  # first: a wrong device fails before any work
-    schema = features.Schema.load(processed / "features.json")
-    frame = pd.read_parquet(processed / "train.parquet")
+    schema = features.Schema.load(paths.features)
+    frame = pd.read_parquet(paths.train)
     X, y = features.conform(frame, schema), frame[schema.target]
     trials = search.plan(cfg.train.search, cfg.task, cfg.train.seed)
     metric = cfg.train.metric
     tracking.configure(cfg.tracking)
 
-    data_md5 = tracking.file_md5(processed / "train.parquet")
+    data_md5 = tracking.file_md5(paths.train)
     with mlflow.start_run(run_name=tracking.run_name("search", data_md5)) as parent:
-        tracking.log_dataset(frame, processed / "train.parquet", "training", target=schema.target)
+        tracking.log_dataset(frame, paths.train, "training", target=schema.target)
         device_tags = {"device": device}
         if device == "cuda":
             device_tags["device.name"] = models.probe_gpu().detail
         mlflow.set_tags(
             {"stage": "train", "task": cfg.task}
             | device_tags
-            | tracking.lineage_tags({"train": processed / "train.parquet"}, VALIDATION)
+            | tracking.lineage_tags({"train": paths.train}, paths.validation)
             | {f"version.{name}": v for name, v in library_versions(device).items()}
         )
         mlflow.log_params(
@@ -225,8 +223,8 @@ def run(cfg: Config, processed: Path = PROCESSED, output: Path = OUTPUT) -> dict
             "trials": len(result.results),
             "best_trial_run_id": best_run_id,
         }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(candidate, indent=2, default=str) + "\n")
+    paths.candidate.parent.mkdir(parents=True, exist_ok=True)
+    paths.candidate.write_text(json.dumps(candidate, indent=2, default=str) + "\n")
     log.info(
         "best of %d trials: %s (cv %s %.4f) on %s in %.1f s of search (%.0f%% of it MLflow logging); run %s",
         len(result.results),

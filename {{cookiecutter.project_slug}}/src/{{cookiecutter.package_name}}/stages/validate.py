@@ -21,6 +21,7 @@ from pandas.api import types as ptypes
 
 from .. import data_docs
 from ..config import Config, UserError
+from ..errors import MissingFile
 
 if TYPE_CHECKING:
     from great_expectations import Checkpoint
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 GX_ROOT = Path()
-RAW = Path("data/raw/dataset.parquet")
-REPORT = Path("reports/validation.json")
 MAX_CATEGORIES = 50  # columns with more distinct values get no value-set expectation
 
 
@@ -205,7 +204,7 @@ def validate_frame(
     ``run_name`` names the run in Data Docs (the data's content hash, say); ``asset`` describes the data there.
     """
     if not suite_path(suite, root).exists():
-        raise UserError(
+        raise MissingFile(
             f"{suite_path(suite, root)} not found: draft one with `python -m {{ cookiecutter.package_name }} validate --init`"
         )
     gx, context = _context(root)
@@ -397,7 +396,10 @@ def describe(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(cfg: Config, raw: Path = RAW, report: Path = REPORT, root: Path = GX_ROOT) -> dict[str, Any]:
+def run(cfg: Config, root: Path = GX_ROOT) -> dict[str, Any]:
+    raw, report = cfg.paths.raw, cfg.paths.validation
+    if not raw.exists():
+        raise MissingFile(f"{raw} (paths.raw) not found: run `dvc repro ingest` first")
     frame = pd.read_parquet(raw)
     summary = locate(
         validate_frame(frame, cfg.validate_.suite, root, run_name=data_version(raw), asset=f"raw_data ({raw})"), frame
@@ -412,10 +414,11 @@ def run(cfg: Config, raw: Path = RAW, report: Path = REPORT, root: Path = GX_ROO
     return summary
 
 
-def init(cfg: Config, raw: Path = RAW, root: Path = GX_ROOT) -> Path:
+def init(cfg: Config, root: Path = GX_ROOT) -> Path:
     """Draft the suite from the current raw data (run `dvc repro ingest` first)."""
+    raw = cfg.paths.raw
     if not raw.exists():
-        raise UserError(f"{raw} not found: run `dvc repro ingest` first")
+        raise MissingFile(f"{raw} (paths.raw) not found: run `dvc repro ingest` first")
     path = write_suite(pd.read_parquet(raw), cfg.validate_.suite, root)
     log.info("drafted %s from %s: review it, then commit it", path, raw)
     return path

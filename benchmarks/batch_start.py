@@ -1,0 +1,145 @@
+"""The batch command's fixed cost: the whole `python -m <package> batch` on a 5-row file (imports, registry lookup,
+model load, one tiny write), with the champion already in the project's BentoML store.
+
+    .venv/bin/python benchmarks/batch_start.py PROJECT [PROJECT ...] [--runs 5]
+
+Each PROJECT is a baked, set-up project whose pipeline has run (`make setup pipeline`); several projects (say, one
+baked before a change and one after) are measured alternately in one run, so they share the machine's load.
+Prints a table: median and best wall seconds, and whether MLflow was imported. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUIET = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+PROBE = (
+    "import sys, runpy\n"
+    "sys.argv = [sys.argv[0], *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('{package}', run_name='__main__')\n"
+    "finally:\n"
+    "    print('mlflow imported' if 'mlflow' in sys.modules else 'no mlflow', file=sys.stderr)\n"
+)
+
+
+def package_of(project: Path) -> str:
+    return next(
+        p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists()
+    )
+
+
+def environment(project: Path, db: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")
+    } | QUIET
+    return env | {
+        "SERVING_DB_URL": f"sqlite:///{db}",
+        "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}",
+    }
+
+
+def one_run(project: Path, rows: Path, db: Path, batch_id: str) -> tuple[float, bool]:
+    python = project / ".venv" / "bin" / "python"
+    code = PROBE.format(package=package_of(project))
+    command = [
+        str(python),
+        "-c",
+        code,
+        "batch",
+        "--input",
+        str(rows),
+        "--batch-id",
+        batch_id,
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command,
+        check=False,
+        cwd=project,
+        env=environment(project, db),
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"batch failed in {project}:\n{done.stderr[-3000:]}")
+    return seconds, done.stderr.strip().splitlines()[-1] == "mlflow imported"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("projects", nargs="+", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    projects = [p.resolve() for p in args.projects]
+    work = Path(tempfile.mkdtemp(prefix="batch-start-"))
+    for index, project in enumerate(
+        projects
+    ):  # the champion into each store once (not timed)
+        env = environment(project, work / f"warm-{index}.db")
+        subprocess.run(
+            [
+                str(project / ".venv" / "bin" / "python"),
+                "-m",
+                package_of(project),
+                "import-model",
+            ],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    rows = work / "rows.parquet"
+    subprocess.run(
+        [
+            str(projects[0] / ".venv" / "bin" / "python"),
+            "-c",
+            f"import pandas as pd; pd.read_parquet('data/processed/test.parquet').head(5).to_parquet({str(rows)!r})",
+        ],
+        cwd=projects[0],
+        check=True,
+    )
+    times: dict[Path, list[float]] = {p: [] for p in projects}
+    mlflow: dict[Path, bool] = {}
+    load_before = os.getloadavg()
+    for run in range(args.runs):
+        for index, project in enumerate(projects):
+            seconds, imported = one_run(
+                project, rows, work / f"serving-{index}.db", f"start-{run}"
+            )
+            times[project].append(seconds)
+            mlflow[project] = mlflow.get(project, False) or imported
+    load_after = os.getloadavg()
+    print(
+        f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; load average (1/5/15 min) before: "
+        f"{' / '.join(f'{x:.2f}' for x in load_before)}, after: {' / '.join(f'{x:.2f}' for x in load_after)}\n"
+    )
+    print(
+        "| project | runs | median s | best s | MLflow imported |\n| --- | ---: | ---: | ---: | --- |"
+    )
+    for project in projects:
+        found = times[project]
+        print(
+            f"| {project} | {len(found)} | {statistics.median(found):.2f} | {min(found):.2f} | "
+            f"{'yes' if mlflow[project] else 'no'} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
