@@ -133,19 +133,27 @@ def main() -> None:
         if args.spark_rows:
             if args.spark_rows not in args.rows:
                 results.append(run_one(project, python, inputs[args.spark_rows], "in-process", args, workdir))
-            results.append(run_one(project, python, inputs[args.spark_rows], f"spark {args.spark_master}", args, workdir))
+            results.append(
+                run_one(project, python, inputs[args.spark_rows], f"spark {args.spark_master}", args, workdir)
+            )
             print(json.dumps(results[-1]), flush=True)
     load_after = os.getloadavg()
     print()
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s); "
-          f"load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
-          f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}; chunk {args.chunk_rows} rows")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s); "
+        f"load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
+        f"after {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}; chunk {args.chunk_rows} rows"
+    )
     print()
-    print("| engine | rows | wall s | rows/s (whole command) | rows/s (scoring+writing) | peak RSS MiB | process tree RSS MiB |")
+    print(
+        "| engine | rows | wall s | rows/s (whole command) | rows/s (scoring+writing) | peak RSS MiB | process tree RSS MiB |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['engine']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
-              f"{r['scoring_rows_per_s']:,.0f} | {r['peak_rss_mib']:.0f} | {r['tree_rss_mib']:.0f} |")
+        print(
+            f"| {r['engine']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
+            f"{r['scoring_rows_per_s']:,.0f} | {r['peak_rss_mib']:.0f} | {r['tree_rss_mib']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -37,17 +37,11 @@ PROBE = (
 
 
 def package_of(project: Path) -> str:
-    return next(
-        p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists()
-    )
+    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
 
 
 def environment(project: Path, db: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")
-    } | QUIET
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")} | QUIET
     return env | {
         "SERVING_DB_URL": f"sqlite:///{db}",
         "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}",
@@ -89,9 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     projects = [p.resolve() for p in args.projects]
     work = Path(tempfile.mkdtemp(prefix="batch-start-"))
-    for index, project in enumerate(
-        projects
-    ):  # the champion into each store once (not timed)
+    for index, project in enumerate(projects):  # the champion into each store once (not timed)
         env = environment(project, work / f"warm-{index}.db")
         subprocess.run(
             [
@@ -120,9 +112,7 @@ def main() -> None:
     load_before = os.getloadavg()
     for run in range(args.runs):
         for index, project in enumerate(projects):
-            seconds, imported = one_run(
-                project, rows, work / f"serving-{index}.db", f"start-{run}"
-            )
+            seconds, imported = one_run(project, rows, work / f"serving-{index}.db", f"start-{run}")
             times[project].append(seconds)
             mlflow[project] = mlflow.get(project, False) or imported
     load_after = os.getloadavg()
@@ -130,9 +120,7 @@ def main() -> None:
         f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; load average (1/5/15 min) before: "
         f"{' / '.join(f'{x:.2f}' for x in load_before)}, after: {' / '.join(f'{x:.2f}' for x in load_after)}\n"
     )
-    print(
-        "| project | runs | median s | best s | MLflow imported |\n| --- | ---: | ---: | ---: | --- |"
-    )
+    print("| project | runs | median s | best s | MLflow imported |\n| --- | ---: | ---: | ---: | --- |")
     for project in projects:
         found = times[project]
         print(

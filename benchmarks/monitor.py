@@ -25,8 +25,14 @@ from pathlib import Path
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1",
-         "GX_ANALYTICS_ENABLED": "false", "EVIDENTLY_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
+QUIET = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "EVIDENTLY_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+}
 
 FILL = r"""
 import sys, time
@@ -77,8 +83,9 @@ def measured(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float,
         "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    done = subprocess.run([sys.executable, "-c", probe, *command], cwd=cwd, env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
     seconds, kib = done.stdout.split()
     return float(seconds), int(kib) / 1024
 
@@ -111,8 +118,14 @@ def main() -> None:
     env = env_for(project, db_url)
     started = time.perf_counter()
     if not args.layer:
-        subprocess.run([str(project / ".venv" / "bin" / "python"), "-c", FILL.format(package=package),
-                        str(args.rows), db_url], cwd=project, env=env, check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(project / ".venv" / "bin" / "python"), "-c", FILL.format(package=package), str(args.rows), db_url],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     fill = time.perf_counter() - started
     size = layer.stat().st_size / 2**20
     original = (project / "params.yaml").read_text()
@@ -129,8 +142,10 @@ def main() -> None:
     importing = f"from {package} import monitoring; monitoring._evidently()"
     evidently_seconds, evidently_peak = measured([python, "-c", importing], project, env)
     load = os.getloadavg()
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {before[0]:.1f} before, {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} after")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {before[0]:.1f} before, {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} after"
+    )
     filled = f"filled in {fill:.0f} s, not counted" if not args.layer else "filled by an earlier run"
     print(f"serving layer: {args.rows:,} served rows, {args.rows // 20:,} labelled, SQLite {size:.0f} MiB ({filled})\n")
     print("| make monitor over the window | rows read for drift + quality | seconds | peak RSS (MiB) |")

@@ -30,17 +30,11 @@ QUIET = {
     "DO_NOT_TRACK": "1",
 }
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
-SEARCH_LINE = re.compile(
-    r"in ([0-9.]+) s of search"
-)  # train's log line: the search itself
+SEARCH_LINE = re.compile(r"in ([0-9.]+) s of search")  # train's log line: the search itself
 
 
 def environment(project: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")
-    } | QUIET
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")} | QUIET
     env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -86,17 +80,13 @@ def staged(command: list[str], cwd: Path) -> tuple[float, dict[str, float]]:
     if process.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{''.join(output)[-3000:]}")
     ends = [t for _, t in marks[1:]] + [started + total]
-    return total, {
-        name: end - begun for (name, begun), end in zip(marks, ends, strict=True)
-    } | {"search": search}
+    return total, {name: end - begun for (name, begun), end in zip(marks, ends, strict=True)} | {"search": search}
 
 
 def import_seconds(project: Path, stage: str) -> tuple[float, int]:
     """Seconds `python -X importtime -m <package> <stage> --help` spends importing, and how many modules it imports
     (the stage module itself included: the parser builds before the handler runs, so this imports the stage)."""
-    package = next(
-        p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists()
-    )
+    package = next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
     code = (
         f"import sys, time; t = time.perf_counter(); import {package}.__main__, {package}.stages.{stage}; "
         "print(time.perf_counter() - t, len(sys.modules))"
@@ -143,9 +133,7 @@ def reset(project: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="bake into this folder and keep it")
-    parser.add_argument(
-        "--project", type=Path, help="time this set-up project instead of baking one"
-    )
+    parser.add_argument("--project", type=Path, help="time this set-up project instead of baking one")
     args = parser.parse_args()
     rows = []
     if args.project:
@@ -186,13 +174,9 @@ def main() -> None:
         changed, train_stages = staged(["dvc", "repro"], project)
     finally:
         params.write_text(original)
-    rows.append(
-        ("dvc repro after train.cv_folds changed (train, evaluate, register)", changed)
-    )
+    rows.append(("dvc repro after train.cv_folds changed (train, evaluate, register)", changed))
     rows.append(("  of which the model search itself", train_stages["search"]))
-    rows.append(
-        ("dvc repro, train.cv_folds changed back", staged(["dvc", "repro"], project)[0])
-    )
+    rows.append(("dvc repro, train.cv_folds changed back", staged(["dvc", "repro"], project)[0]))
     rows.append(("dvc repro, nothing changed", timed(["dvc", "repro"], project)))
     rows.append(("dvc status", timed(["dvc", "status"], project)))
     print(
@@ -208,9 +192,7 @@ def main() -> None:
     )
     for stage, (seconds, modules) in imports.items():
         again = f"{train_stages[stage]:.1f}" if stage in train_stages else "-"
-        print(
-            f"| {stage} | {seconds:.2f} | {modules} | {stages.get(stage, float('nan')):.1f} | {again} |"
-        )
+        print(f"| {stage} | {seconds:.2f} | {modules} | {stages.get(stage, float('nan')):.1f} | {again} |")
 
 
 if __name__ == "__main__":

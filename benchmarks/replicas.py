@@ -107,9 +107,7 @@ def main() -> None:
     root = args.project.resolve()
     project = Project(root, root / ".venv" / "bin" / "python")
     work = Path(tempfile.mkdtemp(prefix="replicas-bench-"))
-    subprocess.run(
-        [str(project.python), "-m", project.package, "import-model"], cwd=root, env=project.env, check=True
-    )
+    subprocess.run([str(project.python), "-m", project.package, "import-model"], cwd=root, env=project.env, check=True)
     row = json.loads(
         project.run_python(
             "import json, pandas as pd; names = [f['name'] for f in json.load(open('data/processed/features.json'))"

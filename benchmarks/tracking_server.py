@@ -59,9 +59,7 @@ def project_env(project: Path) -> dict[str, str]:
     return env | {"PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"}
 
 
-def check(
-    command: list[str], cwd: Path, env: dict[str, str], timeout: float = 1800
-) -> float:
+def check(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 1800) -> float:
     started = time.perf_counter()
     done = subprocess.run(
         command,
@@ -73,15 +71,11 @@ def check(
         check=False,
     )
     if done.returncode:
-        raise SystemExit(
-            f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        )
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return time.perf_counter() - started
 
 
-def start_server(
-    project: Path, base_url: str, work: Path
-) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(project: Path, base_url: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`make mlflow-server` on PostgreSQL, users created by `make mlflow-users`; the process and its URL."""
     python = str(project / ".venv" / "bin" / "python")
     env = project_env(project)
@@ -108,9 +102,7 @@ def start_server(
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 180
     while True:
         if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(
-                f"make mlflow-server did not come up:\n{(work / 'server.log').read_text()[-3000:]}"
-            )
+            raise SystemExit(f"make mlflow-server did not come up:\n{(work / 'server.log').read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -132,12 +124,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--project", type=Path, help="a baked project after `make setup`"
-    )
-    parser.add_argument(
-        "--rounds", type=int, default=2, help="pipelines per tracking backend"
-    )
+    parser.add_argument("--project", type=Path, help="a baked project after `make setup`")
+    parser.add_argument("--rounds", type=int, default=2, help="pipelines per tracking backend")
     args = parser.parse_args()
     project = args.project
     if project is None:
@@ -160,9 +148,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
     database = postgres(work)
     if database is None:
-        raise SystemExit(
-            "PostgreSQL's server binaries are not installed (Debian: apt-get install postgresql)"
-        )
+        raise SystemExit("PostgreSQL's server binaries are not installed (Debian: apt-get install postgresql)")
     base_url, stop_postgres = database
     before = os.getloadavg()
     times: dict[str, list[float]] = {"sqlite": [], "server": []}
@@ -190,9 +176,7 @@ def main() -> None:
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average {before[0]:.1f} before, {after[0]:.1f} {after[1]:.1f} {after[2]:.1f} after\n"
     )
-    print(
-        "| tracking | pipelines | seconds each (`dvc repro --force`, 6 stages) | median s |"
-    )
+    print("| tracking | pipelines | seconds each (`dvc repro --force`, 6 stages) | median s |")
     print("| --- | ---: | --- | ---: |")
     labels = {
         "sqlite": "SQLite file (default)",
@@ -200,9 +184,7 @@ def main() -> None:
     }
     for name, values in times.items():
         each = ", ".join(f"{v:.1f}" for v in values)
-        print(
-            f"| {labels[name]} | {len(values)} | {each} | {statistics.median(values):.1f} |"
-        )
+        print(f"| {labels[name]} | {len(values)} | {each} | {statistics.median(values):.1f} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})  # noqa: F821 (cookiecutter renders this line)
+ANSWERS = json.loads({{cookiecutter | tojson | tojson}})  # noqa: F821 (cookiecutter renders this line)
 
 
 def keep_variant(folder: Path, chosen: str) -> None:
@@ -46,7 +46,11 @@ def save_answers(project: Path) -> None:
 
 
 # cookiecutter's built-in abbreviations, as git URLs cruft can clone
-ABBREVIATIONS = {"gh:": "https://github.com/{}.git", "gl:": "https://gitlab.com/{}.git", "bb:": "https://bitbucket.org/{}"}
+ABBREVIATIONS = {
+    "gh:": "https://github.com/{}.git",
+    "gl:": "https://gitlab.com/{}.git",
+    "bb:": "https://bitbucket.org/{}",
+}
 REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@|(?:gh|gl|bb):)")
 
 
@@ -56,7 +60,9 @@ def template_origin(template: str, repo_dir: Path) -> dict[str, str | None] | No
     None when the template is not a git checkout (a zip, a plain folder): then there is no commit to update from.
     """
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo_dir, capture_output=True, text=True, check=True)
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=repo_dir, capture_output=True, text=True, check=True
+        )
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -78,7 +84,9 @@ def template_folder(repo_dir: str) -> Path | None:
     given = Path(repo_dir)
     candidates = [given] if given.is_absolute() else [Path(os.environ.get("PWD", "/nonexistent")) / given]
     candidates.append(Path(f"/proc/{os.getppid()}/cwd"))
-    return next((c.resolve() for c in candidates if (c / "cookiecutter.json").is_file() and (c / "hooks").is_dir()), None)
+    return next(
+        (c.resolve() for c in candidates if (c / "cookiecutter.json").is_file() and (c / "hooks").is_dir()), None
+    )
 
 
 def save_cruft_state(project: Path) -> None:

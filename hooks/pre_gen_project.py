@@ -26,7 +26,9 @@ EMAIL = re.compile(r"^[^@\s\"'<>\\]+@[^@\s\"'<>\\]+\.[A-Za-z]{2,}$")
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Labels every self-hosted runner gets from config.sh: they tell machines apart, never pools.
 AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
-IMAGE_BY_DIGEST = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
+IMAGE_BY_DIGEST = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$"
+)
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 REMOTE_PATH = re.compile(r"^[A-Za-z0-9._/~-]+$")
 SQLALCHEMY_URL = re.compile(r"^(?P<dialect>[a-z][a-z0-9]*)(?:\+[a-z0-9_]+)?://(?P<rest>.*)$")
@@ -57,7 +59,9 @@ def check_slug(value: str) -> list[str]:
 
 def check_package(value: str) -> list[str]:
     if not value.isidentifier() or not value.isascii():
-        return [f"package_name: {value!r} is not a valid Python identifier (letters, digits and '_', not starting with a digit)"]
+        return [
+            f"package_name: {value!r} is not a valid Python identifier (letters, digits and '_', not starting with a digit)"
+        ]
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         return [f"package_name: {value!r} is a Python keyword"]
     if value != value.lower():
@@ -83,7 +87,9 @@ def check_runner_labels(value: str, runner: str, name: str = "runner_labels") ->
     if runner.startswith("self-hosted") and "self-hosted" not in labels:
         return [f"{name}: {value!r} must include 'self-hosted' for training_runner={runner}"]
     if runner == "github-hosted" and (len(labels) != 1 or labels[0] == "self-hosted"):
-        return [f"{name}: {value!r} must be one GitHub-hosted runner image (e.g. ubuntu-24.04) for training_runner=github-hosted"]
+        return [
+            f"{name}: {value!r} must be one GitHub-hosted runner image (e.g. ubuntu-24.04) for training_runner=github-hosted"
+        ]
     return []
 
 
@@ -123,14 +129,20 @@ def check_mlflow_uri(value: str) -> list[str]:
     if scheme in ("http", "https"):
         return [] if parts.hostname else [f"mlflow_tracking_uri: {value!r} has no host"]
     if scheme == "sqlite":
-        return [] if value.startswith("sqlite:///") and len(value) > len("sqlite:///") else [
-            f"mlflow_tracking_uri: {value!r} must look like sqlite:///relative/file.db or sqlite:////absolute/file.db"
-        ]
+        return (
+            []
+            if value.startswith("sqlite:///") and len(value) > len("sqlite:///")
+            else [
+                f"mlflow_tracking_uri: {value!r} must look like sqlite:///relative/file.db or sqlite:////absolute/file.db"
+            ]
+        )
     if scheme in MLFLOW_DB_SCHEMES:
         return [] if parts.hostname else [f"mlflow_tracking_uri: {value!r} has no database host"]
     if scheme == "databricks":
         return []
-    return [f"mlflow_tracking_uri: {value!r} must start with sqlite:///, http(s)://, postgresql://, mysql:// or databricks"]
+    return [
+        f"mlflow_tracking_uri: {value!r} must start with sqlite:///, http(s)://, postgresql://, mysql:// or databricks"
+    ]
 
 
 def check_dvc_remote(kind: str, url: str) -> list[str]:
@@ -152,7 +164,9 @@ def check_dvc_remote(kind: str, url: str) -> list[str]:
 def check_serving_db_url(value: str) -> list[str]:
     match = SQLALCHEMY_URL.match(value)
     if not match or CONTROL.search(value) or " " in value:
-        return [f"serving_db_url: {value!r} is not an SQLAlchemy URL (e.g. sqlite:///serving.db, postgresql+psycopg://host/db)"]
+        return [
+            f"serving_db_url: {value!r} is not an SQLAlchemy URL (e.g. sqlite:///serving.db, postgresql+psycopg://host/db)"
+        ]
     if match["dialect"] == "sqlite" and not value.startswith("sqlite:///"):
         return [f"serving_db_url: {value!r} must look like sqlite:///relative/file.db"]
     if match["dialect"] != "sqlite" and not urlsplit(value).hostname:
@@ -197,4 +211,4 @@ def main(answers: dict) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads({{ cookiecutter | tojson | tojson }})))  # noqa: F821 (cookiecutter renders this line)
+    sys.exit(main(json.loads({{cookiecutter | tojson | tojson}})))  # noqa: F821 (cookiecutter renders this line)

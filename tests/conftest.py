@@ -58,10 +58,18 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in ``cwd``; on an unexpected exit, fail with the output's tail."""
     done = subprocess.run(
-        list(command), cwd=cwd, env=env or project_env(cwd), capture_output=True, text=True, timeout=timeout, check=False
+        list(command),
+        cwd=cwd,
+        env=env or project_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}")
+        pytest.fail(
+            f"{' '.join(command)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
+        )
     return done
 
 

@@ -13,13 +13,18 @@ def main(project: Path) -> None:
     validation = json.loads((project / "reports" / "validation.json").read_text())
     stats = validation["statistics"]
     print(f"\nDemo project: {project.resolve()}")
-    print(f"  champion:   {registration['model_name']} v{registration['champion_after']} "
-          f"(this run registered v{registration['version']}, promoted: {registration['promoted']})")
+    print(
+        f"  champion:   {registration['model_name']} v{registration['champion_after']} "
+        f"(this run registered v{registration['version']}, promoted: {registration['promoted']})"
+    )
     for reason in registration["reasons"]:
         print(f"              {reason}")
     print("  holdout:    " + ", ".join(f"{k}={v:.4f}" for k, v in metrics["candidate"].items()))
     print(f"  validation: {stats['successful_expectations']}/{stats['evaluated_expectations']} expectations met")
-    print("  reports:    " + ", ".join(str(project / "reports" / n) for n in ("metrics.json", "registration.json", "plots", "figures")))
+    print(
+        "  reports:    "
+        + ", ".join(str(project / "reports" / n) for n in ("metrics.json", "registration.json", "plots", "figures"))
+    )
     print(f"  data docs:  {project / 'gx/uncommitted/data_docs/local_site/index.html'}")
     print(f"  MLflow UI:  make -C {project} ui   (then open http://127.0.0.1:5000)")
 

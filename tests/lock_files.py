@@ -29,9 +29,15 @@ PYTHON = "3.11"
 
 def render_pyproject(runner: str, remote: str) -> str:
     context = {
-        "project_slug": "my-mlops-project", "package_name": "my_mlops_project", "description": "lock",
-        "author_name": "lock", "author_email": "lock@example.com", "license": "MIT",
-        "python_version": PYTHON, "training_runner": runner, "dvc_remote": remote,
+        "project_slug": "my-mlops-project",
+        "package_name": "my_mlops_project",
+        "description": "lock",
+        "author_name": "lock",
+        "author_email": "lock@example.com",
+        "license": "MIT",
+        "python_version": PYTHON,
+        "training_runner": runner,
+        "dvc_remote": remote,
     }
     return Environment().from_string((PROJECT / "pyproject.toml").read_text()).render(cookiecutter=context)
 
@@ -44,9 +50,24 @@ def lock(kind: str, remote: str, out_dir: Path) -> Path:
         pyproject.write_text(render_pyproject(RUNNERS[kind], remote))
         build = Path(tmp) / "build-requirements.txt"
         build.write_text("\n".join(tomllib.loads(pyproject.read_text())["build-system"]["requires"]) + "\n")
-        command = ["uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes", "--python-version", PYTHON,
-                   "--no-header", "--no-annotate", "--no-emit-package", "my-mlops-project", str(pyproject), str(build),
-                   "-o", str(target)]
+        command = [
+            "uv",
+            "pip",
+            "compile",
+            "--quiet",
+            "--universal",
+            "--generate-hashes",
+            "--python-version",
+            PYTHON,
+            "--no-header",
+            "--no-annotate",
+            "--no-emit-package",
+            "my-mlops-project",
+            str(pyproject),
+            str(build),
+            "-o",
+            str(target),
+        ]
         for extra in extras:
             command += ["--extra", extra]
         subprocess.run(command, check=True)
@@ -62,8 +83,24 @@ def uv_version() -> str:
 
 def lock_uv() -> Path:
     target = PROJECT / "requirements-uv.lock"
-    subprocess.run(["uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes", "--no-header", "--no-annotate",
-                    "-", "-o", str(target)], input=f"uv=={uv_version()}\n", text=True, check=True)
+    subprocess.run(
+        [
+            "uv",
+            "pip",
+            "compile",
+            "--quiet",
+            "--universal",
+            "--generate-hashes",
+            "--no-header",
+            "--no-annotate",
+            "-",
+            "-o",
+            str(target),
+        ],
+        input=f"uv=={uv_version()}\n",
+        text=True,
+        check=True,
+    )
     return target
 
 
@@ -74,8 +111,23 @@ def lock_spark(base: Path, target: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         wanted = Path(tmp) / "spark.in"
         wanted.write_text("\n".join(extra) + "\n")
-        command = ["uv", "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON, "--no-header",
-                   "--no-annotate", "--generate-hashes", "-c", str(base), str(wanted), "-o", str(target)]
+        command = [
+            "uv",
+            "pip",
+            "compile",
+            "--quiet",
+            "--universal",
+            "--python-version",
+            PYTHON,
+            "--no-header",
+            "--no-annotate",
+            "--generate-hashes",
+            "-c",
+            str(base),
+            str(wanted),
+            "-o",
+            str(target),
+        ]
         subprocess.run(command, check=True)
     return target
 

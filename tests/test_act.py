@@ -191,7 +191,10 @@ def write_stubs(project: Path, state: Path) -> list[str]:
         "actions/download-artifact": "download",
         "actions/github-script": "script",
     }
-    files = [*(project / ".github" / "workflows").glob("*.yml"), *(project / ".github" / "actions").glob("*/action.yml")]
+    files = [
+        *(project / ".github" / "workflows").glob("*.yml"),
+        *(project / ".github" / "actions").glob("*/action.yml"),
+    ]
     used = {m.groups() for f in files for m in USES.finditer(f.read_text())}
     return [
         argument
@@ -234,14 +237,32 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     return Repo(project, state, write_stubs(project, state), labels)
 
 
-def act(repo: Repo, event: str, workflow: str, *, payload: dict | None = None, job: str | None = None,
-        verbose: bool = False, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def act(
+    repo: Repo,
+    event: str,
+    workflow: str,
+    *,
+    payload: dict | None = None,
+    job: str | None = None,
+    verbose: bool = False,
+    extra: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
     workflow_file = workflow if workflow.startswith("/") else f".github/workflows/{workflow}"
     command = [
-        shutil.which("act") or str(Path(sys.executable).parent / "act"), event, "-W", workflow_file,
-        "--no-cache-server", "--defaultbranch", "main", "--action-cache-path", str(repo.state / "act"),
-        "--var", f"MLFLOW_TRACKING_URI=sqlite:///{repo.state / 'mlflow' / 'mlflow.db'}",
-        "--env", f"VENV={repo.project / '.venv'}", *repo.stubs,
+        shutil.which("act") or str(Path(sys.executable).parent / "act"),
+        event,
+        "-W",
+        workflow_file,
+        "--no-cache-server",
+        "--defaultbranch",
+        "main",
+        "--action-cache-path",
+        str(repo.state / "act"),
+        "--var",
+        f"MLFLOW_TRACKING_URI=sqlite:///{repo.state / 'mlflow' / 'mlflow.db'}",
+        "--env",
+        f"VENV={repo.project / '.venv'}",
+        *repo.stubs,
     ]
     for label in {*repo.labels, "ubuntu-24.04"}:
         command += ["-P", f"{label}=-self-hosted"]
@@ -316,8 +337,10 @@ def change_params(repo: Repo, section: str, path: str, value: object, message: s
 
 def runs_per_experiment(repo: Repo) -> dict[str, int]:
     with sqlite3.connect(repo.state / "mlflow" / "mlflow.db") as db:
-        rows = db.execute("SELECT e.name, COUNT(r.run_uuid) FROM experiments e LEFT JOIN runs r"
-                          " ON r.experiment_id = e.experiment_id GROUP BY e.name").fetchall()
+        rows = db.execute(
+            "SELECT e.name, COUNT(r.run_uuid) FROM experiments e LEFT JOIN runs r"
+            " ON r.experiment_id = e.experiment_id GROUP BY e.name"
+        ).fetchall()
     return dict(rows)
 
 
@@ -325,7 +348,7 @@ def comment_job_alone(repo: Repo) -> Path:
     """pr-review.yml with its comment job only (act runs a job's `needs` too): posts the stored review again."""
     text = (repo.project / ".github" / "workflows" / "pr-review.yml").read_text()
     jobs = text.index("\n  candidate:\n")
-    alone = text[:jobs] + text[text.index("\n  comment:\n"):].replace("    needs: candidate\n", "", 1)
+    alone = text[:jobs] + text[text.index("\n  comment:\n") :].replace("    needs: candidate\n", "", 1)
     path = repo.state / "comment-only.yml"
     path.write_text(alone)
     return path
@@ -374,8 +397,9 @@ def test_same_repository_pull_request_trains_fails_the_gate_and_keeps_one_commen
 def test_fork_pull_request_never_reaches_the_self_hosted_runner(repo: Repo) -> None:
     before = repo.comments
     # When a fork opens a pull request
-    done = act(repo, "pull_request", "pr-review.yml", payload=pull_request(repo, 8, "mallory/my-mlops-project"),
-               verbose=True)
+    done = act(
+        repo, "pull_request", "pr-review.yml", payload=pull_request(repo, 8, "mallory/my-mlops-project"), verbose=True
+    )
     # Then neither job runs: no training, no comment
     assert done.returncode == 0, tail(done)
     out = done.stdout + done.stderr
@@ -386,8 +410,13 @@ def test_fork_pull_request_never_reaches_the_self_hosted_runner(repo: Repo) -> N
 
 def tag_push(repo: Repo, tag: str) -> dict:
     sha = git(repo.project, "rev-parse", "HEAD")
-    return {"ref": f"refs/tags/{tag}", "before": "0" * 40, "after": sha, "head_commit": {"id": sha},
-            "repository": {"full_name": OWNER_REPO, "default_branch": "main"}}
+    return {
+        "ref": f"refs/tags/{tag}",
+        "before": "0" * 40,
+        "after": sha,
+        "head_commit": {"id": sha},
+        "repository": {"full_name": OWNER_REPO, "default_branch": "main"},
+    }
 
 
 def test_a_release_tag_with_shell_metacharacters_is_refused_before_any_step_runs(repo: Repo, tmp_path: Path) -> None:

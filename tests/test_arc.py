@@ -27,18 +27,47 @@ from .test_workflows import combinations, combo_id, labels_of
 K8S_VERSION = kubernetes_validate.latest_version()
 POOLS = ("trusted", "pr")
 KINDS = ("cpu", "gpu")
-CHART_KEYS = {"githubConfigUrl", "githubConfigSecret", "runnerScaleSetName", "scaleSetLabels", "runnerGroup",
-              "minRunners", "maxRunners", "template", "containerMode", "listenerTemplate", "controllerServiceAccount",
-              "proxy", "githubServerTLS", "keyVault", "annotations", "labels"}
+CHART_KEYS = {
+    "githubConfigUrl",
+    "githubConfigSecret",
+    "runnerScaleSetName",
+    "scaleSetLabels",
+    "runnerGroup",
+    "minRunners",
+    "maxRunners",
+    "template",
+    "containerMode",
+    "listenerTemplate",
+    "controllerServiceAccount",
+    "proxy",
+    "githubServerTLS",
+    "keyVault",
+    "annotations",
+    "labels",
+}
 AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
 BY_DIGEST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
-SHARED_VOLUMES = {"persistentVolumeClaim", "hostPath", "nfs", "csi", "ephemeral", "iscsi", "cephfs", "glusterfs",
-                  "azureFile", "awsElasticBlockStore", "gcePersistentDisk"}
+SHARED_VOLUMES = {
+    "persistentVolumeClaim",
+    "hostPath",
+    "nfs",
+    "csi",
+    "ephemeral",
+    "iscsi",
+    "cephfs",
+    "glusterfs",
+    "azureFile",
+    "awsElasticBlockStore",
+    "gcePersistentDisk",
+}
 
 
 def values_of(folder: Path) -> dict[tuple[str, str], dict]:
-    return {(pool, kind): yaml.safe_load((folder / f"{pool}-{kind}-values.yaml").read_text())
-            for pool in POOLS for kind in KINDS}
+    return {
+        (pool, kind): yaml.safe_load((folder / f"{pool}-{kind}-values.yaml").read_text())
+        for pool in POOLS
+        for kind in KINDS
+    }
 
 
 def validation_errors(resource: dict) -> list[str]:
@@ -84,8 +113,10 @@ def pool_findings(pool: str, kind: str, values: dict) -> list[str]:
         for volume in spec.get("volumes", []):
             shared = SHARED_VOLUMES & set(volume)
             if shared or set(volume) - {"name", "emptyDir"}:
-                found.append(f"{name}: volume {volume['name']!r} ({', '.join(sorted(set(volume) - {'name'}))}) "
-                             "outlives the pod or is shared")
+                found.append(
+                    f"{name}: volume {volume['name']!r} ({', '.join(sorted(set(volume) - {'name'}))}) "
+                    "outlives the pod or is shared"
+                )
         for container in containers(spec):
             context = container.get("securityContext") or {}
             if context.get("allowPrivilegeEscalation") is not False or context.get("runAsNonRoot") is not True:
@@ -107,8 +138,11 @@ def arc_findings(folder: Path) -> list[str]:
             found += validation_errors(resource)
     claim = yaml.safe_load((folder / "trusted-caches.yaml").read_text())["metadata"]["name"]
     for kind in KINDS:
-        claims = [v["persistentVolumeClaim"]["claimName"] for v in values["trusted", kind]["template"]["spec"]["volumes"]
-                  if "persistentVolumeClaim" in v]
+        claims = [
+            v["persistentVolumeClaim"]["claimName"]
+            for v in values["trusted", kind]["template"]["spec"]["volumes"]
+            if "persistentVolumeClaim" in v
+        ]
         if claims != [claim]:
             found.append(f"trusted-{kind}: mounts {claims}, not the trusted caches' claim {claim!r}")
     return found
@@ -125,8 +159,9 @@ def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str
     answers, project = projects[combo]
     folder = project / "deploy" / "arc"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{pool}-{kind}-values.yaml" for pool in POOLS for kind in KINDS] + ["pr-network-policy.yaml",
-                                                                             "trusted-caches.yaml"])
+        [f"{pool}-{kind}-values.yaml" for pool in POOLS for kind in KINDS]
+        + ["pr-network-policy.yaml", "trusted-caches.yaml"]
+    )
     assert arc_findings(folder) == []
     values = values_of(folder)
     runner = answers["training_runner"]
@@ -138,7 +173,10 @@ def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str
     policy = yaml.safe_load((folder / "pr-network-policy.yaml").read_text())
     for kind in KINDS:
         assert f"--namespace {policy['metadata']['namespace']} " in (folder / f"pr-{kind}-values.yaml").read_text()
-        assert f"--namespace {policy['metadata']['namespace']} " not in (folder / f"trusted-{kind}-values.yaml").read_text()
+        assert (
+            f"--namespace {policy['metadata']['namespace']} "
+            not in (folder / f"trusted-{kind}-values.yaml").read_text()
+        )
     blocked = policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"]
     assert "169.254.0.0/16" in blocked and "10.0.0.0/8" in blocked  # cloud metadata, the private network
 
@@ -162,12 +200,14 @@ def add_volume(volume: dict, mount: str):
         spec = values["template"]["spec"]
         spec["volumes"].append(volume)
         spec["containers"][0]["volumeMounts"].append({"name": volume["name"], "mountPath": mount})
+
     return change
 
 
 def set_first(key: str, value: object):
     def change(values: dict) -> None:
         values["template"]["spec"]["containers"][0][key] = value
+
     return change
 
 
@@ -175,18 +215,21 @@ def add_env(name: str, value: str):
     def change(values: dict) -> None:
         container = values["template"]["spec"]["containers"][0]
         container["env"] = [*(container.get("env") or []), {"name": name, "value": value}]
+
     return change
 
 
 def rename_key(old: str, new: str):
     def change(values: dict) -> None:
         values[new] = values.pop(old)
+
     return change
 
 
 def set_labels(labels: list[str]):
     def change(values: dict) -> None:
         values["scaleSetLabels"] = labels
+
     return change
 
 
@@ -201,22 +244,36 @@ def docker(values: dict) -> None:
 @pytest.mark.parametrize(
     ("pool", "kind", "change", "caught"),
     [
-        ("pr", "cpu", add_volume({"name": "caches", "persistentVolumeClaim": {"claimName": "x-trusted-caches"}}, "/caches"),
-         "volume 'caches' (persistentVolumeClaim) outlives the pod or is shared"),
-        ("pr", "gpu", add_volume({"name": "host", "hostPath": {"path": "/var/cache"}}, "/var/cache"),
-         "volume 'host' (hostPath)"),
+        (
+            "pr",
+            "cpu",
+            add_volume({"name": "caches", "persistentVolumeClaim": {"claimName": "x-trusted-caches"}}, "/caches"),
+            "volume 'caches' (persistentVolumeClaim) outlives the pod or is shared",
+        ),
+        (
+            "pr",
+            "gpu",
+            add_volume({"name": "host", "hostPath": {"path": "/var/cache"}}, "/var/cache"),
+            "volume 'host' (hostPath)",
+        ),
         ("pr", "cpu", drop_token_guard, "gets a service-account token"),
         ("pr", "cpu", docker, "gets a container mode"),
         ("trusted", "cpu", set_first("image", "ghcr.io/actions/actions-runner:latest"), "is not pinned by digest"),
         ("pr", "gpu", add_env("NVIDIA_VISIBLE_DEVICES", "all"), "NVIDIA_VISIBLE_DEVICES overrides"),
         ("pr", "cpu", set_first("resource", {"limits": {"cpu": "1"}}), "'resource' was unexpected"),
-        ("trusted", "gpu", rename_key("scaleSetLabels", "runnerScaleSetLabels"), "'runnerScaleSetLabels' is not a value"),
+        (
+            "trusted",
+            "gpu",
+            rename_key("scaleSetLabels", "runnerScaleSetLabels"),
+            "'runnerScaleSetLabels' is not a value",
+        ),
         ("pr", "cpu", set_labels(["self-hosted", "linux", "x64", "cpu"]), "need a label each that the other lacks"),
         ("pr", "cpu", set_first("securityContext", {"runAsNonRoot": True}), "may run as root or escalate"),
     ],
 )
-def test_each_weakening_of_the_scale_sets_is_caught(tmp_path: Path, projects: dict, pool: str, kind: str, change,
-                                                   caught: str) -> None:
+def test_each_weakening_of_the_scale_sets_is_caught(
+    tmp_path: Path, projects: dict, pool: str, kind: str, change, caught: str
+) -> None:
     _, project = projects["self-hosted-cpu-local"]
     folder = mutate_values(tmp_path, project / "deploy" / "arc", pool, kind, change)
     found = arc_findings(folder)
@@ -227,6 +284,8 @@ def test_an_invalid_manifest_is_caught(projects: dict) -> None:
     _, project = projects["self-hosted-cpu-local"]
     policy = yaml.safe_load((project / "deploy" / "arc" / "pr-network-policy.yaml").read_text())
     broken = copy.deepcopy(policy)
-    broken["spec"]["egress"][1]["to"][0]["ipBlock"]["exept"] = broken["spec"]["egress"][1]["to"][0]["ipBlock"].pop("except")
+    broken["spec"]["egress"][1]["to"][0]["ipBlock"]["exept"] = broken["spec"]["egress"][1]["to"][0]["ipBlock"].pop(
+        "except"
+    )
     assert validation_errors(policy) == []
     assert any("'exept' was unexpected" in e for e in validation_errors(broken))

@@ -20,7 +20,10 @@ VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd, capture_output=True, text=True, check=True,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.strip()
 
@@ -29,7 +32,10 @@ def template_repository(target: Path) -> Path:
     """The template's working tree (committed and new files, as the tests see them) as a fresh git repository."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=TEMPLATE, capture_output=True, text=True, check=True,
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, listed):
         source = TEMPLATE / name
@@ -52,7 +58,9 @@ def make(project: Path, target: str) -> subprocess.CompletedProcess[str]:
 def bake_from(template: Path, out: Path) -> Path:
     done = subprocess.run(
         [str(VENV_BIN / "cookiecutter"), "--no-input", str(template), "-o", str(out), "project_name=Churn Model"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return out / "churn-model"

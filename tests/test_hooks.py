@@ -71,12 +71,27 @@ def test_the_defaults_are_valid() -> None:
         ({"runner_labels": "linux, gpu"}, "must include 'self-hosted'"),
         ({"runner_labels": "self-hosted, bad label"}, "runner_labels: 'bad label' is not a valid runner label"),
         ({"runner_labels": "self-hosted, gpu, gpu"}, "repeats a label"),
-        ({"training_runner": "github-hosted", "runner_labels": "self-hosted"}, "must be one GitHub-hosted runner image"),
+        (
+            {"training_runner": "github-hosted", "runner_labels": "self-hosted"},
+            "must be one GitHub-hosted runner image",
+        ),
         ({"pr_runner_labels": "linux, pr"}, "pr_runner_labels: 'linux, pr' must include 'self-hosted'"),
-        ({"pr_runner_labels": "self-hosted, linux, x64, cpu"}, "pr_runner_labels: 'self-hosted, linux, x64, cpu' has no label"),
-        ({"runner_labels": "self-hosted, cpu", "pr_runner_labels": "self-hosted, x64, cpu, pr"}, "runner_labels: 'self-hosted, cpu' has no label"),
-        ({"runner_labels": "self-hosted, linux, cpu", "pr_runner_labels": "self-hosted, x64, cpu"}, "so pull-request jobs could run"),
-        ({"arc_runner_image": "ghcr.io/actions/actions-runner:latest"}, "arc_runner_image: 'ghcr.io/actions/actions-runner:latest' must be pinned by digest"),
+        (
+            {"pr_runner_labels": "self-hosted, linux, x64, cpu"},
+            "pr_runner_labels: 'self-hosted, linux, x64, cpu' has no label",
+        ),
+        (
+            {"runner_labels": "self-hosted, cpu", "pr_runner_labels": "self-hosted, x64, cpu, pr"},
+            "runner_labels: 'self-hosted, cpu' has no label",
+        ),
+        (
+            {"runner_labels": "self-hosted, linux, cpu", "pr_runner_labels": "self-hosted, x64, cpu"},
+            "so pull-request jobs could run",
+        ),
+        (
+            {"arc_runner_image": "ghcr.io/actions/actions-runner:latest"},
+            "arc_runner_image: 'ghcr.io/actions/actions-runner:latest' must be pinned by digest",
+        ),
         ({"arc_runner_image": "ghcr.io/actions/actions-runner@sha256:abc"}, "must be pinned by digest"),
         ({"mlflow_tracking_uri": "ftp://x"}, "mlflow_tracking_uri: 'ftp://x' must start with"),
         ({"mlflow_tracking_uri": "http://"}, "has no host"),
@@ -119,7 +134,7 @@ def test_a_bad_answer_stops_before_anything_is_written(tmp_path: Path, changes: 
 
 HOSTILE = [
     'Robert"); import os; os.system("touch pwned"); ("',
-    "It's a \"quoted\" name with '''triple''' and \"\"\"docstring\"\"\" quotes \\ and a backslash",
+    'It\'s a "quoted" name with \'\'\'triple\'\'\' and """docstring""" quotes \\ and a backslash',
 ]
 
 
@@ -131,8 +146,12 @@ def test_hostile_text_stays_data(tmp_path: Path, text: str) -> None:
     import yaml
 
     project = bake(
-        tmp_path, project_name=text, description=text + "\nsecond line", author_name=text,
-        project_slug="safe", package_name="safe",
+        tmp_path,
+        project_name=text,
+        description=text + "\nsecond line",
+        author_name=text,
+        project_slug="safe",
+        package_name="safe",
     )
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == text + "\nsecond line"

@@ -119,9 +119,10 @@ def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests)
     binding = manifests["RoleBinding", f"{SLUG}-batch"]
     assert binding["subjects"][0]["name"] == job["serviceAccountName"]
     driver_service = manifests["Service", f"{SLUG}-batch-driver"]["spec"]
-    assert driver_service["selector"].items() <= manifests["Job", f"{SLUG}-batch"]["spec"]["template"]["metadata"][
-        "labels"
-    ].items()
+    assert (
+        driver_service["selector"].items()
+        <= manifests["Job", f"{SLUG}-batch"]["spec"]["template"]["metadata"]["labels"].items()
+    )
     conf = dict(
         line.split(None, 1)
         for line in manifests["ConfigMap", f"{SLUG}-batch-spark"]["data"]["spark-defaults.conf"].splitlines()

@@ -55,13 +55,23 @@ class Browser:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for argument in (
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-default-apps", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1400,1000",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-domain-reliability",
+            "--disable-client-side-phishing-detection",
             "--disable-features=OptimizationHints,Translate,MediaRouter,AutofillServerCommunication",
             # Names resolve to nothing but 127.0.0.1, and any request that still tries goes to a proxy that refuses.
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1;localhost",
+            "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=127.0.0.1;localhost",
             "--allow-file-access-from-files",
         ):
             options.add_argument(argument)
@@ -165,10 +175,15 @@ def test_data_docs_offline(project: Path, browser: Browser) -> None:
     rows = browser.driver.find_elements("css selector", "table tbody tr")
     assert rows, "the Data Docs tables are empty"
     # styled: Bootstrap's CSS and Font Awesome's icon font are applied
+    assert (
+        browser.driver.execute_script(
+            "return getComputedStyle(document.querySelector('.container-fluid, .container')).paddingLeft"
+        )
+        != "0px"
+    )
     assert browser.driver.execute_script(
-        "return getComputedStyle(document.querySelector('.container-fluid, .container')).paddingLeft") != "0px"
-    assert browser.driver.execute_script(
-        "return [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded')")
+        "return [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded')"
+    )
     browser.shot("data-docs-index")
     site = Path(urlsplit(index).path).parent
     result = max(site.glob("validations/**/*.html"), key=lambda p: p.stat().st_mtime)
@@ -179,8 +194,9 @@ def test_data_docs_offline(project: Path, browser: Browser) -> None:
 
 
 def test_dvc_plots_offline(project: Path, browser: Browser) -> None:
-    done = subprocess.run(["make", "plots"], cwd=project, env=project_env(project), capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        ["make", "plots"], cwd=project, env=project_env(project), capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     page = project / "dvc_plots" / "index.html"
     browser.open(page.as_uri(), settle=4)
@@ -207,8 +223,11 @@ def test_service_docs_page(project: Path, browser: Browser, tmp_path: Path) -> N
         named = set()
         for doc in [project / "README.md", *sorted((project / "docs").glob("*.md"))]:
             named |= set(re.findall(r"http://127\.0\.0\.1:3000(/[\w./-]*)?", doc.read_text()))
-            named |= {m for m in re.findall(r"`(?:GET |POST )?(/[a-z][\w./-]*)`", doc.read_text())
-                      if m.split("/")[1] in {"docs", "docs.json", "livez", "readyz", "healthz", "metrics", "predict"}}
+            named |= {
+                m
+                for m in re.findall(r"`(?:GET |POST )?(/[a-z][\w./-]*)`", doc.read_text())
+                if m.split("/")[1] in {"docs", "docs.json", "livez", "readyz", "healthz", "metrics", "predict"}
+            }
         assert {"/docs", "/predict"} <= named
         for path in sorted(named | {"/"}):
             request = urllib.request.Request(f"{base}{path or '/'}")

@@ -110,7 +110,9 @@ def test_corrupted_data_fails_at_validate_and_the_champion_stays(default_project
 
 def test_a_worse_model_does_not_become_champion(default_project: Path) -> None:
     before = registry(default_project)
-    weak = [{"family": "hist_gradient_boosting", "params": {"max_iter": [2], "max_depth": [1], "learning_rate": [0.01]}}]
+    weak = [
+        {"family": "hist_gradient_boosting", "params": {"max_iter": [2], "max_depth": [1], "learning_rate": [0.01]}}
+    ]
     edit_params(default_project, lambda p: p["train"]["search"].update(candidates=weak))
     try:
         run(["make", "pipeline"], default_project)
@@ -127,8 +129,15 @@ def test_a_worse_model_does_not_become_champion(default_project: Path) -> None:
 def test_regression_on_your_own_csv_with_text_and_missing_values(tmp_path: Path) -> None:
     """Bring-your-own-data: a CSV under data/external, `dvc add`, draft the suite, run the pipeline."""
     project = setup_project(
-        bake(tmp_path, task="regression", training_runner="github-hosted", runner_labels="ubuntu-24.04",
-             dvc_remote="s3", dvc_remote_url="s3://bucket/ml", license="Apache-2.0")
+        bake(
+            tmp_path,
+            task="regression",
+            training_runner="github-hosted",
+            runner_labels="ubuntu-24.04",
+            dvc_remote="s3",
+            dvc_remote_url="s3://bucket/ml",
+            license="Apache-2.0",
+        )
     )
     shutil.copy(project / "tests" / "data" / "customers.csv", project / "data" / "external" / "customers.csv")
     run([".venv/bin/dvc", "add", "data/external/customers.csv"], project)

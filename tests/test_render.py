@@ -24,15 +24,41 @@ LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")
 LOCAL_CACHES = {"__pycache__", ".ruff_cache", ".pytest_cache"}  # left by tools run in a working copy, never shipped
 TEXT_SUFFIXES = {".py", ".toml", ".yaml", ".yml", ".json", ".md", ".cfg", ".txt", ".lock", ".ipynb", ".css", ""}
 ALWAYS = {
-    ".cookiecutter.json", ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", "LICENSE", "Makefile",
-    "README.md", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock", "data/external/.gitkeep",
-    "gx/.gitignore", "gx/great_expectations.yml", "gx/expectations/raw_data.json",
-    "gx/checkpoints/raw_data.json", "gx/validation_definitions/raw_data.json",
-    "src/{pkg}/__init__.py", "src/{pkg}/__main__.py", "src/{pkg}/config.py", "src/{pkg}/features.py",
-    "src/{pkg}/metrics.py", "src/{pkg}/models.py", "src/{pkg}/search.py", "src/{pkg}/tracking.py",
-    "src/{pkg}/stages/ingest.py", "src/{pkg}/stages/validate.py", "src/{pkg}/stages/prepare.py",
-    "src/{pkg}/stages/train.py", "src/{pkg}/stages/evaluate.py", "src/{pkg}/stages/register.py",
-    "tests/conftest.py", "tests/data/customers.csv",
+    ".cookiecutter.json",
+    ".cruft.json",
+    ".dvc/.gitignore",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "requirements.lock",
+    "data/external/.gitkeep",
+    "gx/.gitignore",
+    "gx/great_expectations.yml",
+    "gx/expectations/raw_data.json",
+    "gx/checkpoints/raw_data.json",
+    "gx/validation_definitions/raw_data.json",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/__main__.py",
+    "src/{pkg}/config.py",
+    "src/{pkg}/features.py",
+    "src/{pkg}/metrics.py",
+    "src/{pkg}/models.py",
+    "src/{pkg}/search.py",
+    "src/{pkg}/tracking.py",
+    "src/{pkg}/stages/ingest.py",
+    "src/{pkg}/stages/validate.py",
+    "src/{pkg}/stages/prepare.py",
+    "src/{pkg}/stages/train.py",
+    "src/{pkg}/stages/evaluate.py",
+    "src/{pkg}/stages/register.py",
+    "tests/conftest.py",
+    "tests/data/customers.csv",
 }
 
 
@@ -68,7 +94,10 @@ def template_files(combo: dict[str, str], package: str) -> set[str]:
                 continue
             rel = f"{rel.partition('/_variants/')[0]}/{name}"
         if rel.startswith("_locks/"):
-            if rel == f"_locks/{'gpu' if combo['training_runner'] == 'self-hosted-gpu' else 'cpu'}-{combo['dvc_remote']}.lock":
+            if (
+                rel
+                == f"_locks/{'gpu' if combo['training_runner'] == 'self-hosted-gpu' else 'cpu'}-{combo['dvc_remote']}.lock"
+            ):
                 expected.add("requirements.lock")
             continue
         expected.add(rel)
@@ -134,8 +163,10 @@ def test_answers_reach_the_project(baked: dict[str, Path], combo: dict[str, str]
     dvc = configparser.ConfigParser()
     dvc.read(project / ".dvc" / "config")
     assert dvc["core"]["analytics"] == "false" and dvc["core"]["check_update"] == "false"
-    remote = dvc['\'remote "storage"\'']["url"]
-    assert remote.startswith({"local": "../../", "s3": "s3://", "gs": "gs://", "azure": "azure://"}[combo["dvc_remote"]])
+    remote = dvc["'remote \"storage\"'"]["url"]
+    assert remote.startswith(
+        {"local": "../../", "s3": "s3://", "gs": "gs://", "azure": "azure://"}[combo["dvc_remote"]]
+    )
     lock = (project / "requirements.lock").read_text()
     assert ("\nxgboost==" in lock) is (combo["training_runner"] == "self-hosted-gpu")
     for remote in ("s3", "gs", "azure"):

@@ -42,10 +42,16 @@ def test_make_batch_engine_spark_scores_the_holdout_into_the_serving_layer(spark
     result = json.loads(done.stdout.strip().splitlines()[-1])
     holdout = json.loads(
         run(
-            [".venv/bin/python", "-c", "import pandas as pd; print(len(pd.read_parquet('data/processed/test.parquet')))"],
+            [
+                ".venv/bin/python",
+                "-c",
+                "import pandas as pd; print(len(pd.read_parquet('data/processed/test.parquet')))",
+            ],
             spark_project,
         ).stdout
     )
     assert (result["rows"], result["written"], result["skipped"]) == (holdout, holdout, 0)
-    again = json.loads(run(["make", "batch", "ENGINE=spark"], spark_project, env=env, timeout=900).stdout.splitlines()[-1])
+    again = json.loads(
+        run(["make", "batch", "ENGINE=spark"], spark_project, env=env, timeout=900).stdout.splitlines()[-1]
+    )
     assert (again["written"], again["skipped"]) == (0, holdout)  # a rerun resumes: nothing twice

@@ -64,7 +64,7 @@ def test_a_lock_entry_without_a_hash_is_caught() -> None:
 
 def test_make_setup_requires_hashes_and_builds_offline(tmp_path: Path) -> None:
     makefile = (bake(tmp_path) / "Makefile").read_text()
-    recipe = makefile[makefile.index("\nsetup:"):makefile.index("\nlock:")]
+    recipe = makefile[makefile.index("\nsetup:") : makefile.index("\nlock:")]
     installs = [line.strip() for line in recipe.splitlines() if " install " in line]
     assert len(installs) == 3, installs
     uv, dependencies, package = installs

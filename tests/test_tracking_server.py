@@ -28,7 +28,9 @@ ADMIN, READER, WRITER = ("admin", "admin-Secret-1"), ("reader", "reader-Secret-2
 MODEL = "my-mlops-project"
 SEARCHES = {  # same data, same seed: the strong one is a regularised logistic regression, the weak one tree stumps
     "strong": [{"family": "logistic_regression", "params": {"C": [1.0]}}],
-    "weak": [{"family": "hist_gradient_boosting", "params": {"max_depth": [1], "learning_rate": [0.001, 0.002, 0.003]}}],
+    "weak": [
+        {"family": "hist_gradient_boosting", "params": {"max_depth": [1], "learning_rate": [0.001, 0.002, 0.003]}}
+    ],
 }
 REGISTRY = r"""
 import json, sys
@@ -41,7 +43,9 @@ print(json.dumps({"champion": str(champion), "versions": {str(v.version): v.tags
 
 
 def pg_bindir() -> Path | None:
-    found = shutil.which("initdb") or next(iter(sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/initdb")), reverse=True)), None)
+    found = shutil.which("initdb") or next(
+        iter(sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/initdb")), reverse=True)), None
+    )
     return Path(found).resolve().parent if found else None
 
 
@@ -67,7 +71,9 @@ def postgres() -> Iterator[tuple[str, Path]]:
     pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
     try:
         for database in ("mlflow", "mlflow_auth"):
-            subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", database], check=True)
+            subprocess.run(
+                [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", database], check=True
+            )
         yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}", bindir
     finally:
         pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
@@ -127,7 +133,9 @@ def race(default_project: Path, server: dict, tmp_path_factory) -> dict:
     registrations = {name: json.loads(report.read_text()) for name, report in reports.items()}
     last = max(reports, key=lambda name: reports[name].stat().st_mtime_ns)
     print(f"race: the {last} clone registered last; registrations {registrations}")
-    registry = json.loads(run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], default_project, env=env).stdout)
+    registry = json.loads(
+        run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], default_project, env=env).stdout
+    )
     return {"registrations": registrations, "registry": registry, "clones": clones}
 
 
@@ -158,9 +166,16 @@ def test_artifacts_are_in_the_servers_store_and_the_backend_holds_no_local_paths
     for local in [str(server["artifacts"]), "file://", *(str(path) + "/mlruns" for path in race["clones"].values())]:
         assert local not in dump, local
     locations = subprocess.run(
-        [str(bindir / "psql"), "-At", server["db"].replace("+psycopg", ""), "-c",
-         ("select artifact_location from experiments union all select artifact_uri from runs union all "
-          "select storage_location from model_versions")],
+        [
+            str(bindir / "psql"),
+            "-At",
+            server["db"].replace("+psycopg", ""),
+            "-c",
+            (
+                "select artifact_location from experiments union all select artifact_uri from runs union all "
+                "select storage_location from model_versions"
+            ),
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -26,14 +26,24 @@ from .conftest import bake
 from .test_workflows import combinations, combo_id, labels_of, triggers, zizmor_findings
 
 AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
-PR_TRIGGERS = {"pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment",
-               "issue_comment", "workflow_run"}
+PR_TRIGGERS = {
+    "pull_request",
+    "pull_request_target",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "issue_comment",
+    "workflow_run",
+}
 # What main's jobs hold and a pull request must never name
 WRITE_SECRETS = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "SERVING_DB_URL"}
 WRITE_IDENTITIES = {"AWS_ROLE_ARN", "GCP_SERVICE_ACCOUNT", "AZURE_CLIENT_ID"}
 TRUSTED_ENVIRONMENTS = {"production", "release"}
-EXPECTED_ENVIRONMENT = {("train.yml", "train"): "production", ("batch.yml", "score"): "production",
-                        ("release.yml", "image"): "release", ("pr-review.yml", "candidate"): "pr-review"}
+EXPECTED_ENVIRONMENT = {
+    ("train.yml", "train"): "production",
+    ("batch.yml", "score"): "production",
+    ("release.yml", "image"): "release",
+    ("pr-review.yml", "candidate"): "pr-review",
+}
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 CREDENTIAL = re.compile(r"\bsecrets\.\w+|\bvars\.\w*(ROLE_ARN|SERVICE_ACCOUNT|CLIENT_ID|IDENTITY_PROVIDER)\b")
 
@@ -130,9 +140,13 @@ def test_every_workflow_keeps_the_trust_boundary(combo: str, projects: dict[str,
     project = projects[combo]
     trusted, untrusted = pools(project)
     if project.answers["training_runner"] != "github-hosted":
-        assert trusted != untrusted and trusted - untrusted - AUTOMATIC_LABELS and untrusted - trusted - AUTOMATIC_LABELS
-    found = {path.name: trust_findings(path, trusted, untrusted)
-             for path in sorted((project.root / ".github" / "workflows").glob("*.yml"))}
+        assert (
+            trusted != untrusted and trusted - untrusted - AUTOMATIC_LABELS and untrusted - trusted - AUTOMATIC_LABELS
+        )
+    found = {
+        path.name: trust_findings(path, trusted, untrusted)
+        for path in sorted((project.root / ".github" / "workflows").glob("*.yml"))
+    }
     assert found == {name: [] for name in found}, found
     review = yaml.safe_load(project.workflow("pr-review.yml").read_text())
     assert set(review["jobs"]["candidate"]["runs-on"]) == untrusted
@@ -142,8 +156,9 @@ def test_zizmor_auditor_and_pedantic_find_no_secret_outside_an_environment(proje
     folders = [p.root / ".github" for p in projects.values()]
     for persona in ("auditor", "pedantic"):
         found = zizmor_findings(folders, persona)
-        outside = [f"{path}: {f}" for path, findings in found.items() for f in findings
-                   if f.startswith("secrets-outside-env")]
+        outside = [
+            f"{path}: {f}" for path, findings in found.items() for f in findings if f.startswith("secrets-outside-env")
+        ]
         assert outside == [], outside
 
 
@@ -164,41 +179,104 @@ def mutated(tmp_path: Path, source: Path, old: str, new: str) -> Path:
     ("combo", "workflow", "old", "new", "caught"),
     [
         # main's secrets outside their environment
-        ("self-hosted-cpu-local", "train.yml", "    environment: production", "", "reads a secret outside an environment"),
-        ("self-hosted-cpu-local", "batch.yml", "    environment: production", "", "reads a secret outside an environment"),
-        ("self-hosted-cpu-local", "release.yml", "    environment: release", "", "reads a secret outside an environment"),
+        (
+            "self-hosted-cpu-local",
+            "train.yml",
+            "    environment: production",
+            "",
+            "reads a secret outside an environment",
+        ),
+        (
+            "self-hosted-cpu-local",
+            "batch.yml",
+            "    environment: production",
+            "",
+            "reads a secret outside an environment",
+        ),
+        (
+            "self-hosted-cpu-local",
+            "release.yml",
+            "    environment: release",
+            "",
+            "reads a secret outside an environment",
+        ),
         # a trusted job in the pull-request environment, and the reverse
-        ("self-hosted-cpu-local", "train.yml", "environment: production", "environment: pr-review",
-         "not 'production'"),
-        ("self-hosted-cpu-local", "pr-review.yml", "environment: pr-review", "environment: production",
-         "runs in the trusted environment 'production'"),
+        ("self-hosted-cpu-local", "train.yml", "environment: production", "environment: pr-review", "not 'production'"),
+        (
+            "self-hosted-cpu-local",
+            "pr-review.yml",
+            "environment: pr-review",
+            "environment: production",
+            "runs in the trusted environment 'production'",
+        ),
         # the pull request on the trusted pool
         ("self-hosted-cpu-local", "pr-review.yml", '"cpu", "pr"]', '"cpu", "trusted"]', "asks for the trusted pool"),
         ("self-hosted-gpu-s3", "pr-review.yml", '"gpu", "pr"]', '"gpu"]', "asks for the trusted pool"),
         # main's write secret or write identity named by a pull-request job
-        ("self-hosted-cpu-local", "pr-review.yml", "secrets.MLFLOW_READER_PASSWORD", "secrets.MLFLOW_TRACKING_PASSWORD",
-         "names main's write credentials ['MLFLOW_TRACKING_PASSWORD']"),
-        ("self-hosted-cpu-s3", "pr-review.yml", "vars.AWS_REVIEW_ROLE_ARN }}", "vars.AWS_ROLE_ARN }}",
-         "names main's write credentials ['AWS_ROLE_ARN']"),
+        (
+            "self-hosted-cpu-local",
+            "pr-review.yml",
+            "secrets.MLFLOW_READER_PASSWORD",
+            "secrets.MLFLOW_TRACKING_PASSWORD",
+            "names main's write credentials ['MLFLOW_TRACKING_PASSWORD']",
+        ),
+        (
+            "self-hosted-cpu-s3",
+            "pr-review.yml",
+            "vars.AWS_REVIEW_ROLE_ARN }}",
+            "vars.AWS_ROLE_ARN }}",
+            "names main's write credentials ['AWS_ROLE_ARN']",
+        ),
         # a fallback from the pull request's credential to main's, for each cloud and for MLflow
-        ("self-hosted-cpu-s3", "pr-review.yml", "vars.AWS_REVIEW_ROLE_ARN }}",
-         "vars.AWS_REVIEW_ROLE_ARN || vars.AWS_ROLE_ARN }}", "a credential falls back to another"),
-        ("self-hosted-cpu-gs", "pr-review.yml", "vars.GCP_REVIEW_SERVICE_ACCOUNT }}",
-         "vars.GCP_REVIEW_SERVICE_ACCOUNT || vars.GCP_SERVICE_ACCOUNT }}", "a credential falls back to another"),
-        ("self-hosted-cpu-azure", "pr-review.yml", "vars.AZURE_REVIEW_CLIENT_ID }}",
-         "vars.AZURE_REVIEW_CLIENT_ID || vars.AZURE_CLIENT_ID }}", "a credential falls back to another"),
-        ("self-hosted-cpu-local", "pr-review.yml", "secrets.MLFLOW_READER_PASSWORD }}",
-         "secrets.MLFLOW_READER_PASSWORD || secrets.MLFLOW_TRACKING_PASSWORD }}", "a credential falls back to another"),
+        (
+            "self-hosted-cpu-s3",
+            "pr-review.yml",
+            "vars.AWS_REVIEW_ROLE_ARN }}",
+            "vars.AWS_REVIEW_ROLE_ARN || vars.AWS_ROLE_ARN }}",
+            "a credential falls back to another",
+        ),
+        (
+            "self-hosted-cpu-gs",
+            "pr-review.yml",
+            "vars.GCP_REVIEW_SERVICE_ACCOUNT }}",
+            "vars.GCP_REVIEW_SERVICE_ACCOUNT || vars.GCP_SERVICE_ACCOUNT }}",
+            "a credential falls back to another",
+        ),
+        (
+            "self-hosted-cpu-azure",
+            "pr-review.yml",
+            "vars.AZURE_REVIEW_CLIENT_ID }}",
+            "vars.AZURE_REVIEW_CLIENT_ID || vars.AZURE_CLIENT_ID }}",
+            "a credential falls back to another",
+        ),
+        (
+            "self-hosted-cpu-local",
+            "pr-review.yml",
+            "secrets.MLFLOW_READER_PASSWORD }}",
+            "secrets.MLFLOW_READER_PASSWORD || secrets.MLFLOW_TRACKING_PASSWORD }}",
+            "a credential falls back to another",
+        ),
         # the release version straight from the ref, or no check before the image job
-        ("self-hosted-cpu-local", "release.yml", "VERSION: ${{ needs.version.outputs.version }}",
-         "VERSION: ${{ github.ref_name }}", "VERSION does not come from the version check"),
+        (
+            "self-hosted-cpu-local",
+            "release.yml",
+            "VERSION: ${{ needs.version.outputs.version }}",
+            "VERSION: ${{ github.ref_name }}",
+            "VERSION does not come from the version check",
+        ),
         ("self-hosted-cpu-local", "release.yml", "    needs: version\n", "", "does not wait for the version check"),
-        ("self-hosted-cpu-local", "release.yml", "|| (github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main')",
-         "|| github.event_name == 'workflow_dispatch'", "does not limit releases to v* tags and main"),
+        (
+            "self-hosted-cpu-local",
+            "release.yml",
+            "|| (github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main')",
+            "|| github.event_name == 'workflow_dispatch'",
+            "does not limit releases to v* tags and main",
+        ),
     ],
 )
-def test_each_weakening_is_caught(tmp_path: Path, projects: dict[str, Project], combo: str, workflow: str, old: str,
-                                  new: str, caught: str) -> None:
+def test_each_weakening_is_caught(
+    tmp_path: Path, projects: dict[str, Project], combo: str, workflow: str, old: str, new: str, caught: str
+) -> None:
     project = projects[combo]
     path = mutated(tmp_path, project.workflow(workflow), old, new)
     found = trust_findings(path, *pools(project))

