@@ -6,7 +6,7 @@ import hashlib
 import json
 from importlib import metadata
 
-from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }} import tables, tracking
 
 
 def test_pip_requirements_are_pinned_to_installed_versions() -> None:
@@ -18,7 +18,7 @@ def test_pip_requirements_are_pinned_to_installed_versions() -> None:
 def test_file_md5_is_the_content_hash(tmp_path) -> None:
     path = tmp_path / "data.bin"
     path.write_bytes(b"abc" * 1000)
-    assert tracking.file_md5(path) == hashlib.md5(b"abc" * 1000).hexdigest()
+    assert tables.file_md5(path) == hashlib.md5(b"abc" * 1000).hexdigest()
 
 
 def test_lineage_tags_carry_data_hash_and_validation_outcome(tmp_path) -> None:

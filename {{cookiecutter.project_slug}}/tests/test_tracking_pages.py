@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from {{ cookiecutter.package_name }} import config, search, tracking
+from {{ cookiecutter.package_name }} import config, search, tables, tracking
 from {{ cookiecutter.package_name }}.stages import evaluate, train
 
 from .conftest import PATHS
@@ -29,7 +29,7 @@ def test_the_parent_run_is_named_after_its_family_and_data(in_trained) -> None:
     candidate = json.loads(PATHS.candidate.read_text())
     run = mlflow.get_run(candidate["run_id"])
     assert run.info.run_name == candidate["run_name"] == f"{candidate['family']} · data {candidate['data_md5'][:8]}"
-    assert candidate["data_md5"] == tracking.file_md5(PATHS.train)
+    assert candidate["data_md5"] == tables.file_md5(PATHS.train)
 
 
 def test_training_and_holdout_datasets_are_logged_with_their_dvc_hash(in_trained) -> None:
@@ -41,8 +41,8 @@ def test_training_and_holdout_datasets_are_logged_with_their_dvc_hash(in_trained
     for item in inputs:
         tags = {t.key: t.value for t in item.tags}
         found[tags["mlflow.data.context"]] = (item.dataset.name, tags["dvc.md5"])
-    assert found["training"] == ("train", tracking.file_md5(PATHS.train))
-    assert found["holdout"] == ("test", tracking.file_md5(PATHS.holdout))
+    assert found["training"] == ("train", tables.file_md5(PATHS.train))
+    assert found["holdout"] == ("test", tables.file_md5(PATHS.holdout))
 
 
 def test_child_runs_last_as_long_as_their_fits(in_trained) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import features, metrics, tracking
+from . import features, metrics, tables, tracking
 from .config import Config, UserError
 from .serving import database, queries
 from .stages import validate
@@ -82,7 +82,7 @@ def find_data(path: Path, md5: str | None, what: str) -> Path:
         if path.exists():
             return path
         raise UserError(f"{path} not found: run `dvc pull` (or make pipeline) to get the {what}")
-    if path.exists() and tracking.file_md5(path) == md5:
+    if path.exists() and tables.file_md5(path) == md5:
         return path
     cached = DVC_CACHE / md5[:2] / md5[2:]
     if cached.exists():

@@ -8,6 +8,7 @@ text), so a value that does not fit shows up as a conversion error naming the co
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,15 @@ class BadValue(UserError):
     def __init__(self, column: str, value: str) -> None:
         super().__init__(f"{column} (needs numbers; found {value!r})")
         self.column, self.value = column, value
+
+
+def file_md5(path: Path) -> str:
+    """The same content hash DVC records for a file in dvc.lock."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def kind(path: Path) -> str:

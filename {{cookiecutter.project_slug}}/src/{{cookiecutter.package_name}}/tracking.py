@@ -1,12 +1,11 @@
 """MLflow: where runs go, what lineage they carry, and the registry's aliases.
 
 Importing this module does not import MLflow (seconds): each function imports it when it runs, so a command that
-only needs the names here (the aliases, ``file_md5``) stays quick. MLflow's telemetry is off before that import.
+only needs the names here (the aliases) stays quick. MLflow's telemetry is off before that import.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -62,6 +61,8 @@ def log_dataset(frame: Any, path: Path, context: str, target: str | None = None)
     """Log a DVC-tracked table as an input of the active run (MLflow's Datasets); returns its DVC md5."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
+
+    from .tables import file_md5
 
     md5 = file_md5(path)
     with warnings.catch_warnings():  # MLflow's notes on a local path's source kind and on integer columns: noise here
@@ -125,15 +126,6 @@ def skops_types(model: object) -> list[str]:
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
 
-def file_md5(path: Path) -> str:
-    """The same content hash DVC records for a file in dvc.lock."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with Path(path).open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def git_commit() -> str:
     """HEAD's commit, with a -dirty suffix when the work tree has changes; 'unknown' outside git."""
     try:
@@ -148,6 +140,8 @@ def git_commit() -> str:
 
 def lineage_tags(data_files: dict[str, Path], validation_report: Path) -> dict[str, str]:
     """Tags that tie a run to its code, data and data-validation outcome."""
+    from .tables import file_md5
+
     tags = {"git.commit": git_commit()}
     for name, path in data_files.items():
         tags[f"data.{name}.md5"] = file_md5(path)

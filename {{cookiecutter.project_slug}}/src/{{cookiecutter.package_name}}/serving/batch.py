@@ -21,7 +21,6 @@ version and the prediction); the batch itself is one `requests` row (input file,
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -62,14 +61,6 @@ class BatchResult:
     @property
     def scoring_rows_per_second(self) -> float:
         return self.written / self.scoring_seconds if self.scoring_seconds else 0.0
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_batch_id(path: Path, digest: str) -> str:
@@ -208,7 +199,7 @@ def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | No
     served = champion(cfg)
     columns = columns_to_read(path, served.schema, key_column)
     rows = scan(path, served.schema, key_column, chunk_rows)
-    digest = file_digest(path)
+    digest = tables.file_md5(path)
     batch_id = batch_id or default_batch_id(path, digest)
     engine = database.connect(cfg.serving.resolved_db_url)
     request = store.open_batch(

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .. import features, models, search, tracking
+from .. import features, models, search, tables, tracking
 from ..config import Config
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def run(cfg: Config) -> dict[str, Any]:
     metric = cfg.train.metric
     tracking.configure(cfg.tracking)
 
-    data_md5 = tracking.file_md5(paths.train)
+    data_md5 = tables.file_md5(paths.train)
     with mlflow.start_run(run_name=tracking.run_name("search", data_md5)) as parent:
         tracking.log_dataset(frame, paths.train, "training", target=schema.target)
         device_tags = {"device": device}

@@ -6,7 +6,6 @@ data (``python -m {{ cookiecutter.package_name }} validate --init``) for you to 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from .. import data_docs
+from .. import data_docs, tables
 from ..config import Config, UserError
 from ..errors import MissingFile
 
@@ -225,11 +224,7 @@ def validate_frame(
 
 def data_version(path: Path) -> str:
     """A readable run name for Data Docs: the file's stem and the start of its DVC (md5) content hash."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{path.stem}-{digest.hexdigest()[:8]}"
+    return f"{path.stem}-{tables.file_md5(path)[:8]}"
 
 
 def _exception_message(info: Any) -> str | None:
