@@ -117,7 +117,7 @@ def reference(cfg: Config) -> Reference:
     tags = _lineage(client, version.run_id or "")
     model_uri = f"models:/{name}/{version.version}"
     model = mlflow.sklearn.load_model(model_uri)
-    schema = features.from_signature(mlflow.models.get_model_info(model_uri).signature, model)
+    schema = tracking.version_schema(version, model_uri, model)
     train = pd.read_parquet(find_data(cfg.paths.train, tags.get("data.train.md5"), "champion's training data"))
     holdout = pd.read_parquet(find_data(cfg.paths.holdout, None, "holdout"))
     score = version.tags.get(f"holdout.{cfg.register_.metric}")

@@ -7,6 +7,7 @@ only needs the names here (the aliases) stays quick. MLflow's telemetry is off b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import warnings
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
+    from . import features
     from .config import Tracking
+
+log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -32,6 +36,7 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 UI_VIEW = "workflowType=machine_learning"
 # What the logged model needs at inference time, pinned to the versions it was trained with.
 RUNTIME_PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "xgboost")
+SCHEMA_ARTIFACT = "features.json"  # the feature schema register logs in each registered version's run
 
 
 def configure(tracking: Tracking) -> MlflowClient:
@@ -136,6 +141,22 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit}-dirty" if dirty else commit
+
+
+def version_schema(version: ModelVersion, model_uri: str, model: Any = None) -> features.Schema:
+    """A registered version's feature schema: the `features.json` artifact register logged in its run
+    (features.Schema.to_dict), or, for a version registered before that, rebuilt from the model's signature."""
+    import mlflow
+
+    from . import features
+
+    if version.run_id:
+        try:
+            return features.Schema.from_dict(mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{SCHEMA_ARTIFACT}"))
+        except Exception as error:  # not there (an older version) or unreadable
+            log.debug("no %s in run %s (%s): schema from the signature", SCHEMA_ARTIFACT, version.run_id, error)
+    signature = mlflow.models.get_model_info(model_uri).signature
+    return features.from_signature(signature, model if model is not None else mlflow.sklearn.load_model(model_uri))
 
 
 def lineage_tags(data_files: dict[str, Path], validation_report: Path) -> dict[str, str]:

@@ -21,8 +21,6 @@ from ..config import Config, UserError
 from . import aliases
 from .model import MLFLOW_FOLDER, ONNX_FOLDER, ServedModel, load
 
-SCHEMA_ARTIFACT = "features.json"  # the schema register logs in the registered version's run
-
 log = logging.getLogger(__name__)
 
 
@@ -47,20 +45,6 @@ def _metadata(schema: features.Schema, version: Any, model_uri: str) -> dict[str
             "source": tags.get("onnx.model_uri", ""),
         },
     }
-
-
-def version_schema(version: Any, model_uri: str) -> features.Schema:
-    """The registered version's feature schema: its run's `features.json` artifact, or (a version registered before
-    register logged it) rebuilt from the model's signature and classes."""
-    import mlflow
-
-    if version.run_id:
-        try:
-            return features.Schema.from_dict(mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{SCHEMA_ARTIFACT}"))
-        except Exception as error:  # not there (an older version) or unreadable
-            log.debug("no %s in run %s (%s): schema from the signature", SCHEMA_ARTIFACT, version.run_id, error)
-    info = mlflow.models.get_model_info(model_uri)
-    return features.from_signature(info.signature, mlflow.sklearn.load_model(model_uri))
 
 
 def _download(uri: str, destination: Path) -> None:
@@ -125,7 +109,7 @@ def import_champion(cfg: Config) -> Any:
             return stored
         bentoml.models.delete(tag)  # a rollback: import it again so it becomes the latest
     model_uri = f"models:/{name}/{version.version}"
-    metadata = _metadata(version_schema(version, model_uri), version, model_uri)
+    metadata = _metadata(tracking.version_schema(version, model_uri), version, model_uri)
     with_onnx = metadata["onnx"]["parity"] == "held" and bool(metadata["onnx"]["source"])
     with bentoml.models.create(
         tag,

@@ -108,7 +108,7 @@ def champion_metrics(
     uri = f"models:/{cfg.tracking.model_name}/{version.version}"
     try:
         model = mlflow.sklearn.load_model(uri)
-        theirs = features.from_signature(mlflow.models.get_model_info(uri).signature, model)
+        theirs = tracking.version_schema(version, uri, model)
     except Exception as error:  # a champion that cannot be loaded cannot be compared; the gate says so
         log.warning("champion version %s could not be loaded: %s", version.version, error)
         return {"version": int(version.version), "error": str(error)}

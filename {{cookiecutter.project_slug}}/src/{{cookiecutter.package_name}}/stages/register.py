@@ -52,7 +52,7 @@ def export_onnx(
     else:
         tags = result.parity.tags() | {"onnx.reason": result.reason[:5000]}
     with mlflow.start_run(run_id=candidate["run_id"]):
-        mlflow.log_dict(schema.to_dict(), "features.json")
+        mlflow.log_dict(schema.to_dict(), tracking.SCHEMA_ARTIFACT)
         if result.parity is not None:
             mlflow.log_metrics(result.parity.metrics())
         if result.usable:
