@@ -25,12 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DO_NOT_TRACK": "1",
-    "PYTHONUNBUFFERED": "1",
-}
+from _env import QUIET
 
 # Runs in the project's Python: the holdout repeated to N rows, written as Parquet in row groups of ~100k rows.
 MAKE_INPUT = r"""

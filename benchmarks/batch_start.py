@@ -19,13 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-}
+from _env import QUIET
+
 PROBE = (
     "import sys, runpy\n"
     "sys.argv = [sys.argv[0], *sys.argv[1:]]\n"

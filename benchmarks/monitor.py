@@ -23,16 +23,9 @@ import time
 from pathlib import Path
 
 import yaml
+from _env import QUIET
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "EVIDENTLY_DISABLE_TELEMETRY": "1",
-    "DO_NOT_TRACK": "1",
-}
 
 FILL = r"""
 import sys, time

@@ -21,14 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _env import QUIET
+
 TEMPLATE = Path(__file__).resolve().parents[1]
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-}
+
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
 SEARCH_LINE = re.compile(r"in ([0-9.]+) s of search")  # train's log line: the search itself
 

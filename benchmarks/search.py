@@ -26,14 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _env import QUIET
+
 TEMPLATE = Path(__file__).resolve().parents[1]
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-}
 
 # Runs inside the project's interpreter: argv = package, project dir, repeats. Prints one JSON line per repeat.
 DRIVER = r"""

@@ -39,12 +39,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DO_NOT_TRACK": "1",
-    "PYTHONUNBUFFERED": "1",
-}
+from _env import QUIET
 
 # Runs in the project's Python: a thread per connection, each posting one row at a time until the deadline.
 LOAD = r"""
