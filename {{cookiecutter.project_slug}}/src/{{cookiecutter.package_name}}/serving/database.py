@@ -29,6 +29,7 @@ writer the service and batch jobs share.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from ..config import UserError
 
@@ -142,12 +144,27 @@ def connect(url: str) -> Engine:
             cursor.close()
 
     _refuse_another_schema(engine, url)
-    metadata.create_all(engine)
+    _create_schema(engine, sqlite)
+    return engine
+
+
+def _create_schema(engine: Engine, sqlite: bool, attempts: int = 5) -> None:
+    """The tables and the view, made by whichever process comes first: the service's workers (and replicas) start
+    at the same moment on a new database, and a table another one created between our check and our CREATE is an
+    error that only means the schema is there; we look again."""
     view = str(scored.element.compile(engine, compile_kwargs={"literal_binds": True}))
     create = "CREATE VIEW IF NOT EXISTS" if sqlite else "CREATE OR REPLACE VIEW"
-    with engine.begin() as connection:
-        connection.execute(text(f"{create} scored AS {view}"))
-    return engine
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine)
+            with engine.begin() as connection:
+                connection.execute(text(f"{create} scored AS {view}"))
+        except DBAPIError:  # "already exists", or PostgreSQL's "tuple concurrently updated" on the view
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+        else:
+            return
 
 
 def _refuse_another_schema(engine: Engine, url: str) -> None:
