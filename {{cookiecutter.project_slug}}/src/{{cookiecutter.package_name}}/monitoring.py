@@ -107,7 +107,7 @@ def reference(cfg: Config) -> Reference:
 
     uri = cfg.tracking.resolved_uri
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri, uri)
+    client = tracking.client(uri)
     name = cfg.tracking.model_name
     version = tracking.version_by_alias(client, name, tracking.CHAMPION)
     if version is None:

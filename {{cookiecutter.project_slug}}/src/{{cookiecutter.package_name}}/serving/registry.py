@@ -91,7 +91,7 @@ def import_champion(cfg: Config) -> Any:
     uri = cfg.tracking.resolved_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = mlflow.MlflowClient(uri, uri)  # read-only: no experiment to select (that costs seconds on SQLite)
+    client = tracking.client(uri)  # read-only: no experiment to select (that costs seconds on SQLite)
     name = cfg.tracking.model_name
     version = tracking.version_by_alias(client, name, tracking.CHAMPION)
     if version is None:
