@@ -29,11 +29,13 @@ writer the service and batch jobs share.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -133,7 +135,12 @@ def connect(url: str) -> Engine:
     """An engine for ``url`` with the tables and the `scored` view created. SQLite gets WAL and a busy timeout,
     so the service and a batch job can write at the same time."""
     sqlite = url.startswith("sqlite")
-    engine = create_engine(url, pool_pre_ping=not sqlite, connect_args={"timeout": 30} if sqlite else {})
+    engine = create_engine(
+        url,
+        pool_pre_ping=not sqlite,
+        connect_args={"timeout": 30} if sqlite else {},
+        json_serializer=_json,  # the hot path writes a JSON document per row (its inputs, its probabilities)
+    )
     if sqlite:
 
         @event.listens_for(engine, "connect")
@@ -146,6 +153,14 @@ def connect(url: str) -> Engine:
     _refuse_another_schema(engine, url)
     _create_schema(engine, sqlite)
     return engine
+
+
+def _json(value: Any) -> str:
+    """JSON text of a column value, as json.dumps writes it in a fifth of the time (orjson; py-spy: the serving
+    writer spent a third of its time in json.dumps). orjson writes NaN as null: a text with a null (a missing
+    value, or a NaN) is written by json.dumps instead, which keeps NaN (the readers' json.loads reads it back)."""
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    return json.dumps(value) if b"null" in text else text.decode()
 
 
 def _create_schema(engine: Engine, sqlite: bool, attempts: int = 5) -> None:

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
 from ..metrics import TASKS
@@ -115,11 +115,25 @@ def label_type(schema: features.Schema) -> Any:
     return kinds.pop() if len(kinds) == 1 and kinds <= {int, str, bool, float} else Any
 
 
+def values_of(schema: features.Schema) -> Any:
+    """A function from a validated record to its feature values by column name (JSON's names, not attributes).
+
+    What model_dump(by_alias=True) gives, read straight from the record's __dict__: twice as fast (py-spy)."""
+    pairs = [(_field_name(f.name, position), f.name) for position, f in enumerate(schema.features)]
+
+    def values(record: BaseModel) -> dict[str, Any]:
+        fields = record.__dict__
+        return {name: fields[attribute] for attribute, name in pairs}
+
+    return values
+
+
 # The request's record type is built from the champion's schema at import; to the type checker it is a RecordBase.
 if TYPE_CHECKING:
     Record = RecordBase
 else:
     Record = record_model(SCHEMA)
+VALUES = values_of(SCHEMA)  # a champion swap keeps the schema (_follow), so it stays right
 
 
 class PredictRequest(BaseModel):
@@ -134,9 +148,10 @@ class PredictRequest(BaseModel):
         ticket = TICKET.get(None)
         if ticket is not None:
             ticket["request_id"] = request_id
-        for position, record in enumerate(self.records):
-            record._request_id = request_id
-            record._position = position
+        for position, record in enumerate(self.records):  # straight into pydantic's private dict: a record's
+            private = record.__pydantic_private__  # attribute route costs more than scoring it (py-spy)
+            private["_request_id"] = request_id
+            private["_position"] = position
         return self
 
 
@@ -493,40 +508,41 @@ class Predictor:
     def predict(self, records: list[Record]) -> list[Prediction]:
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
         served = self.served
-        labels, probabilities = served.predict_records([r.model_dump(by_alias=True) for r in records])
+        values = [VALUES(record) for record in records]
+        labels, probabilities = served.predict_records(values)
+        labels = labels.tolist()  # Python values (numpy scalars would cost a conversion each, twice)
+        by_class = probabilities.tolist() if probabilities is not None else None
         answers = []
         rows = []
         created = database.now()
         kept: dict[str, bool] = {}
         for i, record in enumerate(records):
-            label = labels[i].item() if hasattr(labels[i], "item") else labels[i]
-            probs = (
-                dict(zip(self.classes, map(float, probabilities[i]), strict=True))
-                if probabilities is not None
-                else None
-            )
+            private = cast("dict[str, Any]", record.__pydantic_private__)
+            request_id, position = private["_request_id"], private["_position"]
+            probs = dict(zip(self.classes, by_class[i], strict=True)) if by_class is not None else None
+            # Built from values the model produced, typed as Prediction declares them: no validation needed
             answers.append(
-                Prediction(
-                    prediction=label,
+                Prediction.model_construct(
+                    prediction=labels[i],
                     probabilities=probs,
                     model_name=served.name,
                     model_version=served.version,
-                    request_id=record._request_id,
-                    id=store.prediction_id(record._request_id, record._position),
+                    request_id=request_id,
+                    id=store.prediction_id(request_id, position),
                 )
             )
-            if record._request_id not in kept:  # the whole request is kept or not
-                kept[record._request_id] = self.keep_features >= 1 or random.random() < self.keep_features
+            if request_id not in kept:  # the whole request is kept or not
+                kept[request_id] = self.keep_features >= 1 or random.random() < self.keep_features
             rows.append(
                 {
                     "source": database.ONLINE,
-                    "request_id": record._request_id,
-                    "row_index": record._position,  # the position is the key (the scored view shows it)
+                    "request_id": request_id,
+                    "row_index": position,  # the position is the key (the scored view shows it)
                     "created_at": created,
                     "model_name": served.name,
                     "model_version": served.version,
-                    "inputs": _finite(record.model_dump(by_alias=True)) if kept[record._request_id] else None,
-                    "prediction": label,
+                    "inputs": values[i] if kept[request_id] else None,  # finite: the record type refuses NaN
+                    "prediction": labels[i],
                     "probabilities": probs,
                 }
             )
@@ -590,3 +606,7 @@ SERVICE.add_asgi_middleware(DocsPage, title=f"{CONFIG.tracking.model_name} predi
 for api in SERVICE.apis.values():
     if api.output_spec.mime_type() == "application/json":
         api.output_spec.media_type = "application/json"
+# And it writes an answer as model_dump (Python objects) handed to json.dumps: pydantic writes the same JSON itself
+# from the Prediction objects, in a third of the time (py-spy, 100-row requests).
+ANSWERS = TypeAdapter(list[Prediction])
+SERVICE.apis["predict"].output_spec.model_dump_json = lambda self, **_: ANSWERS.dump_json(self.root).decode()
