@@ -162,21 +162,30 @@ def test_null_is_a_missing_value_the_model_imputes(server, champion, feature_row
     assert response.status_code == 200
 
 
-def test_concurrent_requests_are_batched_and_all_answered(server, feature_rows) -> None:
+def test_concurrent_requests_are_batched_and_each_record_keeps_its_request(server, feature_rows) -> None:
+    """Adaptive batching scores many requests in one call: every answer and every stored row still belongs to the
+    request (and the position in it) its record came from."""
     from concurrent.futures import ThreadPoolExecutor
 
+    sizes = [1 + i % 3 for i in range(200)]
+    sent = [[feature_rows[(i + k) % len(feature_rows)] for k in range(size)] for i, size in enumerate(sizes)]
     with httpx.Client(timeout=60) as client, ThreadPoolExecutor(16) as pool:
-        statuses = list(
-            pool.map(
-                lambda i: (
-                    client.post(
-                        f"{server.url}/predict", json={"records": [feature_rows[i % len(feature_rows)]]}
-                    ).status_code
-                ),
-                range(200),
-            )
-        )
-    assert statuses == [200] * 200
+        responses = list(pool.map(lambda records: client.post(f"{server.url}/predict", json={"records": records}), sent))
+    assert [r.status_code for r in responses] == [200] * len(sent)
+    answers = [r.json() for r in responses]
+    request_ids = [answer[0]["request_id"] for answer in answers]
+    assert len(set(request_ids)) == len(sent)
+    for request_id, answer, records in zip(request_ids, answers, sent, strict=True):
+        assert [a["id"] for a in answer] == [f"{request_id}:{k}" for k in range(len(records))]
+        assert {a["request_id"] for a in answer} == {request_id}
+    engine = database.connect(server.db_url)
+    with engine.connect() as connection:
+        stored = {
+            (r.request_id, r.row_key): r.inputs
+            for r in connection.execute(select(database.scored).where(database.scored.c.source == database.ONLINE))
+        }
+    for request_id, records in zip(request_ids, sent, strict=True):
+        assert [stored[request_id, str(k)] for k in range(len(records))] == records
 
 
 def test_a_clean_shutdown_writes_every_served_prediction(

@@ -42,13 +42,14 @@ import os
 import random
 import threading
 import uuid
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
 from .. import config, environment, features, gate, serving
 from ..metrics import TASKS
@@ -83,14 +84,18 @@ SCHEMA = serving.stored_schema(STORED)
 # future under it in PENDING.
 TICKET: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("ticket")
 PENDING: dict[str, Future[None]] = {}
+# Adaptive batching hands `predict` the records of several requests as one list, each request's records together
+# and in order. The first record of each request is filed here (by object id) under its request id: `predict` reads
+# the request of every record and its position from that. (Private attributes on each record cost pydantic a
+# Python call per record, 40% of validating a 100-record request.) A record that dies unscored (its request
+# cancelled) takes its entry with it, so an id is never read for another object.
+FIRST_RECORDS: dict[int, str] = {}
 
 
 class RecordBase(BaseModel):
     """One row of features. Unknown fields are refused; null means missing (imputed like in training)."""
 
     model_config = ConfigDict(extra="forbid")
-    _request_id: str = PrivateAttr(default="")
-    _position: int = PrivateAttr(default=0)
 
 
 def _field_name(name: str, position: int) -> str:
@@ -148,10 +153,9 @@ class PredictRequest(BaseModel):
         ticket = TICKET.get(None)
         if ticket is not None:
             ticket["request_id"] = request_id
-        for position, record in enumerate(self.records):  # straight into pydantic's private dict: a record's
-            private = record.__pydantic_private__  # attribute route costs more than scoring it (py-spy)
-            private["_request_id"] = request_id
-            private["_position"] = position
+        first = self.records[0]
+        FIRST_RECORDS[id(first)] = request_id
+        weakref.finalize(first, FIRST_RECORDS.pop, id(first), None)
         return self
 
 
@@ -516,9 +520,12 @@ class Predictor:
         rows = []
         created = database.now()
         kept: dict[str, bool] = {}
+        request_id, position = "", 0
         for i, record in enumerate(records):
-            private = cast("dict[str, Any]", record.__pydantic_private__)
-            request_id, position = private["_request_id"], private["_position"]
+            if (starts := FIRST_RECORDS.pop(id(record), None)) is not None:
+                request_id, position = starts, 0
+            else:
+                position += 1
             probs = dict(zip(self.classes, by_class[i], strict=True)) if by_class is not None else None
             # Built from values the model produced, typed as Prediction declares them: no validation needed
             answers.append(
