@@ -158,8 +158,12 @@ def connect(url: str) -> Engine:
 def _json(value: Any) -> str:
     """JSON text of a column value, as json.dumps writes it in a fifth of the time (orjson; py-spy: the serving
     writer spent a third of its time in json.dumps). orjson writes NaN as null: a text with a null (a missing
-    value, or a NaN) is written by json.dumps instead, which keeps NaN (the readers' json.loads reads it back)."""
-    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    value, or a NaN) is written by json.dumps instead, which keeps NaN (the readers' json.loads reads it back),
+    and so is what orjson refuses (keys that are not text)."""
+    try:
+        text = orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value)
     return json.dumps(value) if b"null" in text else text.decode()
 
 

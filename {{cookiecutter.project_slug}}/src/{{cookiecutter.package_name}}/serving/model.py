@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import features
 from ..metrics import TASKS
-from .runtime import ONNX, SKLEARN, OnnxRuntime, SklearnRuntime, columns_of, columns_of_records
+from .runtime import ONNX, SKLEARN, OnnxRuntime, SklearnRuntime, columns_of, columns_of_rows
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ class ServedModel:
         """Predictions for a conformed frame, and class probabilities (columns in ``schema.classes`` order)."""
         return self.runtime.predict(columns_of(frame, self.schema))
 
-    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Predictions for validated records (feature name -> number, text or None): no DataFrame on the fast path."""
-        return self.runtime.predict(columns_of_records(records, self.schema))
+    def predict_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions for validated rows (the feature values in the schema's order: number, text or None): no
+        DataFrame on the fast path."""
+        return self.runtime.predict(columns_of_rows(rows, self.schema))
 
 
 def stored_schema(stored: Any) -> features.Schema:
