@@ -23,7 +23,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,23 @@ def columns_of(table: pa.Table, schema: features.Schema) -> dict[str, np.ndarray
     return {name: columns[name] for name in schema.names}
 
 
+def read_ahead(
+    chunks: Iterator[tuple[int, pa.Table]], schema: features.Schema
+) -> Iterator[tuple[int, pa.Table, dict[str, np.ndarray]]]:
+    """The chunks with their feature arrays (columns_of), the next one read and decoded in a thread while this one
+    is scored (pyarrow and numpy release the GIL as they work): one chunk more in memory."""
+
+    def following() -> tuple[int, pa.Table, dict[str, np.ndarray]] | None:
+        found = next(chunks, None)
+        return None if found is None else (*found, columns_of(found[1], schema))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="batch-reader") as reader:
+        pending = reader.submit(following)
+        while (item := pending.result()) is not None:
+            pending = reader.submit(following)
+            yield item
+
+
 def sample_inputs(columns: dict[str, np.ndarray], start: int, sample: np.ndarray) -> dict[int, dict[str, Any]]:
     """The features of the chunk's rows that are in the batch's sample (positions), by position, as stored in
     `predictions.inputs`: numbers as floats, categories as text, missing values as None."""
@@ -300,10 +318,8 @@ def run(
     )
     with bar:
         try:
-            for start, table in (
-                tables.arrow_chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else ()
-            ):
-                features_of = columns_of(table, served.schema)
+            read = tables.arrow_chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else iter(())
+            for start, table, features_of in read_ahead(read, served.schema):
                 inputs = sample_inputs(features_of, start, sample)
                 positions = np.arange(start, start + table.num_rows, dtype=np.int64)
                 keep = None

@@ -305,6 +305,12 @@ def keep_inputs(engine: Engine, request: Request, inputs: Mapping[int, dict[str,
 
 
 def _keep_inputs(connection: Connection, request: Request, inputs: Mapping[int, dict[str, Any]]) -> None:
+    if connection.dialect.name == "sqlite":  # the text SQLAlchemy's JSON type writes, without its per-row machinery
+        connection.exec_driver_sql(
+            f"UPDATE {predictions.name} SET inputs = ? WHERE request = ? AND row_index = ?",
+            [(json.dumps(v), request.id, i) for i, v in inputs.items()],
+        )
+        return
     statement = (
         predictions.update()
         .where(predictions.c.request == bindparam("r"), predictions.c.row_index == bindparam("i"))
