@@ -14,8 +14,11 @@ version and the prediction); the batch itself is one `requests` row (input file,
   (the default is derived from the file's name and content) skips the rows already written. Kill it at
   any point and run it again: exactly one row per input row, none lost, none duplicated. A rerun must see
   the same file and the same champion; another file or a new champion under an old batch id is refused.
-- Fast: scoring the next chunk overlaps with writing the last one, and on SQLite a chunk is written by one
-  statement that SQLite runs in C (see serving/store.insert_scored).
+- Fast: three threads overlap: one reads and decodes the next chunk, the main one scores this one, the writer
+  commits the last one (on SQLite one statement that SQLite runs in C: serving/store.insert_scored). Numbers go
+  from Arrow to the model's arrays without a DataFrame; the sample's features (monitor.batch_sample_rows) are
+  written with their chunk. Start-up imports neither MLflow nor BentoML when the champion is the BentoML store's
+  latest already (aliases.py reads the registry's alias, bento_folder.py the store's folder).
 """
 
 from __future__ import annotations
