@@ -1,17 +1,20 @@
 """The batch command's fixed cost: the whole `python -m <package> batch` on a 5-row file (imports, registry lookup,
 model load, one tiny write), with the champion already in the project's BentoML store.
 
-    .venv/bin/python benchmarks/batch_start.py PROJECT [PROJECT ...] [--runs 5]
+    .venv/bin/python benchmarks/batch_start.py PROJECT [PROJECT ...] [--runs 5] [--old-src SRC]
 
 Each PROJECT is a baked, set-up project whose pipeline has run (`make setup pipeline`); several projects (say, one
-baked before a change and one after) are measured alternately in one run, so they share the machine's load.
-Prints a table: median and best wall seconds, and whether MLflow was imported. Not a test.
+baked before a change and one after) are measured alternately in one run, so they share the machine's load. With
+--old-src, the first PROJECT also runs from that source tree (PYTHONPATH; e.g. a copy of its src/ before a change).
+Prints a table: median and best wall seconds, median CPU seconds (user + system), and whether MLflow or BentoML
+was imported. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +30,7 @@ PROBE = (
     "try:\n"
     "    runpy.run_module('{package}', run_name='__main__')\n"
     "finally:\n"
-    "    print('mlflow imported' if 'mlflow' in sys.modules else 'no mlflow', file=sys.stderr)\n"
+    "    print('imported:', *(m for m in ('mlflow', 'bentoml') if m in sys.modules), file=sys.stderr)\n"
 )
 
 
@@ -43,38 +46,26 @@ def environment(project: Path, db: Path) -> dict[str, str]:
     }
 
 
-def one_run(project: Path, rows: Path, db: Path, batch_id: str) -> tuple[float, bool]:
+def one_run(project: Path, rows: Path, db: Path, batch_id: str, src: Path | None) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one batch command, and the heavy packages it imported."""
     python = project / ".venv" / "bin" / "python"
     code = PROBE.format(package=package_of(project))
-    command = [
-        str(python),
-        "-c",
-        code,
-        "batch",
-        "--input",
-        str(rows),
-        "--batch-id",
-        batch_id,
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        check=False,
-        cwd=project,
-        env=environment(project, db),
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - started
+    command = [str(python), "-c", code, "batch", "--input", str(rows), "--batch-id", batch_id]
+    env = environment(project, db) | ({"PYTHONPATH": str(src)} if src else {})
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(command, check=False, cwd=project, env=env, capture_output=True, text=True)
+    seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"batch failed in {project}:\n{done.stderr[-3000:]}")
-    return seconds, done.stderr.strip().splitlines()[-1] == "mlflow imported"
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, done.stderr.strip().splitlines()[-1].removeprefix("imported:").strip() or "neither"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("projects", nargs="+", type=Path)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--old-src", type=Path, help="the first project also from this source tree (before/after)")
     args = parser.parse_args()
     projects = [p.resolve() for p in args.projects]
     work = Path(tempfile.mkdtemp(prefix="batch-start-"))
@@ -102,25 +93,30 @@ def main() -> None:
         cwd=projects[0],
         check=True,
     )
-    times: dict[Path, list[float]] = {p: [] for p in projects}
-    mlflow: dict[Path, bool] = {}
+    contenders = [(str(p), p, None) for p in projects]
+    if args.old_src:
+        contenders.insert(1, (f"{projects[0]} from {args.old_src}", projects[0], args.old_src.resolve()))
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in contenders}
+    imported: dict[str, str] = {}
     load_before = os.getloadavg()
     for run in range(args.runs):
-        for index, project in enumerate(projects):
-            seconds, imported = one_run(project, rows, work / f"serving-{index}.db", f"start-{run}")
-            times[project].append(seconds)
-            mlflow[project] = mlflow.get(project, False) or imported
+        for index, (name, project, src) in enumerate(contenders):
+            seconds, cpu, heavy = one_run(project, rows, work / f"serving-{index}.db", f"start-{run}", src)
+            times[name].append((seconds, cpu))
+            imported[name] = heavy
     load_after = os.getloadavg()
     print(
         f"\nPython {sys.version.split()[0]}, {os.cpu_count()} cores; load average (1/5/15 min) before: "
         f"{' / '.join(f'{x:.2f}' for x in load_before)}, after: {' / '.join(f'{x:.2f}' for x in load_after)}\n"
     )
-    print("| project | runs | median s | best s | MLflow imported |\n| --- | ---: | ---: | ---: | --- |")
-    for project in projects:
-        found = times[project]
+    print(
+        "| project | runs | median wall s | best wall s | median CPU s | imported |\n| --- | ---: | ---: | ---: | ---: | --- |"
+    )
+    for name, found in times.items():
+        walls, cpus = [w for w, _ in found], [c for _, c in found]
         print(
-            f"| {project} | {len(found)} | {statistics.median(found):.2f} | {min(found):.2f} | "
-            f"{'yes' if mlflow[project] else 'no'} |"
+            f"| {name} | {len(found)} | {statistics.median(walls):.2f} | {min(walls):.2f} | "
+            f"{statistics.median(cpus):.2f} | {imported[name]} |"
         )
 
 

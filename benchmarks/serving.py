@@ -3,6 +3,7 @@
 the service costs; and `python -m <package> batch` vs in-memory `model.predict` vs `mlflow models predict` (batch).
 
     python benchmarks/serving.py --project DIR [--seconds 10] [--rounds 2] [--rows 1000000] [--old-src SRC]
+        [--only batch] [--batch-rounds 1]
 
 DIR is a baked project after `make setup pipeline` (a champion in its registry). The load generator is wrk
 (Debian `wrk`) when installed, else a threaded Python generator in a separate process (the table says which).
@@ -16,7 +17,9 @@ DIR is a baked project after `make setup pipeline` (a champion in its registry).
 - SIGKILL mid-load: every process of the service killed at once (as a container runtime does): acknowledged
   predictions missing from the serving layer. SIGTERM mid-load: requests sent before the signal that failed
   (and those sent after it, refused or cut), acknowledged predictions missing.
-- Batch (--rows, 0 skips it): rows/s on a table sampled from the holdout, the whole command (model load included).
+- Batch (--rows, 0 skips it; --only batch runs nothing else): the whole `batch` command (model load included) vs
+  `mlflow models predict` on a table sampled from the holdout, alternated for --batch-rounds rounds (with
+  --old-src, the batch command from that source tree too): wall and CPU seconds, and in-memory predict.
 
 Targets (quiet machine): A/B >= 10x single-row, A >= 0.8x the floor, A/B >= 3x at 100 rows, p99 <= 3x p50,
 0 lost after SIGKILL, 0 in-flight failed on SIGTERM, malformed mix moves valid p50 < 10%. Prints markdown tables and
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -420,6 +424,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="A, B and the floor alternate this many times")
     parser.add_argument("--rows", type=int, default=1_000_000, help="batch rows (0: no batch section)")
     parser.add_argument("--old-src", type=Path, help="also serve A from this source tree (before/after)")
+    parser.add_argument("--only", choices=["batch"], help="run only this section")
+    parser.add_argument("--batch-rounds", type=int, default=1, help="batch, before (--old-src) and B alternate")
     args = parser.parse_args()
     root = args.project.resolve()
     project = Project(root, args.python or root / ".venv" / "bin" / "python")
@@ -432,6 +438,9 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
+    if args.only == "batch":
+        batch(project, args, work)
+        return
     split = json.loads(
         project.run_python(
             "import json, pandas as pd; names = [f['name'] for f in json.load(open('data/processed/features.json'))"
@@ -563,71 +572,87 @@ def main() -> None:
             f"| {'SIGKILL (whole tree)' if mode == 'kill' else 'SIGTERM'} | {r['answered']} | {r['missing']} | "
             f"{r['failed_in_flight']} | {r['failed_after']} | {r['refused_after']} | {r['stopped_s']:.1f} |"
         )
-    if args.rows <= 0:
-        return
+    if args.rows > 0:
+        batch(project, args, work)
 
+
+def timed_child(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system, the command and what it waited for) of one command, and its stdout."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done.stdout
+
+
+def batch(project: Project, args: argparse.Namespace, work: Path) -> None:
+    """`python -m <package> batch` (and the same from --old-src) vs `mlflow models predict`, alternated, on --rows
+    rows sampled from the holdout; each into a new SQLite serving layer. Wall and CPU seconds of whole commands."""
+    champion = f"models:/{project.model_name}@champion"
     parquet, csv = work / "batch.parquet", work / "batch.csv"
     memory = json.loads(
         project.run_python(BATCH_INPUT, project.tracking_uri, champion, str(args.rows), str(parquet), str(csv))
     )
     command = [str(project.python), "-m", project.package, "batch", "--input", str(parquet)]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        cwd=root,
-        env=project.env | {"SERVING_DB_URL": f"sqlite:///{work / 'batch.db'}"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    whole = time.perf_counter() - started
-    job = json.loads(done.stdout.strip().splitlines()[-1])
-    batch_rows = {
-        f"python -m {project.package} batch into SQLite: whole command": args.rows / whole,
-        f"python -m {project.package} batch into SQLite: its scoring and writing loop": job["scoring_rows_per_second"],
-        "in-memory model.predict (frame already loaded)": memory["rows"] / memory["seconds"],
-        "mlflow models predict (CSV in, JSON out, whole command)": args.rows
-        / project.timed(
-            [
-                str(project.python.parent / "mlflow"),
-                "models",
-                "predict",
-                "-m",
-                champion,
-                "-i",
-                str(csv),
-                "-t",
-                "csv",
-                "-o",
-                str(work / "mlflow-predictions.json"),
-                "--env-manager",
-                "local",
-            ]
-        ),
-    }
+    predict = [str(project.python.parent / "mlflow"), "models", "predict", "-m", champion, "-i", str(csv), "-t", "csv"]
+    predict += ["-o", str(work / "mlflow-predictions.json"), "--env-manager", "local"]
+    contenders = {f"python -m {project.package} batch into SQLite": (command, project.env)}
+    if args.old_src:
+        contenders["the same from --old-src"] = (command, project.env | {"PYTHONPATH": str(args.old_src)})
+    contenders["mlflow models predict (CSV in, JSON out)"] = (predict, project.env)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+    loops: dict[str, list[float]] = {}
+    load = [os.getloadavg()[0]]
+    for round_ in range(args.batch_rounds):
+        for index, (name, (argv, env)) in enumerate(contenders.items()):
+            env = env | {"SERVING_DB_URL": f"sqlite:///{work / f'batch-{round_}-{index}.db'}"}
+            wall, cpu, out = timed_child(argv, project.root, env)
+            runs[name].append((wall, cpu))
+            if argv is command:
+                loops.setdefault(name, []).append(json.loads(out.strip().splitlines()[-1])["scoring_rows_per_second"])
+            print(f"batch round {round_ + 1} {name}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+        load.append(os.getloadavg()[0])
 
+    postgres_loop = None
     server = postgres()
     if server is not None:
         url, stop = server
         try:
-            done = subprocess.run(
-                command, cwd=root, env=project.env | {"SERVING_DB_URL": url}, capture_output=True, text=True, check=True
-            )
-            job = json.loads(done.stdout.strip().splitlines()[-1])
-            batch_rows[f"python -m {project.package} batch into PostgreSQL (COPY): its scoring and writing loop"] = job[
-                "scoring_rows_per_second"
-            ]
+            _, _, out = timed_child(command, project.root, project.env | {"SERVING_DB_URL": url})
+            postgres_loop = json.loads(out.strip().splitlines()[-1])["scoring_rows_per_second"]
         finally:
             subprocess.run(stop, check=False, capture_output=True)
 
-    print(f"\nBatch: {args.rows:,} rows\n")
-    print("| path | rows/s |\n| --- | ---: |")
-    for name, rate in batch_rows.items():
-        print(f"| {name} | {rate:,.0f} |")
-    batch_rate = list(batch_rows.values())[1]
+    best = {name: (min(w for w, _ in rs), min(c for _, c in rs)) for name, rs in runs.items()}
     print(
-        f"\nbatch loop at {batch_rate / batch_rows['in-memory model.predict (frame already loaded)']:.0%} of in-memory "
-        f"predict; load average (1 min) after the batch section: {os.getloadavg()[0]:.1f}"
+        f"\nBatch: {args.rows:,} rows, {args.batch_rounds} alternated round(s), best of each; load average (1 min) "
+        f"during the section: {', '.join(f'{x:.1f}' for x in load)}\n"
+    )
+    print("| path | wall s | CPU s (user+sys) | rows/s (wall) |\n| --- | ---: | ---: | ---: |")
+    for name, (wall, cpu) in best.items():
+        print(f"| {name}: whole command | {wall:.2f} | {cpu:.2f} | {args.rows / wall:,.0f} |")
+    for name, rates in loops.items():
+        print(f"| {name}: its scoring and writing loop | | | {max(rates):,.0f} |")
+    if postgres_loop is not None:
+        print(
+            f"| python -m {project.package} batch into PostgreSQL (COPY): its scoring and writing loop | | | "
+            f"{postgres_loop:,.0f} |"
+        )
+    print(
+        f"| in-memory model.predict (frame already loaded) | {memory['seconds']:.2f} | | "
+        f"{memory['rows'] / memory['seconds']:,.0f} |"
+    )
+    ours, mlflow = best[next(iter(contenders))], best["mlflow models predict (CSV in, JSON out)"]
+    print(
+        f"\nbatch whole command vs mlflow models predict: {mlflow[0] / ours[0]:.2f}x wall, {mlflow[1] / ours[1]:.2f}x "
+        f"CPU (target >= 5x)"
+        + (
+            f"; vs --old-src: {best['the same from --old-src'][0] / ours[0]:.2f}x wall, "
+            f"{best['the same from --old-src'][1] / ours[1]:.2f}x CPU"
+            if args.old_src
+            else ""
+        )
     )
 
 

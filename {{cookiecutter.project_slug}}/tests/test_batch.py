@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -267,3 +268,84 @@ def test_a_key_repeated_in_another_chunk_is_refused_before_anything_is_written(s
     with pytest.raises(config.UserError, match="'id' must be unique"):
         batch.run(cfg, path, key_column="id", chunk_rows=10, progress=False)
     assert queries.count(engine) == 0
+
+
+def test_the_arrow_path_gives_the_model_what_conform_gives_it(tmp_path) -> None:
+    # given a chunk with every kind of column a file brings: numbers as floats, as integers with a gap, as text and
+    # as an all-empty column; categories as text with an empty value and a gap, and as integers
+    schema = features.Schema(
+        target="y",
+        task="classification",
+        features=(
+            *(features.Feature(name, "numeric", "float64") for name in ("real", "count", "typed_as_text", "empty")),
+            *(features.Feature(name, "categorical", "object") for name in ("plan", "code")),
+        ),
+        classes=(0, 1),
+    )
+    frame = pd.DataFrame(
+        {
+            "real": [1.5, None, 1e300, -0.0],
+            "count": pd.array([1, None, 2**53 + 1, 7], dtype="Int64"),
+            "typed_as_text": ["1.25", None, "3", "-4e2"],
+            "empty": [None, None, None, None],
+            "plan": ["pro", "", None, "basic"],
+            "code": [3, 1, 2, 3],
+            "unused": ["a", "b", "c", "d"],
+        }
+    )
+    path = tmp_path / "kinds.parquet"
+    frame.to_parquet(path)
+    # when it is read as Arrow and turned into the model's arrays
+    [(start, table)] = list(tables.arrow_chunks(path, schema.names, numeric=schema.of_kind("numeric"), rows=10))
+    arrays = batch.columns_of(table, schema)
+    # then they are what conform made of the same chunk as a DataFrame (values and dtypes)
+    [chunk] = list(tables.chunks(path, schema.names, numeric=schema.of_kind("numeric"), rows=10))
+    conformed = features.conform(chunk, schema)
+    assert start == 0 and list(arrays) == schema.names
+    for name in schema.names:
+        expected = conformed[name].to_numpy()
+        assert arrays[name].dtype == expected.dtype, name
+        assert pd.isna(arrays[name]).tolist() == pd.isna(expected).tolist(), name
+        assert [v for v in arrays[name] if not pd.isna(v)] == [v for v in expected if not pd.isna(v)], name
+    # and a sample of its rows keeps the features as monitoring reads them: numbers, text, None for missing
+    sample = batch.sample_inputs(arrays, 0, np.array([1, 3]))
+    assert sample == {
+        1: {"real": None, "count": None, "typed_as_text": None, "empty": None, "plan": None, "code": "1"},
+        3: {"real": -0.0, "count": 7.0, "typed_as_text": -400.0, "empty": None, "plan": "basic", "code": "3"},
+    }
+
+
+def test_the_sample_keeps_the_features_of_its_rows_also_across_a_crash(scoring, tmp_path, monkeypatch) -> None:
+    # given a job with a sample of 7 rows, interrupted on its fourth chunk and run again
+    cfg, engine = scoring
+    cfg = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(update={"batch_sample_rows": 7})})
+    path = holdout(10, tmp_path)
+    rows = len(pd.read_parquet(path))
+    real_insert, calls = store.insert_scored, []
+
+    def crash_on_the_fourth_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("killed")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_scored", crash_on_the_fourth_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        batch.run(cfg, path, batch_id="sampled", chunk_rows=rows // 10, progress=False)
+    monkeypatch.setattr(store, "insert_scored", real_insert)
+    batch.run(cfg, path, batch_id="sampled", chunk_rows=rows // 10, progress=False)
+    # then exactly the sample's rows keep their features, as the champion's schema reads them from the file
+    query = (
+        select(database.scored.c.row_index, database.scored.c.inputs)
+        .where(database.scored.c.request_id == "sampled", database.scored.c.inputs.is_not(None))
+        .order_by(database.scored.c.row_index)
+    )
+    with engine.connect() as connection:
+        kept = dict(connection.execute(query).tuples().all())
+    positions = batch.sample_positions(rows, tables.file_md5(path), 7)
+    assert list(kept) == positions.tolist()
+    schema = serving.champion(cfg).schema
+    conformed = features.conform(pd.read_parquet(path), schema)
+    for position, inputs in kept.items():
+        expected = conformed.loc[position]
+        assert inputs == {name: (None if pd.isna(expected[name]) else expected[name]) for name in schema.names}

@@ -135,9 +135,15 @@ def _serve(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
+    import gc
     import json
 
-    from .serving import batch
+    gc.disable()  # the imports allocate objects that live as long as the job: collecting while importing frees none
+    try:
+        from .serving import batch
+    finally:
+        gc.enable()
+    gc.freeze()  # and the job's own collections need not walk them again (benchmarks/batch_start.py: -0.35 s CPU)
 
     if args.engine == "spark":
         from .serving import spark_batch

@@ -108,6 +108,15 @@ def chunks(
     ``numeric`` columns of a CSV file are read as float64 (a value that is not a number raises BadValue); the
     other CSV columns as text. Parquet columns keep the types the file stores.
     """
+    for start, table in arrow_chunks(path, columns, numeric=numeric, rows=rows):
+        yield _frame(table, start)
+
+
+def arrow_chunks(
+    path: Path, columns: Sequence[str], *, numeric: Sequence[str] = (), rows: int = 100_000
+) -> Iterator[tuple[int, pa.Table]]:
+    """``chunks`` as Arrow tables, each with the file position of its first row (the batch job reads these: no
+    DataFrame per chunk)."""
     if rows < 1:
         raise UserError(f"chunk rows must be at least 1, got {rows}")
     pending: list[pa.RecordBatch] = []
@@ -117,12 +126,12 @@ def chunks(
         held += batch.num_rows
         while held >= rows:
             table = pa.Table.from_batches(pending)
-            yield _frame(table.slice(0, rows), start)
+            yield start, table.slice(0, rows)
             start += rows
             rest = table.slice(rows)
             pending, held = rest.to_batches(), rest.num_rows
     if held:
-        yield _frame(pa.Table.from_batches(pending), start)
+        yield start, pa.Table.from_batches(pending)
 
 
 def _frame(table: pa.Table, start: int) -> pd.DataFrame:

@@ -14,8 +14,11 @@ version and the prediction); the batch itself is one `requests` row (input file,
   (the default is derived from the file's name and content) skips the rows already written. Kill it at
   any point and run it again: exactly one row per input row, none lost, none duplicated. A rerun must see
   the same file and the same champion; another file or a new champion under an old batch id is refused.
-- Fast: scoring the next chunk overlaps with writing the last one, and on SQLite a chunk is written by one
-  statement that SQLite runs in C (see serving/store.insert_scored).
+- Fast: three threads overlap: one reads and decodes the next chunk, the main one scores this one, the writer
+  commits the last one (on SQLite one statement that SQLite runs in C: serving/store.insert_scored). Numbers go
+  from Arrow to the model's arrays without a DataFrame; the sample's features (monitor.batch_sample_rows) are
+  written with their chunk. Start-up imports neither MLflow nor BentoML when the champion is the BentoML store's
+  latest already (aliases.py reads the registry's alias, bento_folder.py the store's folder).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +38,10 @@ import pyarrow as pa
 from sqlalchemy import select
 from tqdm import tqdm
 
-from .. import features, tables
+from .. import features, tables, tracking
 from ..config import CHUNK_ROWS, Config, UserError
-from . import database, queries, store, writer
-from .model import ServedModel
-from .registry import champion
+from . import aliases, bento_folder, database, queries, registry, store, writer
+from .model import ServedModel, load
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +159,73 @@ def _advance(bar: Any, rows: int, written: Any) -> None:
         bar.update(rows)
 
 
-def write_chunks(engine: Any, request: database.Request, items: Any) -> None:
-    """Each scored chunk (positions, labels, keys) in its own transaction: a crash loses at most the chunks in
-    flight, and a rerun writes them."""
-    for positions, labels, keys in items:
-        store.insert_scored(engine, request, positions, labels, keys)
+Scored = tuple[np.ndarray, list[Any], list[str] | None, dict[int, dict[str, Any]]]
+
+
+def write_chunks(engine: Any, request: database.Request, items: Sequence[Scored]) -> None:
+    """Each scored chunk (positions, labels, keys, the features of its sampled rows) in its own transaction: a
+    crash loses at most the chunks in flight, and a rerun writes them."""
+    for positions, labels, keys, inputs in items:
+        store.insert_scored(engine, request, positions, labels, keys, inputs=inputs)
+
+
+# Arrow types whose values become the model's float64 features as they are (what features.conform makes of them).
+PLAIN_NUMBERS = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+
+
+def columns_of(table: pa.Table, schema: features.Schema) -> dict[str, np.ndarray]:
+    """One array per feature of a chunk, the arrays features.conform then runtime.columns_of make of its DataFrame:
+    numbers stored as numbers go from Arrow to float64 (missing: NaN) without a DataFrame; the other columns
+    (categories, numbers stored as text) go through pandas and features.conform, as before."""
+    columns: dict[str, np.ndarray] = {}
+    other = []
+    for feature in schema.features:
+        column = table.column(feature.name)
+        if feature.kind == "numeric" and any(plain(column.type) for plain in PLAIN_NUMBERS):
+            columns[feature.name] = column.cast(pa.float64(), safe=False).to_numpy()
+        else:
+            other.append(feature)
+    if other:
+        part = features.Schema(schema.target, schema.task, tuple(other), schema.classes)
+        conformed = features.conform(table.select(part.names).to_pandas(split_blocks=True), part)
+        columns |= {name: conformed[name].to_numpy() for name in part.names}
+    return {name: columns[name] for name in schema.names}
+
+
+def read_ahead(
+    chunks: Iterator[tuple[int, pa.Table]], schema: features.Schema
+) -> Iterator[tuple[int, pa.Table, dict[str, np.ndarray]]]:
+    """The chunks with their feature arrays (columns_of), the next one read and decoded in a thread while this one
+    is scored (pyarrow and numpy release the GIL as they work): one chunk more in memory."""
+
+    def following() -> tuple[int, pa.Table, dict[str, np.ndarray]] | None:
+        found = next(chunks, None)
+        return None if found is None else (*found, columns_of(found[1], schema))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="batch-reader") as reader:
+        pending = reader.submit(following)
+        while (item := pending.result()) is not None:
+            pending = reader.submit(following)
+            yield item
+
+
+def sample_inputs(columns: dict[str, np.ndarray], start: int, sample: np.ndarray) -> dict[int, dict[str, Any]]:
+    """The features of the chunk's rows that are in the batch's sample (positions), by position, as stored in
+    `predictions.inputs`: numbers as floats, categories as text, missing values as None."""
+    rows = len(next(iter(columns.values()))) if columns else 0
+    picked = sample[(sample >= start) & (sample < start + rows)]
+    if not len(picked):
+        return {}
+    values: dict[str, list[Any]] = {}
+    for name, column in columns.items():
+        taken = column[picked - start].astype(object)
+        taken[np.asarray(pd.isna(taken), dtype=bool)] = None
+        values[name] = taken.tolist()
+    names = list(values)
+    return {
+        int(position): dict(zip(names, row, strict=True))
+        for position, row in zip(picked, zip(*values.values(), strict=True), strict=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -191,6 +257,18 @@ class Job:
             seconds=now - started,
             scoring_seconds=now - scoring,
         )
+
+
+def champion(cfg: Config) -> ServedModel:
+    """The registry's champion, loaded: read from the BentoML store's folder when it is there already as the store's
+    latest (neither MLflow nor BentoML imported: aliases.py, bento_folder.py), else through registry.champion."""
+    name = cfg.tracking.model_name
+    try:
+        version = aliases.version(cfg.tracking.resolved_uri, name, tracking.CHAMPION)
+    except aliases.Unsupported:
+        version = None
+    stored = None if version is None else bento_folder.latest(registry.store_name(name), f"v{version}")
+    return registry.champion(cfg) if stored is None else load(stored)
 
 
 def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int) -> Job:
@@ -237,30 +315,41 @@ def run(
     skipped = already if already == rows else 0  # all there: nothing to read again
     numeric = served.schema.of_kind("numeric")
     bar = tqdm(total=rows - already, unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
-    sample_at = sample_positions(rows, digest, cfg.monitor.batch_sample_rows)
-    sampled: list[pd.DataFrame] = []
-    chunks: writer.Writer[tuple[np.ndarray, list[Any], list[str] | None]] = writer.Writer(
+    sample = sample_positions(rows, digest, cfg.monitor.batch_sample_rows)
+    chunks: writer.Writer[Scored] = writer.Writer(
         lambda items: write_chunks(engine, request, items), name="batch-writer", group=1, depth=2, stop_on_error=True
     )
     with bar:
         try:
-            for chunk in tables.chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else ():
-                sampled.append(sample_of(chunk, sample_at, served.schema))
+            read = tables.arrow_chunks(path, columns, numeric=numeric, rows=chunk_rows) if already < rows else iter(())
+            for start, table, features_of in read_ahead(read, served.schema):
+                inputs = sample_inputs(features_of, start, sample)
+                positions = np.arange(start, start + table.num_rows, dtype=np.int64)
+                keep = None
                 if already:
-                    done = written_between(engine, request, chunk.index[0], chunk.index[-1] + 1)
+                    done = written_between(engine, request, start, start + table.num_rows)
                     skipped += len(done)
-                    chunk = chunk.drop(index=pd.Index(done)) if len(done) else chunk
-                    if chunk.empty:
-                        continue
-                labels, _ = served.predict(features.conform(chunk, served.schema))
-                keys = None if key_column is None else chunk[key_column].astype(str).tolist()
-                written = chunks.submit((chunk.index.to_numpy(), labels.tolist(), keys))
-                written.add_done_callback(functools.partial(_advance, bar, len(chunk)))
+                    if len(done):
+                        keep = ~np.isin(positions, done)
+                        positions = positions[keep]
+                        features_of = {name: column[keep] for name, column in features_of.items()}
+                if len(positions):
+                    labels, _ = served.runtime.predict(features_of)
+                    keys = None
+                    if key_column is not None:
+                        key_values = table.column(key_column).to_pandas().astype(str)
+                        keys = (key_values if keep is None else key_values[keep]).tolist()
+                    item: Scored = (positions, labels.tolist(), keys, inputs)
+                elif inputs:  # every row there already: only the sample's features (idempotent)
+                    item = (positions, [], None, inputs)
+                else:
+                    continue
+                written = chunks.submit(item)
+                written.add_done_callback(functools.partial(_advance, bar, len(positions)))
         finally:
             chunks.close()  # commits the chunks in flight, also when scoring stopped
     if chunks.error is not None:
         raise chunks.error
-    keep_sample(engine, request, sampled)
     result = job.result(rows - skipped, skipped, started, scoring)
     log.info(
         "batch %s: %d row(s) scored by %s v%s into the serving layer (%d already there) in %.1fs",
@@ -280,23 +369,6 @@ def sample_positions(rows: int, digest: str, size: int) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     rng = np.random.default_rng(int(digest[:8], 16))
     return np.sort(rng.choice(rows, size=min(size, rows), replace=False))
-
-
-def sample_of(chunk: pd.DataFrame, positions: np.ndarray, schema: features.Schema) -> pd.DataFrame:
-    """The features of the chunk's rows that are in the sample (the chunk's index is the rows' positions)."""
-    picked = chunk.index.intersection(pd.Index(positions))
-    return features.conform(chunk.loc[picked], schema) if len(picked) else chunk.iloc[:0]
-
-
-def keep_sample(engine: Any, request: database.Request, parts: list[pd.DataFrame]) -> None:
-    """Store the sampled rows' features, collected chunk by chunk as the file streamed past."""
-    parts = [part for part in parts if not part.empty]
-    if not parts:
-        return
-    sample = pd.concat(parts)
-    records = sample.astype(object).where(sample.notna(), None).to_dict("records")
-    inputs = {int(i): {str(k): v for k, v in r.items()} for i, r in zip(sample.index, records, strict=True)}
-    store.keep_inputs(engine, request, inputs)
 
 
 def as_dict(result: BatchResult) -> dict:

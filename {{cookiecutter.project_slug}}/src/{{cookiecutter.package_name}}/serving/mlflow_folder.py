@@ -15,13 +15,14 @@ from typing import Any
 import yaml
 
 SKOPS = "skops"
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it
 
 
 def load_sklearn(folder: Path | str) -> Any:
     """The fitted scikit-learn model in an MLflow model folder (``MLmodel`` and its sklearn flavor)."""
     folder = Path(folder)
     try:
-        flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {})["flavors"]["sklearn"]
+        flavor = (yaml.load((folder / "MLmodel").read_text(), Loader=SAFE_LOADER) or {})["flavors"]["sklearn"]
         pickled, fmt, trusted = (
             flavor["pickled_model"],
             flavor.get("serialization_format"),

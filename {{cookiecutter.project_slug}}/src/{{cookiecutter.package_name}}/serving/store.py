@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from ..config import UserError
@@ -131,13 +131,19 @@ def insert_scored(
     positions: np.ndarray,
     values: Sequence[Any],
     keys: Sequence[str] | None = None,
+    *,
+    inputs: Mapping[int, dict[str, Any]] | None = None,
 ) -> None:
     """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
     has: COPY on PostgreSQL; on SQLite one INSERT ... SELECT over a JSON array (the whole chunk is written in
     C, with the GIL released, so the next chunk is scored meanwhile); SQLAlchemy's executemany elsewhere.
-    Without ``keys`` the positions are the keys (row_key stays empty)."""
+    Without ``keys`` the positions are the keys (row_key stays empty). ``inputs``: the features of some of the
+    request's rows (a batch's sample, by row index), attached in the same transaction (as ``keep_inputs``)."""
     try:
-        _insert_scored(engine, request, positions, values, keys)
+        with engine.begin() as connection:
+            _insert_scored(connection, request, positions, values, keys)
+            if inputs:
+                _keep_inputs(connection, request, inputs)
     except Exception as error:
         cause = getattr(error, "orig", error)
         if isinstance(error, IntegrityError) or getattr(cause, "sqlstate", None) == "23505":
@@ -163,46 +169,49 @@ def _numbers(values: Sequence[Any]) -> bool | None:
 
 
 def _insert_scored(
-    engine: Engine, request: Request, positions: np.ndarray, values: Sequence[Any], keys: Sequence[str] | None
+    connection: Connection,
+    request: Request,
+    positions: np.ndarray,
+    values: Sequence[Any],
+    keys: Sequence[str] | None,
 ) -> None:
     if not len(positions):
         return
     first = int(positions[0])
     contiguous = int(positions[-1]) - first + 1 == len(positions)
     numbers = _numbers(values)
-    dialect = engine.dialect.name
-    with engine.begin() as connection:
-        if dialect == "sqlite" and keys is None and contiguous and numbers is not None:
-            connection.exec_driver_sql(
-                f"INSERT INTO {predictions.name} (request, row_index, prediction) "
-                f"SELECT ?, ? + j.key, {_NUMBER if numbers else _ANY} FROM json_each(?) AS j",
-                (request.id, first, json.dumps(values)),
-            )
-            return
-        positions = positions.tolist()
-        if dialect == "postgresql" and engine.dialect.driver == "psycopg":
-            driver = connection.connection.driver_connection  # the psycopg connection (None only once closed)
-            if driver is None:
-                raise RuntimeError("the serving layer's database connection is closed")
-            cursor = driver.cursor()
-            if keys is None:  # COPY's text format built in one string: a write per chunk instead of one per row
-                encoded = map(repr, values) if numbers else (json.dumps(v).replace("\\", "\\\\") for v in values)
-                data = "".join(f"{request.id}\t{p}\t{v}\n" for p, v in zip(positions, encoded, strict=True))
-                with cursor.copy(f"COPY {predictions.name} (request, row_index, prediction) FROM STDIN") as copy:
-                    copy.write(data)
-                return
-            with cursor.copy(f"COPY {predictions.name} (request, row_index, row_key, prediction) FROM STDIN") as copy:
-                for position, key, value in zip(positions, keys, values, strict=True):
-                    copy.write_row((request.id, position, key, json.dumps(value)))
-            return
-        row_keys: Sequence[str | None] = keys or [None] * len(positions)
-        connection.execute(
-            predictions.insert(),
-            [
-                {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
-                for position, key, value in zip(positions, row_keys, values, strict=True)
-            ],
+    dialect = connection.dialect.name
+    if dialect == "sqlite" and keys is None and contiguous and numbers is not None:
+        connection.exec_driver_sql(
+            f"INSERT INTO {predictions.name} (request, row_index, prediction) "
+            f"SELECT ?, ? + j.key, {_NUMBER if numbers else _ANY} FROM json_each(?) AS j",
+            (request.id, first, json.dumps(values)),
         )
+        return
+    positions = positions.tolist()
+    if dialect == "postgresql" and connection.dialect.driver == "psycopg":
+        driver = connection.connection.driver_connection  # the psycopg connection (None only once closed)
+        if driver is None:
+            raise RuntimeError("the serving layer's database connection is closed")
+        cursor = driver.cursor()
+        if keys is None:  # COPY's text format built in one string: a write per chunk instead of one per row
+            encoded = map(repr, values) if numbers else (json.dumps(v).replace("\\", "\\\\") for v in values)
+            data = "".join(f"{request.id}\t{p}\t{v}\n" for p, v in zip(positions, encoded, strict=True))
+            with cursor.copy(f"COPY {predictions.name} (request, row_index, prediction) FROM STDIN") as copy:
+                copy.write(data)
+            return
+        with cursor.copy(f"COPY {predictions.name} (request, row_index, row_key, prediction) FROM STDIN") as copy:
+            for position, key, value in zip(positions, keys, values, strict=True):
+                copy.write_row((request.id, position, key, json.dumps(value)))
+        return
+    row_keys: Sequence[str | None] = keys or [None] * len(positions)
+    connection.execute(
+        predictions.insert(),
+        [
+            {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
+            for position, key, value in zip(positions, row_keys, values, strict=True)
+        ],
+    )
 
 
 # Ground truth: prediction ids, feedback labels, and what monitoring reads back.
@@ -287,16 +296,24 @@ def record_feedback(engine: Engine, labels: Sequence[tuple[tuple[str, str], Any]
     return {"received": len(labels), "new": len(rows) - len(before), "replaced": len(before)}
 
 
-def keep_inputs(engine: Engine, request: Request, inputs: dict[int, dict[str, Any]]) -> None:
+def keep_inputs(engine: Engine, request: Request, inputs: Mapping[int, dict[str, Any]]) -> None:
     """Attach the features of some already written rows of a request (a batch's sample), by row index."""
     if not inputs:
         return
-    from sqlalchemy import bindparam
+    with engine.begin() as connection:
+        _keep_inputs(connection, request, inputs)
 
+
+def _keep_inputs(connection: Connection, request: Request, inputs: Mapping[int, dict[str, Any]]) -> None:
+    if connection.dialect.name == "sqlite":  # the text SQLAlchemy's JSON type writes, without its per-row machinery
+        connection.exec_driver_sql(
+            f"UPDATE {predictions.name} SET inputs = ? WHERE request = ? AND row_index = ?",
+            [(json.dumps(v), request.id, i) for i, v in inputs.items()],
+        )
+        return
     statement = (
         predictions.update()
         .where(predictions.c.request == bindparam("r"), predictions.c.row_index == bindparam("i"))
         .values(inputs=bindparam("v"))
     )
-    with engine.begin() as connection:
-        connection.execute(statement, [{"r": request.id, "i": i, "v": v} for i, v in inputs.items()])
+    connection.execute(statement, [{"r": request.id, "i": i, "v": v} for i, v in inputs.items()])
