@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from {{ cookiecutter.package_name }} import features, onnx_export, search
+from {{ cookiecutter.package_name }} import config, features, onnx_export, search, serving
 from {{ cookiecutter.package_name }}.search import Trial
 from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, SklearnRuntime, columns_of, columns_of_records
 
-from .conftest import DATA, TARGETS
+from .conftest import DATA, TARGETS, run_pipeline, write_params
+from .serving.conftest import session_bentoml_home
 
 DEFAULT_FAMILIES = [  # params.yaml's candidates for each task
     ("classification", "logistic_regression"),
@@ -61,6 +66,69 @@ def test_the_default_families_export_with_parity_held(task: str, family: str) ->
     else:
         assert probabilities is None
         assert np.allclose(labels, expected_labels, rtol=onnx_export.REGRESSION_TOLERANCE)
+
+
+XGBOOST_CASES = [  # (task, target column, its labels): binary and multiclass text labels (EncodedLabels), values
+    ("classification", "churned", ["no", "yes"]),
+    ("classification", "plan", ["basic", "enterprise", "pro"]),
+    ("regression", "lifetime_spend", []),
+]
+
+
+def fitted_on(target: str, task: str, family: str, **params):
+    """customers.csv with ``target`` as the target (the other targets are features), split like ``split``."""
+    table = pd.read_csv(DATA / "customers.csv").drop(columns=["customer_id"])
+    schema = features.infer(table, target, task)
+    X = features.conform(table, schema)
+    model = search.pipeline_for(Trial(family, params), schema, seed=0).fit(X.iloc[:160], table[target].iloc[:160])
+    return model, X.iloc[160:], schema
+
+
+@pytest.mark.parametrize(("task", "target", "labels"), XGBOOST_CASES)
+def test_xgboost_exports_with_parity_held_and_is_served_by_onnxruntime(task: str, target: str, labels) -> None:
+    pytest.importorskip("xgboost")
+    # given an XGBoost pipeline (imputers, one-hot encoder, XGBoost; text labels through its label encoder)
+    model, holdout, schema = fitted_on(target, task, "xgboost", n_estimators=40, max_depth=4)
+    assert list(schema.classes) == labels
+    assert holdout["region"].isna().any()
+    # when it is exported and checked
+    export = onnx_export.export_checked(model, schema, holdout)
+    # then parity held on every holdout row, and the ONNX model answers in the original labels
+    assert export.usable, export.reason
+    assert export.parity is not None and export.parity.held and export.parity.rows == len(holdout)
+    onnx = OnnxRuntime(export.onnx.SerializeToString(), schema)
+    assert onnx.name == "onnxruntime"
+    columns = columns_of(holdout, schema)
+    values, probabilities = onnx.predict(columns)
+    expected_values, expected_probabilities = SklearnRuntime(model, schema).predict(columns)
+    if task == "classification":
+        assert export.parity.labels_equal
+        assert list(values) == list(model.predict(holdout)) == list(expected_values)
+        assert probabilities is not None and expected_probabilities is not None
+        assert np.max(np.abs(probabilities - expected_probabilities)) <= onnx_export.PROBABILITY_TOLERANCE
+        session = onnx_export.session(export.onnx.SerializeToString())
+        onnx_labels = session.run(None, onnx_export.feed(session, columns, schema))[0]
+        assert list(onnx_labels) == list(model.predict(holdout))  # the edge artifact's own `label` output
+    else:
+        assert probabilities is None
+        assert np.allclose(values, expected_values, rtol=onnx_export.REGRESSION_TOLERANCE)
+
+
+def test_xgboost_behind_scaled_numbers_falls_back_with_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("xgboost")
+    # given an XGBoost classifier trained on scaled numbers (the preprocessing of the other families)
+    model, holdout, schema = fitted_on("churned", "classification", "xgboost", n_estimators=40, max_depth=4)
+    X = features.conform(pd.read_csv(DATA / "customers.csv"), schema).iloc[:160]
+    y = pd.read_csv(DATA / "customers.csv")["churned"].iloc[:160]
+    model.steps[0] = ("preprocess", features.preprocessor(schema, scale=True))
+    model.fit(X, y)
+    # when it is exported: its thresholds sit on training values, which float32 scaling moves across
+    with caplog.at_level(logging.INFO, logger=onnx_export.__name__):
+        export = onnx_export.export_checked(model, schema, holdout)
+    # then parity failed, scikit-learn serves it, and one log line says why
+    assert not export.usable and export.parity is not None and not export.parity.held
+    lines = [r.getMessage() for r in caplog.records if r.name == onnx_export.__name__]
+    assert len(lines) == 1 and "parity failed" in lines[0] and "scikit-learn" in lines[0]
 
 
 def test_a_family_that_does_not_convert_falls_back_with_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
@@ -116,3 +184,50 @@ def test_the_onnx_runtime_pickles_as_its_model(tmp_path) -> None:
     columns = columns_of(holdout, schema)
     before, after = onnx.predict(columns)[1], again.predict(columns)[1]
     assert before is not None and after is not None and np.array_equal(after, before)
+
+
+def test_xgboost_without_onnxmltools_falls_back_with_one_log_line(monkeypatch, caplog) -> None:
+    pytest.importorskip("xgboost")
+    # given an XGBoost pipeline in an environment without onnxmltools (its converter)
+    model, holdout, schema = fitted_on("churned", "classification", "xgboost", n_estimators=10)
+    for name in [n for n in sys.modules if n.startswith("onnxmltools")] + ["onnxmltools"]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it (or any of its modules) raises ImportError
+    onnx_export._register_xgboost.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger=onnx_export.__name__):
+            export = onnx_export.export_checked(model, schema, holdout)
+    finally:
+        onnx_export._register_xgboost.cache_clear()
+    # then nothing is usable, and one log line says what is missing
+    assert not export.usable and export.onnx is None
+    lines = [r.getMessage() for r in caplog.records if r.name == onnx_export.__name__]
+    assert len(lines) == 1 and "onnxmltools" in lines[0] and "scikit-learn" in lines[0]
+
+
+@pytest.mark.slow
+def test_an_xgboost_champion_is_registered_with_its_onnx_export_and_served_by_onnxruntime(
+    tmp_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytest.importorskip("xgboost")
+    session_bentoml_home(tmp_path_factory)
+    # given a project whose search tries XGBoost only, run through registration on the CPU
+    params = yaml.safe_load((tmp_project / "params.yaml").read_text())
+    params["train"]["device"] = "cpu"
+    params["train"]["search"]["candidates"] = [
+        {"family": "xgboost", "params": {"n_estimators": [40], "max_depth": [3]}}
+    ]
+    run_pipeline(write_params(tmp_project, params))
+    # then registration exported it with parity held
+    report = json.loads(Path("reports/registration.json").read_text())
+    assert report["promoted"] is True and report["onnx"]["parity"] == "held", report["onnx"]
+    # and the champion, imported into the BentoML store, is served by onnxruntime with scikit-learn's answers
+    stored = serving.import_champion(config.load("params.yaml"))
+    served = serving.load(stored)
+    assert served.runtime_name == serving.planned_runtime(stored) == "onnxruntime"
+    holdout = config.load("params.yaml").paths.holdout
+    rows = features.conform(pd.read_parquet(tmp_project / holdout), served.schema)
+    labels, probabilities = served.predict(rows)
+    expected, expected_probabilities = serving.load(stored, runtime="scikit-learn").predict(rows)
+    assert list(labels) == list(expected)
+    if probabilities is not None:
+        assert np.max(np.abs(probabilities - expected_probabilities)) <= onnx_export.PROBABILITY_TOLERANCE

@@ -50,6 +50,9 @@ class Family:
     seeded: bool = True
     uses_device: bool = False
     needs_label_codes: bool = False  # the classifier only accepts labels 0..k-1 (XGBoost)
+    # numbers reach it unscaled (XGBoost): its split thresholds are training values, which a scaled value computed in
+    # float32 (the ONNX export) instead of float64 lands on either side of; trees are indifferent to scale
+    scale_inputs: bool = True
 
 
 def _xgboost(task: str) -> Callable[..., BaseEstimator]:
@@ -72,7 +75,13 @@ FAMILIES: dict[str, Family] = {
         lambda **p: RandomForestRegressor(**({"n_jobs": -1} | p)),
     ),
     "hist_gradient_boosting": Family(HistGradientBoostingClassifier, HistGradientBoostingRegressor),
-    "xgboost": Family(_xgboost("classification"), _xgboost("regression"), uses_device=True, needs_label_codes=True),
+    "xgboost": Family(
+        _xgboost("classification"),
+        _xgboost("regression"),
+        uses_device=True,
+        needs_label_codes=True,
+        scale_inputs=False,
+    ),
     "dummy": Family(DummyClassifier, DummyRegressor, seeded=False),
 }
 

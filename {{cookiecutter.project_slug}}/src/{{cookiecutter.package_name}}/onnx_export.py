@@ -8,9 +8,15 @@ compared with the scikit-learn pipeline's own answers. Parity holds when every l
 relative to its size (at least 1, so small values are held to the absolute tolerance). The float32 inputs are why
 there is a tolerance at all: ONNX's imputer works on float32, scikit-learn on float64.
 
-A family that does not convert (no converter: DummyClassifier, XGBoost behind its label encoder) or whose parity
-fails (e.g. a random forest: float32 thresholds move splits) is served by scikit-learn; the reason is one log line and
-a tag on the registered version.
+XGBoost (the ``gpu`` extra) converts with onnxmltools' XGBoost converter, registered with skl2onnx only when the
+model has an XGBoost step (``_register_xgboost``), so a project without xgboost imports nothing more; the label
+encoder around the classifier (models.EncodedLabels) becomes a Gather of its classes. Its pipeline does not scale
+numbers (models.Family.scale_inputs): XGBoost's split thresholds are training values, so a scaled value computed in
+float32 by ONNX instead of float64 by scikit-learn lands on the other side of one and parity fails.
+
+A family that does not convert (no converter: DummyClassifier; XGBoost without onnxmltools) or whose parity fails
+(e.g. a random forest: float32 thresholds move splits) is served by scikit-learn; the reason is one log line and a tag
+on the registered version.
 
 Missing categories: ONNX has no missing value in a string tensor, so a missing category is fed as the empty string
 (``MISSING_TEXT``), and the exported copy of each categorical imputer treats that as missing. The scikit-learn model
@@ -126,6 +132,65 @@ def _tree_flags_as_ints() -> None:
     tree_ensemble.add_node = with_int_flags
 
 
+def _xgboost_steps(model: Any) -> list[Any]:
+    """The XGBoost estimators in ``model`` (a Pipeline's last step, bare or inside EncodedLabels)."""
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    candidates = (final, getattr(final, "estimator_", None))
+    return [e for e in candidates if e is not None and type(e).__module__.startswith("xgboost")]
+
+
+def _convert_encoded_labels(scope: Any, operator: Any, container: Any) -> None:
+    """models.EncodedLabels: its estimator's converter on the label codes, then the labels by the most probable class
+    (``classes_[argmax]``, as the label encoder answers); the probabilities are the estimator's, in ``classes_`` order."""
+    from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
+    from skl2onnx.algebra.onnx_ops import OnnxArgMax, OnnxGather, OnnxIdentity
+
+    wrapper, version = operator.raw_operator, container.target_opset
+    inner = OnnxSubEstimator(wrapper.estimator_, operator.inputs[0], op_version=version, options={"zipmap": False})
+    classes = np.asarray(wrapper.classes_)
+    classes = classes.astype(object) if classes.dtype.kind in "OUS" else classes.astype(np.int64)
+    best = OnnxArgMax(inner[1], axis=1, keepdims=0, op_version=version)
+    OnnxGather(classes, best, op_version=version, output_names=operator.outputs[:1]).add_to(scope, container)
+    OnnxIdentity(inner[1], op_version=version, output_names=operator.outputs[1:]).add_to(scope, container)
+
+
+@functools.cache
+def _register_xgboost() -> None:
+    """Teach skl2onnx XGBClassifier, XGBRegressor (onnxmltools' converter) and EncodedLabels; NotConvertible without
+    onnxmltools. Called only for a model with an XGBoost step: a project without xgboost never imports these."""
+    try:
+        import xgboost
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    except ImportError as error:
+        raise NotConvertible(f"XGBoost converts to ONNX with onnxmltools, which is not installed ({error})") from error
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    from .models import EncodedLabels
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    update_registered_converter(
+        xgboost.XGBClassifier,
+        "XGBoostXGBClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_xgboost,
+        options=classifier_options,
+    )
+    update_registered_converter(
+        xgboost.XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost
+    )
+    update_registered_converter(
+        EncodedLabels,
+        "ProjectEncodedLabels",
+        calculate_linear_classifier_output_shapes,
+        _convert_encoded_labels,
+        options=classifier_options,
+    )
+
+
 def export(model: Any, schema: features.Schema) -> Any:
     """The fitted pipeline as an ONNX model (an ``onnx.ModelProto``); NotConvertible when a step does not convert.
 
@@ -137,6 +202,8 @@ def export(model: Any, schema: features.Schema) -> Any:
     except ImportError as error:
         raise NotConvertible(f"skl2onnx is not installed ({error})") from error
     _tree_flags_as_ints()
+    if _xgboost_steps(model):
+        _register_xgboost()
     ready = copy.deepcopy(model)
     for imputer in _text_imputers(ready):
         imputer.missing_values = MISSING_TEXT

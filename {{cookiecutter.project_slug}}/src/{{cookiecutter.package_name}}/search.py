@@ -126,7 +126,8 @@ def plan(search: Search, task: str, seed: int) -> list[Trial]:
 
 def pipeline_for(trial: Trial, schema: Schema, *, seed: int, device: str = "cpu") -> Pipeline:
     estimator = models.build(trial.family, schema.task, trial.params, seed=seed, device=device, classes=schema.classes)
-    return Pipeline([("preprocess", preprocessor(schema)), ("model", estimator)])
+    scale = models.FAMILIES[trial.family].scale_inputs
+    return Pipeline([("preprocess", preprocessor(schema, scale=scale)), ("model", estimator)])
 
 
 def run_search(
