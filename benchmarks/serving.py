@@ -9,7 +9,8 @@ DIR is a baked project after `make setup pipeline` (a champion in its registry).
 (Debian `wrk`) when installed, else a threaded Python generator in a separate process (the table says which).
 
 - Real time, alternated A, B, floor for --rounds rounds: single-row requests at 16 concurrent keep-alive
-  connections and 100-row requests at 4: requests/s, rows/s, p50, p99, p99/p50, errors. --old-src SRC serves A
+  connections and 100-row requests at 4: requests/s, rows/s, p50, p99, p99/p50, errors, and the server's CPU
+  time per request (all its processes; on a shared machine the figure that moves least). --old-src SRC serves A
   from another source tree as well (e.g. the previous commit's src/, for a before/after in the same run).
 - 10% malformed: A under the single-row load plus a stream of malformed requests at a tenth of the total: the
   valid requests' p50 against the same load without them, and the server log those requests cost (lines,
@@ -340,6 +341,26 @@ class Served:
         subprocess.run([str(self.project.python), "-c", probe], check=True)
         return self
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server's live processes so far: its whole tree, since BentoML's workers
+        run in sessions of their own. Per request it is the figure a busy machine moves least."""
+        children: dict[int, list[int]] = {}
+        ticks: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rpartition(")")[2].split()
+                except OSError:
+                    continue
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+                ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+        total, todo = 0, [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            total += ticks.get(pid, 0)
+            todo.extend(children.get(pid, []))
+        return total / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *_: object) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -394,12 +415,14 @@ def load(
                 check=True,
                 capture_output=True,
             )
+        cpu = served.cpu_seconds()
         done = subprocess.run(
             ["wrk", "-t", threads, "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "-s", str(file), url],
             check=True,
             capture_output=True,
             text=True,
         )
+        cpu = served.cpu_seconds() - cpu
         r = json.loads(done.stdout.strip().splitlines()[-1])
         return {
             "rps": r["requests"] / r["seconds"],
@@ -407,13 +430,17 @@ def load(
             "p99": r["p99"],
             "errors": r["non2xx"] + r["socket"],
             "requests": r["requests"],
+            "cpu_ms": 1000 * cpu / max(1, r["requests"]),
         }
     if delay_ms:
         raise SystemExit("the malformed mix needs wrk (apt-get install wrk)")
-    out = served.project.run_python(
-        LOAD, "127.0.0.1", str(served.port), path, bodies[0], str(seconds), str(connections), str(warmup)
+    cpu = served.cpu_seconds()  # the generator's warm-up included: a rough figure without wrk
+    out = json.loads(
+        served.project.run_python(
+            LOAD, "127.0.0.1", str(served.port), path, bodies[0], str(seconds), str(connections), str(warmup)
+        )
     )
-    return json.loads(out)
+    return out | {"cpu_ms": 1000 * (served.cpu_seconds() - cpu) / max(1, out["requests"])}
 
 
 def main() -> None:
@@ -532,13 +559,13 @@ def main() -> None:
         f"load average (1 min) during the run: {', '.join(f'{u[0]:.1f}' for u in uptime)}\n"
     )
     print(f"Real time: {args.rounds} alternated round(s) of {args.seconds:.0f} s each, keep-alive connections\n")
-    print("| server | request | clients | requests/s | rows/s | p50 ms | p99 ms | p99/p50 | errors |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| server | request | clients | requests/s | rows/s | p50 ms | p99 ms | p99/p50 | errors | CPU ms/request |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (name, size), rs in runs.items():
         for r in rs:
             print(
                 f"| {name} | {size} row(s) | {16 if size == 1 else 4} | {r['rps']:.0f} | {r['rows']:.0f} | "
-                f"{r['p50']:.1f} | {r['p99']:.1f} | {r['p99'] / r['p50']:.1f} | {r['errors']} |"
+                f"{r['p50']:.1f} | {r['p99']:.1f} | {r['p99'] / r['p50']:.1f} | {r['errors']} | {r['cpu_ms']:.2f} |"
             )
 
     def mean(name: str, size: int, key: str = "rps") -> float:
@@ -550,6 +577,12 @@ def main() -> None:
         f"{mean('A', 1) / mean('floor', 1):.2f}x (target >= 0.8x); A/B 100 rows: "
         f"{mean('A', 100) / mean('B', 100):.2f}x (target >= 3x)"
         + (f"; A/A-before single-row: {mean('A', 1) / mean('A before', 1):.2f}x" if args.old_src else "")
+    )
+    print(
+        f"server CPU per request, B/A: single-row {mean('B', 1, 'cpu_ms') / mean('A', 1, 'cpu_ms'):.2f}x, "
+        f"100 rows {mean('B', 100, 'cpu_ms') / mean('A', 100, 'cpu_ms'):.2f}x; A/floor single-row "
+        f"{mean('A', 1, 'cpu_ms') / mean('floor', 1, 'cpu_ms'):.2f}x (the same work in less CPU: what a busy machine "
+        "moves least)"
     )
     print_model_path(paths)
     print("\n10% malformed requests mixed into A's single-row load (16 clients):\n")
