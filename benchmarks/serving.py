@@ -103,11 +103,12 @@ import json, sys, time, bentoml, pandas as pd
 from {package} import config, features, serving
 stored = bentoml.models.get(f"{serving.store_name(config.load().tracking.model_name)}:latest")
 record, seconds, results = json.loads(sys.argv[1]), float(sys.argv[2]), {}
+row = tuple(record[name] for name in features.Schema.from_dict(stored.info.metadata).names)
 for runtime in ("onnxruntime", "scikit-learn"):
     served = serving.load(stored, runtime=runtime)
     cases = {
-        "records, no DataFrame (the service)": lambda: served.predict_records([record]),
-        "DataFrame + conform (batch; the service before)": lambda: served.predict(
+        "a validated row, no DataFrame (the service)": lambda: served.predict_rows([row]),
+        "DataFrame + conform (the service before)": lambda: served.predict(
             features.conform(pd.DataFrame([record]), served.schema)
         ),
     }

@@ -139,7 +139,7 @@ def connect(url: str) -> Engine:
         url,
         pool_pre_ping=not sqlite,
         connect_args={"timeout": 30} if sqlite else {},
-        json_serializer=_json,  # the hot path writes a JSON document per row (its inputs, its probabilities)
+        json_serializer=json_text,  # the hot path writes a JSON document per row (its inputs, its probabilities)
     )
     if sqlite:
 
@@ -155,7 +155,7 @@ def connect(url: str) -> Engine:
     return engine
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     """JSON text of a column value, as json.dumps writes it in a fifth of the time (orjson; py-spy: the serving
     writer spent a third of its time in json.dumps). orjson writes NaN as null: a text with a null (a missing
     value, or a NaN) is written by json.dumps instead, which keeps NaN (the readers' json.loads reads it back),

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from ..config import UserError
-from .database import BATCH, Request, feedback, now, predictions, requests
+from .database import BATCH, Request, feedback, json_text, now, predictions, requests
 
 
 class DuplicateRows(UserError):
@@ -60,6 +60,23 @@ def insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
             requests.insert().returning(requests.c.id, sort_by_parameter_order=True), list(heads.values())
         ).scalars()
         request_of = dict(zip(heads, ids, strict=True))
+        if connection.dialect.name == "sqlite":  # the text SQLAlchemy's JSON type writes, without its per-row
+            connection.exec_driver_sql(  # machinery: half the CPU of a 100-row commit
+                f"INSERT INTO {predictions.name} (request, row_index, row_key, inputs, prediction, probabilities) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        request_of[row["source"], row["request_id"]],
+                        row["row_index"],
+                        row.get("row_key"),
+                        json_text(row.get("inputs")),
+                        json_text(row["prediction"]),
+                        json_text(row.get("probabilities")),
+                    )
+                    for row in rows
+                ],
+            )
+            return
         connection.execute(
             predictions.insert(),
             [
@@ -308,7 +325,7 @@ def _keep_inputs(connection: Connection, request: Request, inputs: Mapping[int, 
     if connection.dialect.name == "sqlite":  # the text SQLAlchemy's JSON type writes, without its per-row machinery
         connection.exec_driver_sql(
             f"UPDATE {predictions.name} SET inputs = ? WHERE request = ? AND row_index = ?",
-            [(json.dumps(v), request.id, i) for i, v in inputs.items()],
+            [(json_text(v), request.id, i) for i, v in inputs.items()],
         )
         return
     statement = (
