@@ -171,3 +171,20 @@ def test_the_config_family_table_matches_the_estimators() -> None:
     """config.py checks candidates against families.LEARNS (no scikit-learn import); models.py must agree with it."""
     built = {name: tuple(t for t in families.BOTH if getattr(f, t) is not None) for name, f in models.FAMILIES.items()}
     assert built == families.LEARNS
+
+
+def test_small_data_fits_on_one_openmp_thread() -> None:
+    """threads_for: one OpenMP thread below ONE_THREAD_ROWS (HistGradientBoosting's threads cost more than they
+    bring there), the library's own default from that size on, and the default restored afterwards."""
+    from threadpoolctl import threadpool_info
+
+    def openmp_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
+
+    default = openmp_threads()
+    assert default, "scikit-learn's OpenMP runtime is loaded (models imports its estimators)"
+    with models.threads_for(models.ONE_THREAD_ROWS - 1):
+        assert openmp_threads() == {1}
+    assert openmp_threads() == default
+    with models.threads_for(models.ONE_THREAD_ROWS):
+        assert openmp_threads() == default

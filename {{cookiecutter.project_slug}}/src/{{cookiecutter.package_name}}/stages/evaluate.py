@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
-from .. import features, gate, metrics, tracking
+from .. import features, gate, metrics, models, tracking
 from ..config import Config
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ def score(
     model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: features.Schema
 ) -> tuple[dict[str, float], np.ndarray]:
     """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
-    return metrics.TASKS[schema.task].score(model, X, y)
+    with models.threads_for(len(X)):
+        return metrics.TASKS[schema.task].score(model, X, y)
 
 
 def plot_data(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, list[dict[str, Any]]]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import features, onnx_export, tracking
+from .. import features, models, onnx_export, tracking
 from ..config import Config
 from ..gate import Check, Decision, check_floor_scale, decide
 from ..metrics import GREATER_IS_BETTER
@@ -46,7 +46,8 @@ def export_onnx(
     import mlflow
 
     model = mlflow.sklearn.load_model(candidate["model_uri"])
-    result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
+    with models.threads_for(len(holdout)):
+        result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
     if result.parity is None:
         tags = {"onnx.parity": "not_converted", "onnx.reason": result.reason[:5000]}
     else:
