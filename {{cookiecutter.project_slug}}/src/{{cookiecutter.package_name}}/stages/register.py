@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 ONNX_RUNTIME_PACKAGES = ("onnxruntime", "onnx", "numpy")  # what the logged ONNX model needs to run
 
 
-def _pins(packages: tuple[str, ...]) -> list[str]:
-    from importlib import metadata
-
-    return [f"{package}=={metadata.version(package)}" for package in packages]
-
-
 def export_onnx(
     client: Any, name: str, version: Any, candidate: dict[str, Any], schema: features.Schema, holdout: pd.DataFrame
 ) -> dict[str, str]:
@@ -60,7 +54,7 @@ def export_onnx(
             info = mlflow.onnx.log_model(
                 result.onnx,
                 name="onnx",
-                pip_requirements=_pins(ONNX_RUNTIME_PACKAGES),
+                pip_requirements=tracking.pip_requirements(ONNX_RUNTIME_PACKAGES),
                 onnx_execution_providers=["CPUExecutionProvider"],
                 save_as_external_data=False,  # one self-contained model.onnx: what serving and edge devices load
             )
