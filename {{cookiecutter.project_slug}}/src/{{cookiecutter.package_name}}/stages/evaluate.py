@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
-from .. import features, gate, metrics, models, tracking
+from .. import features, gate, metrics, tracking
 from ..config import Config
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def score(
     model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: features.Schema
 ) -> tuple[dict[str, float], np.ndarray]:
     """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
-    with models.threads_for(len(X)):
+    from ..models import threads_for  # scikit-learn's estimators: loading the model imports them anyway
+
+    with threads_for(len(X)):
         return metrics.TASKS[schema.task].score(model, X, y)
 
 
@@ -166,8 +168,8 @@ def run(cfg: Config) -> dict[str, Any]:
             mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(paths.prepared.read_text()).items()})
         for name, figure in figures(y, outputs, classes).items():
             figure.savefig(paths.figures / name, dpi=100, bbox_inches="tight")
-            mlflow.log_figure(figure, f"evaluation/{name}")
             plt.close(figure)
+            mlflow.log_artifact(str(paths.figures / name), "evaluation")  # the same file: drawn once, not twice
     champion = report["champion"]
     log.info("holdout: candidate %s; champion %s", found, champion or "none yet")
     return report

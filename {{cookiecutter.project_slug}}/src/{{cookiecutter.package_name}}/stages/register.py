@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import features, models, onnx_export, tracking
+from .. import features, onnx_export, tracking
 from ..config import Config
 from ..gate import Check, Decision, check_floor_scale, decide
 from ..metrics import GREATER_IS_BETTER
@@ -39,8 +39,10 @@ def export_onnx(
     run and tag the version with the outcome. Returns the tags."""
     import mlflow
 
+    from ..models import threads_for  # scikit-learn's estimators, which loading the model imports anyway
+
     model = mlflow.sklearn.load_model(candidate["model_uri"])
-    with models.threads_for(len(holdout)):
+    with threads_for(len(holdout)):
         result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
     if result.parity is None:
         tags = {"onnx.parity": "not_converted", "onnx.reason": result.reason[:5000]}
