@@ -173,18 +173,21 @@ def test_the_config_family_table_matches_the_estimators() -> None:
     assert built == families.LEARNS
 
 
-def test_small_data_fits_on_one_openmp_thread() -> None:
-    """threads_for: one OpenMP thread below ONE_THREAD_ROWS (HistGradientBoosting's threads cost more than they
-    bring there), the library's own default from that size on, and the default restored afterwards."""
+def test_small_data_fits_on_one_thread() -> None:
+    """threads_for: one OpenMP and one BLAS thread below ONE_THREAD_ROWS (their threads cost more than they bring
+    there), the libraries' own defaults from that size on, and the defaults restored afterwards."""
     from threadpoolctl import threadpool_info
 
-    def openmp_threads() -> set[int]:
-        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
+    def threads() -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        for pool in threadpool_info():
+            found.setdefault(pool["user_api"], set()).add(pool["num_threads"])
+        return found
 
-    default = openmp_threads()
-    assert default, "scikit-learn's OpenMP runtime is loaded (models imports its estimators)"
+    default = threads()
+    assert {"openmp", "blas"} <= set(default), "scikit-learn's OpenMP and numpy's BLAS are loaded (models imports them)"
     with models.threads_for(models.ONE_THREAD_ROWS - 1):
-        assert openmp_threads() == {1}
-    assert openmp_threads() == default
+        assert threads() == {api: {1} for api in default}
+    assert threads() == default
     with models.threads_for(models.ONE_THREAD_ROWS):
-        assert openmp_threads() == default
+        assert threads() == default

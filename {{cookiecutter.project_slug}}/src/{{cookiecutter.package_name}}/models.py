@@ -38,11 +38,12 @@ from .errors import UserError
 from .metrics import TASKS
 
 log = logging.getLogger(__name__)
-# Below this many rows a fit or a prediction runs on one OpenMP thread (HistGradientBoosting, scikit-learn's
-# kernels): the threads' start-up and spin-waiting cost more than they share out, and on a busy machine they wait on
-# each other.
-# Measured on the default project (455 rows, 7 trials x 5 folds, 2 cores): the search took 9-23 s with every core's
-# thread at load 2-4 and 2.5 s on one, with identical scores (the histograms are summed per feature, not per thread).
+# Below this many rows a fit or a prediction runs on one thread of OpenMP (HistGradientBoosting, scikit-learn's
+# kernels) and of BLAS (OpenBLAS under numpy and scipy: LogisticRegression's solver): the threads' start-up and
+# spin-waiting cost more than they share out, and on a busy machine they wait on each other. Measured on the default
+# project (455 rows, 7 trials x 5 folds, 2 cores, load 2-5): the search took 9-23 s wall / 10.7-19 s CPU with the
+# libraries' default threads, 2.5 s / 3.0-5.4 s with one OpenMP thread, 2.8-2.9 s CPU with one BLAS thread as well;
+# the scores were identical each time.
 ONE_THREAD_ROWS = 20_000
 
 
@@ -223,13 +224,13 @@ def build(
 
 @contextmanager
 def threads_for(rows: int) -> Iterator[None]:
-    """Fit or predict on one OpenMP thread when ``rows`` is below ONE_THREAD_ROWS; else on every core (the default)."""
+    """Fit or predict on one OpenMP and BLAS thread when ``rows`` is below ONE_THREAD_ROWS; else the defaults."""
     if rows >= ONE_THREAD_ROWS:
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits=1):
         yield
 
 
