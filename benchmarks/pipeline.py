@@ -1,5 +1,6 @@
 """Bake the default project and time its pipeline: setup, full `make pipeline` (per stage), a one-parameter change in
-`train`, no-op `dvc repro`, and each stage's import time.
+`train`, no-op `dvc repro`, each stage's import time, and each stage's wall and CPU seconds run on its own (CPU is
+the figure to compare on a shared machine, whose load stretches the wall clock).
 
     .venv/bin/python benchmarks/pipeline.py [--keep DIR] [--project DIR]
 
@@ -14,6 +15,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,6 +79,39 @@ def staged(command: list[str], cwd: Path) -> tuple[float, dict[str, float]]:
         raise SystemExit(f"{' '.join(command)} failed:\n{''.join(output)[-3000:]}")
     ends = [t for _, t in marks[1:]] + [started + total]
     return total, {name: end - begun for (name, begun), end in zip(marks, ends, strict=True)} | {"search": search}
+
+
+STAGES = ("ingest", "validate", "prepare", "train", "evaluate", "register")
+
+
+def cpu_timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one command; CPU is what a shared machine's load does not inflate."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=environment(cwd), capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def stage_cpu(project: Path) -> dict[str, tuple[float, float]]:
+    """Each stage run on its own (`python -m <package> <stage>`, no DVC) from a never-run pipeline, then train,
+    evaluate and register again after train.cv_folds changed (keys ``<stage> (change)``): wall and CPU seconds."""
+    package = next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+    python = str(project / ".venv" / "bin" / "python")
+    reset(project)
+    found = {stage: cpu_timed([python, "-m", package, stage], project) for stage in STAGES}
+    params = project / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("cv_folds: 5", "cv_folds: 4"))
+    try:
+        for stage in STAGES[3:]:
+            found[f"{stage} (change)"] = cpu_timed([python, "-m", package, stage], project)
+    finally:
+        params.write_text(original)
+    return found
 
 
 def import_seconds(project: Path, stage: str) -> tuple[float, int]:
@@ -156,10 +191,7 @@ def main() -> None:
             ("make setup (uv, lock file)", timed(["make", "setup"], project)),
         ]
     load_before = load()
-    imports = {
-        stage: import_seconds(project, stage)
-        for stage in ("ingest", "validate", "prepare", "train", "evaluate", "register")
-    }
+    imports = {stage: import_seconds(project, stage) for stage in STAGES}
     first, stages = staged(["make", "pipeline"], project)
     rows.append(("make pipeline (6 stages, first run)", first))
     rows.append(("  of which the model search itself", stages["search"]))
@@ -189,6 +221,17 @@ def main() -> None:
     for stage, (seconds, modules) in imports.items():
         again = f"{train_stages[stage]:.1f}" if stage in train_stages else "-"
         print(f"| {stage} | {seconds:.2f} | {modules} | {stages.get(stage, float('nan')):.1f} | {again} |")
+    load_before = load()
+    direct = stage_cpu(project)
+    print(
+        f"\nEach stage on its own (python -m, no DVC), load before: {load_before}, after: {load()}\n\n"
+        "| stage | wall (s) | CPU user+sys (s) |\n| --- | ---: | ---: |"
+    )
+    for name, (wall, cpu) in direct.items():
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} |")
+    for label, names in (("first run", STAGES), ("after the train change", [f"{s} (change)" for s in STAGES[3:]])):
+        wall, cpu = (sum(direct[n][i] for n in names) for i in (0, 1))
+        print(f"| all, {label} | {wall:.1f} | {cpu:.1f} |")
 
 
 if __name__ == "__main__":

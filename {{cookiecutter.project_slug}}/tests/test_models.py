@@ -171,3 +171,23 @@ def test_the_config_family_table_matches_the_estimators() -> None:
     """config.py checks candidates against families.LEARNS (no scikit-learn import); models.py must agree with it."""
     built = {name: tuple(t for t in families.BOTH if getattr(f, t) is not None) for name, f in models.FAMILIES.items()}
     assert built == families.LEARNS
+
+
+def test_small_data_fits_on_one_thread() -> None:
+    """threads_for: one OpenMP and one BLAS thread below ONE_THREAD_ROWS (their threads cost more than they bring
+    there), the libraries' own defaults from that size on, and the defaults restored afterwards."""
+    from threadpoolctl import threadpool_info
+
+    def threads() -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        for pool in threadpool_info():
+            found.setdefault(pool["user_api"], set()).add(pool["num_threads"])
+        return found
+
+    default = threads()
+    assert {"openmp", "blas"} <= set(default), "scikit-learn's OpenMP and numpy's BLAS are loaded (models imports them)"
+    with models.threads_for(models.ONE_THREAD_ROWS - 1):
+        assert threads() == {api: {1} for api in default}
+    assert threads() == default
+    with models.threads_for(models.ONE_THREAD_ROWS):
+        assert threads() == default

@@ -160,14 +160,15 @@ def run_search(
             break
         t0 = time.perf_counter()
         try:
-            cv = cross_validate(
-                pipeline_for(trial, schema, seed=seed, device=device),
-                X,
-                y,
-                cv=splitter,
-                scoring=scorer,
-                error_score="raise",
-            )
+            with models.threads_for(len(X)):
+                cv = cross_validate(
+                    pipeline_for(trial, schema, seed=seed, device=device),
+                    X,
+                    y,
+                    cv=splitter,
+                    scoring=scorer,
+                    error_score="raise",
+                )
         except Exception as error:  # one bad combination must not cost the rest of the search
             message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
             result = TrialResult(trial, math.nan, math.nan, time.perf_counter() - t0, error=message)

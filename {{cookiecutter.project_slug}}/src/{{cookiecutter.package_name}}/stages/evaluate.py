@@ -37,7 +37,10 @@ def score(
     model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: features.Schema
 ) -> tuple[dict[str, float], np.ndarray]:
     """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
-    return metrics.TASKS[schema.task].score(model, X, y)
+    from ..models import threads_for  # scikit-learn's estimators: loading the model imports them anyway
+
+    with threads_for(len(X)):
+        return metrics.TASKS[schema.task].score(model, X, y)
 
 
 def plot_data(y: pd.Series, outputs: np.ndarray, classes: np.ndarray | None) -> dict[str, list[dict[str, Any]]]:
@@ -165,8 +168,8 @@ def run(cfg: Config) -> dict[str, Any]:
             mlflow.log_metrics({f"prepare_{k}": v for k, v in json.loads(paths.prepared.read_text()).items()})
         for name, figure in figures(y, outputs, classes).items():
             figure.savefig(paths.figures / name, dpi=100, bbox_inches="tight")
-            mlflow.log_figure(figure, f"evaluation/{name}")
             plt.close(figure)
+            mlflow.log_artifact(str(paths.figures / name), "evaluation")  # the same file: drawn once, not twice
     champion = report["champion"]
     log.info("holdout: candidate %s; champion %s", found, champion or "none yet")
     return report

@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 ONNX_RUNTIME_PACKAGES = ("onnxruntime", "onnx", "numpy")  # what the logged ONNX model needs to run
 
 
-def _pins(packages: tuple[str, ...]) -> list[str]:
-    from importlib import metadata
-
-    return [f"{package}=={metadata.version(package)}" for package in packages]
-
-
 def export_onnx(
     client: Any, name: str, version: Any, candidate: dict[str, Any], schema: features.Schema, holdout: pd.DataFrame
 ) -> dict[str, str]:
@@ -45,8 +39,11 @@ def export_onnx(
     run and tag the version with the outcome. Returns the tags."""
     import mlflow
 
+    from ..models import threads_for  # scikit-learn's estimators, which loading the model imports anyway
+
     model = mlflow.sklearn.load_model(candidate["model_uri"])
-    result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
+    with threads_for(len(holdout)):
+        result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
     if result.parity is None:
         tags = {"onnx.parity": "not_converted", "onnx.reason": result.reason[:5000]}
     else:
@@ -59,7 +56,7 @@ def export_onnx(
             info = mlflow.onnx.log_model(
                 result.onnx,
                 name="onnx",
-                pip_requirements=_pins(ONNX_RUNTIME_PACKAGES),
+                pip_requirements=tracking.pip_requirements(ONNX_RUNTIME_PACKAGES),
                 onnx_execution_providers=["CPUExecutionProvider"],
                 save_as_external_data=False,  # one self-contained model.onnx: what serving and edge devices load
             )

@@ -174,7 +174,8 @@ def run(cfg: Config) -> dict[str, Any]:
         best_run_id = children.run_ids[next(i for i, r in enumerate(result.results) if r is best)]
         MlflowClient().set_tag(best_run_id, "search.best", "true")
         started = time.perf_counter()
-        model = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device).fit(X, y)
+        with models.threads_for(len(X)):
+            model = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device).fit(X, y)
         train_seconds = time.perf_counter() - started
         models.on_cpu(model)  # the logged model predicts on the CPU wherever it is loaded
 
