@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -206,3 +209,42 @@ def test_a_failed_write_fails_its_futures_and_a_stopping_writer_refuses_more(eng
         rows.submit(online_rows("r1"))
     rows.close()
     assert queries.count(engine) == 0
+
+
+def test_writers_of_one_sqlite_file_take_turns_through_the_kernel(engine, tmp_path) -> None:
+    """The service's workers queue on an flock beside the database, not in SQLite's sleeping busy handler."""
+    # given another process inside the write lock of the same database file
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys\nfrom {{ cookiecutter.package_name }}.serving import database\n"
+                "with database.WriteLock(database.connect(sys.argv[1])):\n"
+                "    print('in', flush=True)\n"
+                "    sys.stdin.readline()\n"
+            ),
+            str(engine.url),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline().strip() == "in"
+        # then the lock file is taken for every other open of it
+        with (tmp_path / "serving.db.write-lock").open("a") as probe:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # and once the holder leaves, it is free again
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            assert holder.wait(timeout=60) == 0
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        holder.kill()
+    # and this process takes its turn the same way
+    with database.WriteLock(engine):
+        store.insert(engine, online_rows("after"))
+    assert queries.count(engine, database.ONLINE, "after") == 2

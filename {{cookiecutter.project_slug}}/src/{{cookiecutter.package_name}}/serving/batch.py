@@ -23,6 +23,7 @@ version and the prediction); the batch itself is one `requests` row (input file,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -162,11 +163,15 @@ def _advance(bar: Any, rows: int, written: Any) -> None:
 Scored = tuple[np.ndarray, list[Any], list[str] | None, dict[int, dict[str, Any]]]
 
 
-def write_chunks(engine: Any, request: database.Request, items: Sequence[Scored]) -> None:
+def write_chunks(
+    engine: Any, request: database.Request, items: Sequence[Scored], lock: database.WriteLock | None = None
+) -> None:
     """Each scored chunk (positions, labels, keys, the features of its sampled rows) in its own transaction: a
-    crash loses at most the chunks in flight, and a rerun writes them."""
+    crash loses at most the chunks in flight, and a rerun writes them. With ``lock``, in turn with a running
+    service's writers on the same SQLite file (database.WriteLock)."""
     for positions, labels, keys, inputs in items:
-        store.insert_scored(engine, request, positions, labels, keys, inputs=inputs)
+        with lock or contextlib.nullcontext():
+            store.insert_scored(engine, request, positions, labels, keys, inputs=inputs)
 
 
 # Arrow types whose values become the model's float64 features as they are (what features.conform makes of them).
@@ -316,8 +321,13 @@ def run(
     numeric = served.schema.of_kind("numeric")
     bar = tqdm(total=rows - already, unit="row", unit_scale=True, desc=f"batch {batch_id}", disable=not progress)
     sample = sample_positions(rows, digest, cfg.monitor.batch_sample_rows)
+    lock = database.WriteLock(engine)
     chunks: writer.Writer[Scored] = writer.Writer(
-        lambda items: write_chunks(engine, request, items), name="batch-writer", group=1, depth=2, stop_on_error=True
+        lambda items: write_chunks(engine, request, items, lock),
+        name="batch-writer",
+        group=1,
+        depth=2,
+        stop_on_error=True,
     )
     with bar:
         try:

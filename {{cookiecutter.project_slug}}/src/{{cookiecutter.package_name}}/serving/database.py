@@ -29,10 +29,14 @@ writer the service and batch jobs share.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -153,6 +157,32 @@ def connect(url: str) -> Engine:
     _refuse_another_schema(engine, url)
     _create_schema(engine, sqlite)
     return engine
+
+
+class WriteLock:
+    """One writer at a time on a SQLite file across this machine's processes, queued by the kernel.
+
+    SQLite lets one writer in at a time and makes the others retry with sleeps that grow to 100 ms (its busy
+    handler): the service's two workers, each committing every few milliseconds, made a commit wait up to 630 ms
+    although the lock was free again after 3 (measured: 100-row requests at 4 clients, commit p50 3 ms, max
+    630 ms; 28 ms with one worker). Taking an flock on ``<database>.write-lock`` first hands the turn over the
+    moment it is free. Other databases lock rows themselves, so there it does nothing."""
+
+    def __init__(self, engine: Engine) -> None:
+        path = engine.url.database if engine.dialect.name == "sqlite" else None
+        held = path and path != ":memory:"
+        self._file = Path(f"{path}.write-lock").open("a") if held else None  # noqa: SIM115 (open while it lives)
+        self._thread = threading.Lock()  # an flock is per open file: threads of one process queue here
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._thread.release()
 
 
 def json_text(value: Any) -> str:

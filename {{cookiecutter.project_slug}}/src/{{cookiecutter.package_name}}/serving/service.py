@@ -437,6 +437,7 @@ class Predictor:
     def __init__(self) -> None:
         self.served = serving.load(self.bento_model)
         self.engine = database.connect(CONFIG.serving.resolved_db_url)
+        self.write_lock = database.WriteLock(self.engine)  # the workers take turns on a SQLite file
         self.written = 0
         self.writer: writer.Writer[list[dict[str, Any]]] = writer.Writer(
             self._write, name="prediction-writer", retry_for=WRITE_RETRY_S
@@ -492,7 +493,8 @@ class Predictor:
 
     def _write(self, groups: Sequence[list[dict[str, Any]]]) -> None:
         rows = [row for group in groups for row in group]
-        store.insert(self.engine, rows)
+        with self.write_lock:
+            store.insert(self.engine, rows)
         self.written += len(rows)
 
     @bentoml.api(batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest)
