@@ -15,7 +15,7 @@ import yaml
 
 from {{ cookiecutter.package_name }} import config, features, onnx_export, search, serving
 from {{ cookiecutter.package_name }}.search import Trial
-from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, SklearnRuntime, columns_of, columns_of_records
+from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, SklearnRuntime, columns_of, columns_of_rows
 
 from .conftest import DATA, TARGETS, run_pipeline, write_params
 from .serving.conftest import session_bentoml_home
@@ -166,7 +166,7 @@ def test_records_give_the_same_answers_as_the_conformed_frame() -> None:
     records[0]["region"] = ""
     # when both runtimes answer them without a DataFrame (onnxruntime) and from the conformed frame
     frame = features.conform(pd.DataFrame(records), schema)
-    from_records = onnx.predict(columns_of_records(records, schema))
+    from_records = onnx.predict(columns_of_rows([[r[name] for name in schema.names] for r in records], schema))
     from_frame = SklearnRuntime(model, schema).predict(columns_of(frame, schema))
     # then the labels are the same and the probabilities within the tolerance
     assert list(from_records[0]) == list(from_frame[0])

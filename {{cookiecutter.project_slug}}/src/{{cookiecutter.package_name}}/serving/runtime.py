@@ -43,11 +43,6 @@ def columns_of_rows(rows: Sequence[Sequence[Any]], schema: features.Schema) -> d
     return columns
 
 
-def columns_of_records(records: Sequence[Mapping[str, Any]], schema: features.Schema) -> dict[str, np.ndarray]:
-    """``columns_of_rows`` for records given as feature name -> value."""
-    return columns_of_rows([[record[name] for name in schema.names] for record in records], schema)
-
-
 class OnnxRuntime:
     """The exported pipeline in an onnxruntime session (one thread). Pickles as its ONNX bytes (Spark broadcasts it)."""
 

@@ -1,7 +1,7 @@
 """Writes to the serving layer (schema and connection: database.py): the hot path's rows (``insert``, one
 transaction per group of requests), a batch job's `requests` row (``open_batch``: created, or found again on a
-rerun) and its scored chunks (``insert_scored``, by the fastest route the database has), a batch sample's
-features (``keep_inputs``), and ground truth (``record_feedback``, by prediction id).
+rerun) and its scored chunks (``insert_scored``, by the fastest route the database has, with the features of the
+batch's sampled rows among them), and ground truth (``record_feedback``, by prediction id).
 
 A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
 a batch job write about as fast as the model predicts. (request, row_index) is the primary key, which is what
@@ -155,7 +155,7 @@ def insert_scored(
     has: COPY on PostgreSQL; on SQLite one INSERT ... SELECT over a JSON array (the whole chunk is written in
     C, with the GIL released, so the next chunk is scored meanwhile); SQLAlchemy's executemany elsewhere.
     Without ``keys`` the positions are the keys (row_key stays empty). ``inputs``: the features of some of the
-    request's rows (a batch's sample, by row index), attached in the same transaction (as ``keep_inputs``)."""
+    request's rows (a batch's sample, by row index), attached in the same transaction."""
     try:
         with engine.begin() as connection:
             _insert_scored(connection, request, positions, values, keys)
@@ -311,14 +311,6 @@ def record_feedback(engine: Engine, labels: Sequence[tuple[tuple[str, str], Any]
                     )
         connection.execute(feedback.insert(), rows)
     return {"received": len(labels), "new": len(rows) - len(before), "replaced": len(before)}
-
-
-def keep_inputs(engine: Engine, request: Request, inputs: Mapping[int, dict[str, Any]]) -> None:
-    """Attach the features of some already written rows of a request (a batch's sample), by row index."""
-    if not inputs:
-        return
-    with engine.begin() as connection:
-        _keep_inputs(connection, request, inputs)
 
 
 def _keep_inputs(connection: Connection, request: Request, inputs: Mapping[int, dict[str, Any]]) -> None:
