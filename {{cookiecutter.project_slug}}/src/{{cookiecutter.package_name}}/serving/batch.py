@@ -23,7 +23,6 @@ version and the prediction); the batch itself is one `requests` row (input file,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
@@ -163,14 +162,12 @@ def _advance(bar: Any, rows: int, written: Any) -> None:
 Scored = tuple[np.ndarray, list[Any], list[str] | None, dict[int, dict[str, Any]]]
 
 
-def write_chunks(
-    engine: Any, request: database.Request, items: Sequence[Scored], lock: database.WriteLock | None = None
-) -> None:
+def write_chunks(engine: Any, request: database.Request, items: Sequence[Scored], lock: database.WriteLock) -> None:
     """Each scored chunk (positions, labels, keys, the features of its sampled rows) in its own transaction: a
-    crash loses at most the chunks in flight, and a rerun writes them. With ``lock``, in turn with a running
-    service's writers on the same SQLite file (database.WriteLock)."""
+    crash loses at most the chunks in flight, and a rerun writes them. ``lock``: in turn with a running service's
+    writers on the same SQLite file (database.WriteLock)."""
     for positions, labels, keys, inputs in items:
-        with lock or contextlib.nullcontext():
+        with lock:
             store.insert_scored(engine, request, positions, labels, keys, inputs=inputs)
 
 
@@ -344,7 +341,7 @@ def run(
                         positions = positions[keep]
                         features_of = {name: column[keep] for name, column in features_of.items()}
                 if len(positions):
-                    labels, _ = served.runtime.predict(features_of)
+                    labels, _ = served.predict_columns(features_of)
                     keys = None
                     if key_column is not None:
                         key_values = table.column(key_column).to_pandas().astype(str)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,16 @@ class ServedModel:
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions for a conformed frame, and class probabilities (columns in ``schema.classes`` order)."""
-        return self.runtime.predict(columns_of(frame, self.schema))
+        return self.predict_columns(columns_of(frame, self.schema))
+
+    def predict_columns(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions for one array per feature, as ``conform`` makes them (the batch job decodes them itself)."""
+        return self.runtime.predict(columns)
 
     def predict_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions for validated rows (the feature values in the schema's order: number, text or None): no
         DataFrame on the fast path."""
-        return self.runtime.predict(columns_of_rows(rows, self.schema))
+        return self.predict_columns(columns_of_rows(rows, self.schema))
 
 
 def stored_schema(stored: Any) -> features.Schema:
