@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from .. import environment
+from .mlflow_folder import SAFE_LOADER
 
 MODEL_YAML = "model.yaml"
 LATEST = "latest"
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it: 1 ms instead of 19
 
 
 @dataclass(frozen=True)
