@@ -104,24 +104,30 @@ def test_a_rerun_writes_nothing_twice(scoring, tmp_path) -> None:
     assert queries.count(engine, database.BATCH) == first.rows
 
 
-def test_a_crash_mid_run_then_a_rerun_leaves_exactly_one_row_per_input_row(scoring, tmp_path, monkeypatch) -> None:
-    cfg, engine = scoring
-    path = holdout(10, tmp_path)
+def crash_on_the_fourth_chunk(cfg, path: Path, batch_id: str, monkeypatch) -> None:
+    """Run a job in chunks of a tenth of the file that is interrupted as it writes its fourth chunk."""
     rows = len(pd.read_parquet(path))
     real_insert, calls = store.insert_scored, []
 
-    def crash_on_the_fourth_chunk(*args, **kwargs):
+    def crashing(*args, **kwargs):
         calls.append(1)
         if len(calls) == 4:
             raise KeyboardInterrupt("killed")
         return real_insert(*args, **kwargs)
 
-    monkeypatch.setattr(store, "insert_scored", crash_on_the_fourth_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        batch.run(cfg, path, batch_id="crash", chunk_rows=rows // 10, progress=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "insert_scored", crashing)
+        with pytest.raises(KeyboardInterrupt):
+            batch.run(cfg, path, batch_id=batch_id, chunk_rows=rows // 10, progress=False)
+
+
+def test_a_crash_mid_run_then_a_rerun_leaves_exactly_one_row_per_input_row(scoring, tmp_path, monkeypatch) -> None:
+    cfg, engine = scoring
+    path = holdout(10, tmp_path)
+    rows = len(pd.read_parquet(path))
+    crash_on_the_fourth_chunk(cfg, path, "crash", monkeypatch)
     written = queries.count(engine, database.BATCH, "crash")
     assert 0 < written < rows
-    monkeypatch.setattr(store, "insert_scored", real_insert)
     result = batch.run(cfg, path, batch_id="crash", chunk_rows=rows // 10, progress=False)
     assert (result.skipped, result.written) == (written, rows - written)
     assert keys_in(engine, "crash") == sorted(str(i) for i in range(rows))
@@ -321,18 +327,7 @@ def test_the_sample_keeps_the_features_of_its_rows_also_across_a_crash(scoring, 
     cfg = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(update={"batch_sample_rows": 7})})
     path = holdout(10, tmp_path)
     rows = len(pd.read_parquet(path))
-    real_insert, calls = store.insert_scored, []
-
-    def crash_on_the_fourth_chunk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt("killed")
-        return real_insert(*args, **kwargs)
-
-    monkeypatch.setattr(store, "insert_scored", crash_on_the_fourth_chunk)
-    with pytest.raises(KeyboardInterrupt):
-        batch.run(cfg, path, batch_id="sampled", chunk_rows=rows // 10, progress=False)
-    monkeypatch.setattr(store, "insert_scored", real_insert)
+    crash_on_the_fourth_chunk(cfg, path, "sampled", monkeypatch)
     batch.run(cfg, path, batch_id="sampled", chunk_rows=rows // 10, progress=False)
     # then exactly the sample's rows keep their features, as the champion's schema reads them from the file
     query = (
