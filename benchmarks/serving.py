@@ -257,6 +257,7 @@ import http.client, json, os, signal, sys, threading, time
 from sqlalchemy import select
 from {package}.serving import database
 port, body, pid, mode, db, wanted, clients = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
+tree = [int(each) for each in sys.argv[8].split(",")]  # the service's processes (Served.processes)
 answered, failed, refused, stop, lock = [], [], [0], threading.Event(), threading.Lock()
 def client():
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -273,23 +274,12 @@ def client():
         with lock:
             if response.status == 200: answered.extend(a["id"] for a in json.loads(data))
             else: failed.append((sent, str(response.status)))
-def tree(root):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try: parent = int(open(f"/proc/{entry}/stat").read().rpartition(")")[2].split()[1])
-            except OSError: continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop(); found.append(pid); todo.extend(children.get(pid, []))
-    return found
 threads = [threading.Thread(target=client) for _ in range(clients)]
 [t.start() for t in threads]
 while len(answered) < wanted: time.sleep(0.01)
 signalled = time.monotonic()
 if mode == "kill":
-    for each in tree(pid):
+    for each in tree:
         try: os.kill(each, signal.SIGKILL)
         except ProcessLookupError: pass
 else:
@@ -342,9 +332,9 @@ class Served:
         subprocess.run([str(self.project.python), "-c", probe], check=True)
         return self
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the server's live processes so far: its whole tree, since BentoML's workers
-        run in sessions of their own. Per request it is the figure a busy machine moves least."""
+    def processes(self) -> dict[int, int]:
+        """The server's live processes (its whole tree: BentoML's workers run in sessions of their own, so its
+        process group is not all of it), each with its CPU time so far in clock ticks (user + system)."""
         children: dict[int, list[int]] = {}
         ticks: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
@@ -355,12 +345,16 @@ class Served:
                     continue
                 children.setdefault(int(fields[1]), []).append(int(entry.name))
                 ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-        total, todo = 0, [self.process.pid]
+        found, todo = {}, [self.process.pid]
         while todo:
             pid = todo.pop()
-            total += ticks.get(pid, 0)
+            found[pid] = ticks.get(pid, 0)
             todo.extend(children.get(pid, []))
-        return total / os.sysconf("SC_CLK_TCK")
+        return found
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server's processes so far. Per request it is the figure a busy machine moves least."""
+        return sum(self.processes().values()) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *_: object) -> None:
         if self.process.poll() is None:
@@ -549,6 +543,7 @@ def main() -> None:
                 f"sqlite:///{db}",
                 "500",
                 "8",
+                ",".join(map(str, served.processes())),
             )
             stops[mode] = json.loads(out)
         print(f"{mode}: {stops[mode]}", flush=True)
