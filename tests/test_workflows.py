@@ -324,7 +324,10 @@ def checked(baked: dict[str, Baked]) -> Checked:
     actions = [f for b in baked.values() for f in b.actions]
     dependabot = [b.project / ".github" / "dependabot.yml" for b in baked.values()]
     folders = [b.project / ".github" for b in baked.values()] + [TEMPLATE_CI.parent]
-    labels = {f: labels_of(b.answers) | labels_of(b.answers, "pr") for b in baked.values() for f in b.workflows}
+    # the project's own labels, and `docker`, which release.yml's image job adds on self-hosted runners
+    labels = {
+        f: labels_of(b.answers) | labels_of(b.answers, "pr") | {"docker"} for b in baked.values() for f in b.workflows
+    }
     schema = schema_findings(files) | schema_findings(actions, "vendor.github-actions")
     schema |= schema_findings(dependabot, "vendor.dependabot")
     return Checked(schema, zizmor_findings(folders), actionlint_findings(files, labels))
@@ -510,7 +513,7 @@ def test_runner_docs_and_arc_values_carry_the_workflow_labels(baked: dict[str, B
                 if runner == f"self-hosted-{kind}":
                     assert set(values["scaleSetLabels"]) == labels_of(b.answers, pool)
         ci = (b.project / "docs" / "ci.md").read_text()
-        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci and "MLFLOW_READER_PASSWORD" in ci
+        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci and "MLFLOW_PR_REVIEW_PASSWORD" in ci
         remote = b.answers.get("dvc_remote", "local")
         oidc_variable = {"s3": "AWS_ROLE_ARN", "gs": "GCP_WORKLOAD_IDENTITY_PROVIDER", "azure": "AZURE_CLIENT_ID"}
         for kind, variable in oidc_variable.items():
