@@ -11,7 +11,8 @@ import json
 import keyword
 import re
 import sys
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 CHOICES = {
     "python_version": ("3.11", "3.12", "3.13"),
@@ -35,6 +36,19 @@ SQLALCHEMY_URL = re.compile(r"^(?P<dialect>[a-z][a-z0-9]*)(?:\+[a-z0-9_]+)?://(?
 MLFLOW_DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"test", "tests", "src"}
+# Query parameters that carry a secret in a database or storage URL (psycopg's ?password=, a SAS signature, ...)
+SECRET_PARAMETERS = {"password", "passwd", "pwd", "secret", "token", "sig", "access_key", "secret_key", "account_key"}
+# Where each URL answer's secret goes instead: the answer lands in params.yaml, the README, the docs, .cruft.json
+# and the first commit, in plain text.
+SECRET_HOME = {
+    "mlflow_tracking_uri": "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in the environment instead",
+    "mlflow_tracking_database": "give the whole URL in the MLFLOW_TRACKING_URI environment variable instead",
+    "serving_db_url": "give the whole URL in the SERVING_DB_URL environment variable (a secret) instead",
+    "dvc_remote_url": (
+        "give the remote its credentials with `dvc remote modify --local storage <option> <value>` "
+        "(.dvc/config.local, never committed) or the cloud's own login (docs/ci.md) instead"
+    ),
+}
 
 
 def check_text(name: str, value: str, *, multiline: bool = False) -> list[str]:
@@ -121,6 +135,35 @@ def check_image_digest(value: str) -> list[str]:
     return []
 
 
+def redacted(url: str) -> str:
+    """``url`` with its password and secret query values replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{key}={'***' if key.lower() in SECRET_PARAMETERS else value}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def check_url_secret(name: str, value: str) -> list[str]:
+    """A password (or token) written into a URL answer: one line naming where it goes instead, the value redacted."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:  # a malformed netloc: the answer's own check reports it
+        return []
+    parameters = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if password is None and not parameters & SECRET_PARAMETERS:
+        return []
+    home = name
+    if name == "mlflow_tracking_uri" and parts.scheme.split("+")[0] in MLFLOW_DB_SCHEMES:
+        home = "mlflow_tracking_database"
+    return [f"{name}: {redacted(value)!r} carries a password: leave it out of the answer and {SECRET_HOME[home]}"]
+
+
 def check_mlflow_uri(value: str) -> list[str]:
     parts = urlsplit(value)
     scheme = parts.scheme.split("+")[0]
@@ -194,10 +237,42 @@ def validate(answers: dict) -> list[str]:
     if not any(line.startswith(("runner_labels", "pr_runner_labels")) for line in problems):
         problems += check_runner_pools(a["runner_labels"], a["pr_runner_labels"], a["training_runner"])
     problems += check_image_digest(a["arc_runner_image"])
-    problems += check_mlflow_uri(a["mlflow_tracking_uri"])
-    problems += check_dvc_remote(a["dvc_remote"], a["dvc_remote_url"])
-    problems += check_serving_db_url(a["serving_db_url"])
+    # an answer with a password is reported without it, and not echoed by its other checks
+    secrets = {
+        name: check_url_secret(name, a[name]) for name in ("mlflow_tracking_uri", "serving_db_url", "dvc_remote_url")
+    }
+    problems += [line for lines in secrets.values() for line in lines]
+    if not secrets["mlflow_tracking_uri"]:
+        problems += check_mlflow_uri(a["mlflow_tracking_uri"])
+    if not secrets["dvc_remote_url"]:
+        problems += check_dvc_remote(a["dvc_remote"], a["dvc_remote_url"])
+    if not secrets["serving_db_url"]:
+        problems += check_serving_db_url(a["serving_db_url"])
     return problems
+
+
+def scrub_replay(answers: dict) -> Path | None:
+    """cookiecutter saved the answers in its replay file before this hook ran: take the passwords back out of it.
+    Returns the file when it held one."""
+    try:
+        from cookiecutter.config import get_user_config  # the hook runs in cookiecutter's own interpreter
+
+        replay_dir = Path(get_user_config()["replay_dir"])
+    except Exception:  # no cookiecutter, an unreadable config: nothing to scrub here
+        return None
+    path = replay_dir / f"{Path(str(answers.get('_repo_dir', ''))).resolve().name}.json"
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    scrubbed = text
+    for name in ("mlflow_tracking_uri", "serving_db_url", "dvc_remote_url"):
+        value = str(answers.get(name, ""))
+        if check_url_secret(name, value):
+            scrubbed = scrubbed.replace(json.dumps(value)[1:-1], json.dumps(redacted(value))[1:-1])
+    if scrubbed == text:
+        return None
+    path.write_text(scrubbed, encoding="utf-8")
+    return path
 
 
 def main(answers: dict) -> int:
@@ -205,6 +280,9 @@ def main(answers: dict) -> int:
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
     if problems:
+        replay = scrub_replay(answers) if any("carries a password" in line for line in problems) else None
+        if replay:
+            print(f"The password was also taken out of cookiecutter's replay file {replay}.", file=sys.stderr)
         print("Nothing was generated: fix the answers above and run cookiecutter again.", file=sys.stderr)
         return 1
     return 0

@@ -6,7 +6,7 @@ Each lock is what `make lock` in a generated project would write for that combin
 XGBoost, a cloud DVC remote adds its DVC plugin, and every lock holds the pinned build backend (pyproject's
 `[build-system] requires`), all with their hashes (`make setup` installs with `--require-hashes`). The
 post-generation hook keeps the one that matches. `requirements-uv.lock` pins uv itself, with its hashes, at the
-generated Makefile's UV_VERSION.
+generated Makefile's UV_VERSION. `deploy/tracking/requirements.lock` is what the tracking server's image installs.
 """
 
 from __future__ import annotations
@@ -132,6 +132,23 @@ def lock_spark(base: Path, target: Path) -> Path:
     return target
 
 
+def lock_tracking(base: Path, target: Path) -> Path:
+    """deploy/tracking/requirements.lock, what the tracking server's image installs with --require-hashes: the
+    project's dependencies with its `server` and `tracking` (boto3) extras and the build backend, resolved within
+    ``base`` so that what the two share has the same versions. The base is the s3 lock: boto3's botocore needs
+    python-dateutil<3, which the s3 lock holds and the local lock (python-dateutil 4) does not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pyproject = Path(tmp) / "pyproject.toml"
+        pyproject.write_text(render_pyproject("self-hosted-cpu", "local"))
+        build = Path(tmp) / "build-requirements.txt"
+        build.write_text("\n".join(tomllib.loads(pyproject.read_text())["build-system"]["requires"]) + "\n")
+        command = ["uv", "pip", "compile", "--quiet", "--universal", "--generate-hashes", "--python-version", PYTHON]
+        command += ["--no-header", "--no-annotate", "--no-emit-package", "my-mlops-project"]
+        command += ["--extra", "server", "--extra", "tracking", "-c", str(base), str(pyproject), str(build)]
+        subprocess.run([*command, "-o", str(target)], check=True)
+    return target
+
+
 def main() -> None:
     out_dir = PROJECT / "_locks"
     out_dir.mkdir(exist_ok=True)
@@ -141,6 +158,8 @@ def main() -> None:
             print(f"locked {lock(kind, remote, out_dir).relative_to(TEMPLATE)}", file=sys.stderr)
     spark = lock_spark(out_dir / "cpu-local.lock", PROJECT / "requirements-spark.lock")
     print(f"locked {spark.relative_to(TEMPLATE)}", file=sys.stderr)
+    tracking = lock_tracking(out_dir / "cpu-s3.lock", PROJECT / "deploy" / "tracking" / "requirements.lock")
+    print(f"locked {tracking.relative_to(TEMPLATE)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ fork (its self-hosted job is skipped, nothing runs), and release tags: one with 
 the version check before any step of the image job runs; a semantic version on main passes with `latest`;
 monitor.yml on a manual run, over a serving layer of drifted traffic (alert: one issue, then a comment on it)
 and of wrongly predicted traffic (retrain: harvest, a branch pushed to a local origin, a pull request), with a
-stub `gh` that records its calls.
+stub `gh` that records its calls; and manual runs of monitor.yml and batch.yml whose inputs a shell or make would
+run, refused by their input check before the trusted job starts.
 """
 
 from __future__ import annotations
@@ -233,7 +234,12 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     run(["python", "-c", create, "my-mlops-project", str(state / "mlflow" / "artifacts")], project, env=env)
     train = yaml.safe_load((project / ".github" / "workflows" / "train.yml").read_text())
     review = yaml.safe_load((project / ".github" / "workflows" / "pr-review.yml").read_text())
-    labels = [*train["jobs"]["train"]["runs-on"], *review["jobs"]["candidate"]["runs-on"]]
+    release = yaml.safe_load((project / ".github" / "workflows" / "release.yml").read_text())
+    labels = [
+        *train["jobs"]["train"]["runs-on"],
+        *review["jobs"]["candidate"]["runs-on"],
+        *release["jobs"]["image"]["runs-on"],
+    ]
     return Repo(project, state, write_stubs(project, state), labels)
 
 
@@ -532,3 +538,27 @@ def test_monitor_alerts_once_then_comments_and_retrain_opens_a_pull_request(repo
     changed = run(["git", "--git-dir", str(origin), "show", "--name-only", "--format=%s", branch], repo.project).stdout
     assert "Retrain on labelled production data" in changed
     assert "data/external/breast_cancer.parquet.dvc" in changed and "params.yaml" in changed
+
+
+@pytest.mark.parametrize(
+    ("workflow", "name", "value", "trusted_step"),
+    [
+        ("monitor.yml", "since", "$(shell touch {planted})7d", "Monitor (decision as a step output"),
+        ("monitor.yml", "since", "7d; touch {planted}", "Monitor (decision as a step output"),
+        ("batch.yml", "input", "data/x.csv;touch {planted}", "Score the table into the serving layer"),
+        ("batch.yml", "input", "../../etc/passwd.csv", "Score the table into the serving layer"),
+    ],
+)
+def test_a_dispatch_input_a_shell_would_run_is_refused_before_the_trusted_job(
+    repo: Repo, tmp_path: Path, workflow: str, name: str, value: str, trusted_step: str
+) -> None:
+    # Given a manual run whose input make or a shell would execute
+    planted = tmp_path / "pwned"
+    done = act(repo, "workflow_dispatch", workflow, extra=("--input", f"{name}={value.format(planted=planted)}"))
+    out = done.stdout + done.stderr
+    # Then the input check refuses it, and no step of the trusted job runs: no checkout, no make
+    assert done.returncode != 0, tail(done)
+    assert f"refusing {name}=" in out, tail(done)
+    assert not planted.exists()
+    for step in ("make setup", "make pull", trusted_step):
+        assert step not in out, step

@@ -7,13 +7,18 @@ it are checked against the chart's values. The plain manifests beside them (the 
 pull-request namespace's NetworkPolicy) are validated as they are.
 
 The pool rules: a pull-request pod mounts nothing shared or persistent (emptyDir only), gets no Docker, no
-service-account token, no privilege; each pool has a label the other lacks; every image is pinned by digest; a GPU
-pod sees only the GPU it requested (no NVIDIA_VISIBLE_DEVICES). Negative mutations prove each check bites.
+service-account token, no privilege; no pod of either pool gets a container mode (Docker in a privileged sidecar)
+or a privileged container; each pool's pods run only on their own node pool (a required node affinity on the
+runner-pool label, a toleration of their own pool's taint and of no other, no wildcard toleration); each pool has
+a label the other lacks; every image is pinned by digest; a GPU pod sees only the GPU it requested (no
+NVIDIA_VISIBLE_DEVICES); the pull-request namespace cannot reach the cloud metadata addresses (169.254.169.254,
+Azure's 168.63.129.16) or a private range. Negative mutations prove each check bites.
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 from pathlib import Path
 
@@ -47,6 +52,9 @@ CHART_KEYS = {
 }
 AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
 BY_DIGEST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
+NODE_POOL = {"trusted": "trusted", "pr": "pull-request"}  # the runner-pool label and taint of each pool's nodes
+METADATA = ("169.254.169.254", "168.63.129.16")  # cloud metadata (AWS, GCP, Azure IMDS) and Azure's WireServer
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 SHARED_VOLUMES = {
     "persistentVolumeClaim",
     "hostPath",
@@ -101,13 +109,16 @@ def pool_findings(pool: str, kind: str, values: dict) -> list[str]:
             found.append(f"{name}: NVIDIA_VISIBLE_DEVICES overrides the GPUs the pod was given")
         if (container.get("securityContext") or {}).get("privileged"):
             found.append(f"{name}: a privileged container")
+    if "containerMode" in values:
+        found.append(
+            f"{name}: a container mode ({values['containerMode'].get('type')}): Docker or the Kubernetes API in the pod"
+        )
+    found += node_pool_findings(name, NODE_POOL[pool], spec)
     if kind == "gpu":
         runner = spec["containers"][0]["resources"]
         if runner["limits"].get("nvidia.com/gpu") != 1 or runner["requests"].get("nvidia.com/gpu") != 1:
             found.append(f"{name}: a runner pod asks for other than one GPU")
     if pool == "pr":
-        if "containerMode" in values:
-            found.append(f"{name}: a pull-request pod gets a container mode (Docker or the Kubernetes API)")
         if spec.get("automountServiceAccountToken") is not False:
             found.append(f"{name}: a pull-request pod gets a service-account token")
         for volume in spec.get("volumes", []):
@@ -124,6 +135,57 @@ def pool_findings(pool: str, kind: str, values: dict) -> list[str]:
     return found
 
 
+def node_pool_findings(name: str, own: str, spec: dict) -> list[str]:
+    """A pod of the ``own`` node pool: it must require that pool's nodes and tolerate no other pool's taint."""
+    required = (
+        (spec.get("affinity") or {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    )
+    terms = (required or {}).get("nodeSelectorTerms") or [{}]
+    # a node qualifies if it matches any term: every term must ask for this pool
+    wanted = {"key": "runner-pool", "operator": "In", "values": [own]}
+    found = toleration_findings(name, own, spec.get("tolerations") or [])
+    if not all(wanted in term.get("matchExpressions", []) for term in terms):
+        found.append(f"{name}: does not require the {own} node pool (node affinity on runner-pool)")
+    return found
+
+
+def toleration_findings(name: str, own: str, tolerations: list[dict]) -> list[str]:
+    """Its own node pool's taint tolerated, and no other's."""
+    found = []
+    for toleration in tolerations:
+        if not toleration.get("key"):
+            found.append(f"{name}: a toleration without a key tolerates every taint, the other pool's included")
+        elif toleration["key"] == "runner-pool" and (
+            toleration.get("operator") == "Exists" or toleration.get("value") != own
+        ):
+            found.append(f"{name}: tolerates another node pool's taint ({toleration})")
+    if {"key": "runner-pool", "operator": "Equal", "value": own, "effect": "NoSchedule"} not in tolerations:
+        found.append(f"{name}: does not tolerate its own node pool's taint runner-pool={own}")
+    return found
+
+
+def metadata_findings(policy: dict) -> list[str]:
+    """Each egress rule that reaches a cloud metadata address or a private range."""
+    found = []
+    for rule in policy["spec"].get("egress", []):
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if not block:
+                continue
+            network = ipaddress.ip_network(block["cidr"])
+            excepted = [ipaddress.ip_network(c) for c in block.get("except", [])]
+            for address in METADATA:
+                ip = ipaddress.ip_address(address)
+                if ip in network and not any(ip in e for e in excepted):
+                    found.append(f"NetworkPolicy {policy['metadata']['name']}: egress reaches {address}")
+            found += [
+                f"NetworkPolicy {policy['metadata']['name']}: egress reaches {private}"
+                for private in map(ipaddress.ip_network, PRIVATE)
+                if private.subnet_of(network) and not any(private.subnet_of(e) for e in excepted)
+            ]
+    return found
+
+
 def arc_findings(folder: Path) -> list[str]:
     """Everything wrong with one project's deploy/arc/."""
     values = values_of(folder)
@@ -133,9 +195,14 @@ def arc_findings(folder: Path) -> list[str]:
         untrusted = {label.lower() for label in values["pr", kind].get("scaleSetLabels", [])} - AUTOMATIC_LABELS
         if not (trusted - untrusted and untrusted - trusted):
             found.append(f"{kind}: the trusted and pull-request scale sets need a label each that the other lacks")
-    for manifest in ("trusted-caches.yaml", "pr-network-policy.yaml"):
+    for manifest in ("trusted-caches.yaml", "pr-network-policy.yaml", "pr-runtime-class.yaml"):
         for resource in yaml.safe_load_all((folder / manifest).read_text()):
             found += validation_errors(resource)
+    found += metadata_findings(yaml.safe_load((folder / "pr-network-policy.yaml").read_text()))
+    runtime = yaml.safe_load((folder / "pr-runtime-class.yaml").read_text())
+    found += toleration_findings("runtime class gvisor", "pull-request", runtime["scheduling"].get("tolerations", []))
+    if runtime["scheduling"].get("nodeSelector") != {"runner-pool": "pull-request"}:
+        found.append("runtime class gvisor: not limited to the pull-request node pool")
     claim = yaml.safe_load((folder / "trusted-caches.yaml").read_text())["metadata"]["name"]
     for kind in KINDS:
         claims = [
@@ -160,7 +227,7 @@ def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str
     folder = project / "deploy" / "arc"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [f"{pool}-{kind}-values.yaml" for pool in POOLS for kind in KINDS]
-        + ["pr-network-policy.yaml", "trusted-caches.yaml"]
+        + ["pr-network-policy.yaml", "pr-runtime-class.yaml", "trusted-caches.yaml"]
     )
     assert arc_findings(folder) == []
     values = values_of(folder)
@@ -178,7 +245,9 @@ def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str
             not in (folder / f"trusted-{kind}-values.yaml").read_text()
         )
     blocked = policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"]
-    assert "169.254.0.0/16" in blocked and "10.0.0.0/8" in blocked  # cloud metadata, the private network
+    assert {"169.254.0.0/16", "168.63.129.16/32", "10.0.0.0/8"} <= set(blocked)  # metadata, Azure's, private
+    # the optional gVisor class for the pull-request CPU pods is offered, commented, where it applies
+    assert "# runtimeClassName: gvisor" in (folder / "pr-cpu-values.yaml").read_text()
 
 
 # --- negative mutations --------------------------------------------------------------------------------------
@@ -241,6 +310,23 @@ def docker(values: dict) -> None:
     values["containerMode"] = {"type": "dind"}
 
 
+def tolerate(toleration: dict):
+    def change(values: dict) -> None:
+        values["template"]["spec"]["tolerations"].append(toleration)
+
+    return change
+
+
+def drop_affinity(values: dict) -> None:
+    del values["template"]["spec"]["affinity"]
+
+
+def prefer_only(values: dict) -> None:
+    affinity = values["template"]["spec"]["affinity"]["nodeAffinity"]
+    terms = affinity.pop("requiredDuringSchedulingIgnoredDuringExecution")["nodeSelectorTerms"]
+    affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": 100, "preference": terms[0]}]
+
+
 @pytest.mark.parametrize(
     ("pool", "kind", "change", "caught"),
     [
@@ -257,7 +343,31 @@ def docker(values: dict) -> None:
             "volume 'host' (hostPath)",
         ),
         ("pr", "cpu", drop_token_guard, "gets a service-account token"),
-        ("pr", "cpu", docker, "gets a container mode"),
+        ("pr", "cpu", docker, "a container mode (dind)"),
+        # Docker in a trusted training pod: a privileged daemon beside main's write identities
+        ("trusted", "cpu", docker, "a container mode (dind)"),
+        (
+            "trusted",
+            "gpu",
+            set_first("securityContext", {"privileged": True, "runAsNonRoot": True}),
+            "a privileged container",
+        ),
+        # the pools on each other's nodes
+        (
+            "pr",
+            "cpu",
+            tolerate({"key": "runner-pool", "operator": "Equal", "value": "trusted", "effect": "NoSchedule"}),
+            "tolerates another node pool's taint",
+        ),
+        ("pr", "gpu", tolerate({"operator": "Exists"}), "a toleration without a key tolerates every taint"),
+        (
+            "trusted",
+            "cpu",
+            tolerate({"key": "runner-pool", "operator": "Exists"}),
+            "tolerates another node pool's taint",
+        ),
+        ("pr", "cpu", drop_affinity, "does not require the pull-request node pool"),
+        ("trusted", "gpu", prefer_only, "does not require the trusted node pool"),
         ("trusted", "cpu", set_first("image", "ghcr.io/actions/actions-runner:latest"), "is not pinned by digest"),
         ("pr", "gpu", add_env("NVIDIA_VISIBLE_DEVICES", "all"), "NVIDIA_VISIBLE_DEVICES overrides"),
         ("pr", "cpu", set_first("resource", {"limits": {"cpu": "1"}}), "'resource' was unexpected"),
@@ -278,6 +388,18 @@ def test_each_weakening_of_the_scale_sets_is_caught(
     folder = mutate_values(tmp_path, project / "deploy" / "arc", pool, kind, change)
     found = arc_findings(folder)
     assert any(caught in f for f in found), found
+
+
+@pytest.mark.parametrize(
+    ("address", "caught"),
+    [("168.63.129.16/32", "egress reaches 168.63.129.16"), ("169.254.0.0/16", "egress reaches 169.254.169.254")],
+)
+def test_a_reachable_metadata_address_is_caught(projects: dict, address: str, caught: str) -> None:
+    _, project = projects["self-hosted-cpu-local"]
+    policy = yaml.safe_load((project / "deploy" / "arc" / "pr-network-policy.yaml").read_text())
+    assert metadata_findings(policy) == []
+    policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"].remove(address)
+    assert caught in metadata_findings(policy)[0]
 
 
 def test_an_invalid_manifest_is_caught(projects: dict) -> None:

@@ -172,3 +172,69 @@ def test_without_git_the_project_is_still_made_with_a_clear_message(tmp_path: Pa
     assert not (project / ".git").exists()
     err = capfd.readouterr().err
     assert "git was not found on PATH" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("changes", "answer", "instead"),
+    [
+        (
+            {"mlflow_tracking_uri": "https://ci:s3cr3t-pw@mlflow.example.com"},
+            "mlflow_tracking_uri",
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
+        ),
+        (
+            {"mlflow_tracking_uri": "postgresql://mlflow:s3cr3t-pw@db.example.com/mlflow"},
+            "mlflow_tracking_uri",
+            "MLFLOW_TRACKING_URI",
+        ),
+        (
+            {"serving_db_url": "postgresql+psycopg://serving:s3cr3t-pw@db.example.com:5432/serving"},
+            "serving_db_url",
+            "SERVING_DB_URL",
+        ),
+        ({"serving_db_url": "mysql://db.example.com/serving?password=s3cr3t-pw"}, "serving_db_url", "SERVING_DB_URL"),
+        (
+            {"dvc_remote": "s3", "dvc_remote_url": "s3://AKIAEXAMPLE:s3cr3t-pw@my-bucket/project"},
+            "dvc_remote_url",
+            "dvc remote modify --local storage",
+        ),
+        (
+            {"dvc_remote": "azure", "dvc_remote_url": "azure://container/path?sig=s3cr3t-pw"},
+            "dvc_remote_url",
+            "dvc remote modify --local storage",
+        ),
+    ],
+)
+def test_a_password_in_a_url_answer_is_refused_without_echoing_it(
+    changes: dict[str, str], answer: str, instead: str
+) -> None:
+    problems = HOOK.validate(answers(**changes))
+    # one line, naming the answer and where the secret goes instead, and not repeating the secret
+    assert len(problems) == 1, problems
+    (line,) = problems
+    assert line.startswith(f"{answer}: ") and "carries a password" in line and instead in line
+    assert "s3cr3t-pw" not in line and "***" in line
+
+
+def test_a_user_name_alone_in_a_url_is_no_secret() -> None:
+    assert HOOK.validate(answers(mlflow_tracking_uri="https://ci-bot@mlflow.example.com")) == []
+
+
+def test_a_password_answer_writes_nothing_and_leaves_no_copy(tmp_path: Path, monkeypatch, capfd) -> None:
+    # Given cookiecutter's replay folder in a place of our own (it saves the answers before the hook runs)
+    replay = tmp_path / "replay"
+    config = tmp_path / "cookiecutterrc.yaml"
+    config.write_text(f"replay_dir: {replay}\ncookiecutters_dir: {tmp_path / 'templates'}\n")
+    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
+    out = tmp_path / "out"
+    out.mkdir()
+    # When a project is baked with a password in the tracking URI
+    with pytest.raises(FailedHookException):
+        bake(out, mlflow_tracking_uri="https://ci:s3cr3t-pw@mlflow.example.com")
+    # Then nothing is written, the error names the variables to use, and no file keeps the password
+    assert list(out.iterdir()) == []
+    err = capfd.readouterr().err
+    assert "MLFLOW_TRACKING_PASSWORD" in err and "Nothing was generated" in err and "s3cr3t-pw" not in err
+    (saved,) = replay.glob("*.json")
+    assert "s3cr3t-pw" not in saved.read_text()
+    assert json.loads(saved.read_text())["cookiecutter"]["mlflow_tracking_uri"] == "https://ci:***@mlflow.example.com"

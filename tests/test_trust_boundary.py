@@ -8,14 +8,21 @@ GitHub runs for main is that nothing main trusts is *named* where a pull request
 - no pull-request job asks for a trusted-pool label, reads a write secret or names a write identity, or runs in a
   trusted environment;
 - no expression falls back from one credential to another (`vars.REVIEW_ROLE || vars.ROLE`);
-- the release version reaches make only through the version job's checked output.
+- the release version reaches make only through the version job's checked output;
+- only release.yml's image job, in `release`, may push packages (`packages: write`); no other job asks for more
+  than reading them.
+
+And the docs name what the workflows do: every workflow that runs in an environment is in that environment's row of
+docs/ci.md, and every workflow on the trusted pool is in docs/runners.md's pool table and runner-group list.
 
 Each rule is proved by a negative mutation: the weakened workflow must be caught.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +41,25 @@ PR_TRIGGERS = {
     "issue_comment",
     "workflow_run",
 }
-# What main's jobs hold and a pull request must never name
-WRITE_SECRETS = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "SERVING_DB_URL"}
+# What main's jobs hold and a pull request must never name; and the only secrets a pull-request job may name
+WRITE_SECRETS = {
+    *(
+        f"MLFLOW_{user}_{part}"
+        for user in ("WRITER", "BATCH", "MONITOR", "RELEASE")
+        for part in ("USERNAME", "PASSWORD")
+    ),
+    "SERVING_DB_URL",
+    "RETRAIN_APP_PRIVATE_KEY",
+}
+PR_SECRETS = {"MLFLOW_PR_REVIEW_USERNAME", "MLFLOW_PR_REVIEW_PASSWORD"}
+PACKAGE_PUSHER = ("release.yml", "image")
 WRITE_IDENTITIES = {"AWS_ROLE_ARN", "GCP_SERVICE_ACCOUNT", "AZURE_CLIENT_ID"}
 TRUSTED_ENVIRONMENTS = {"production", "release"}
 EXPECTED_ENVIRONMENT = {
     ("train.yml", "train"): "production",
     ("batch.yml", "score"): "production",
+    ("monitor.yml", "monitor"): "production",
+    ("monitor.yml", "retrain"): "production",
     ("release.yml", "image"): "release",
     ("pr-review.yml", "candidate"): "pr-review",
 }
@@ -80,6 +99,11 @@ def trust_findings(path: Path, trusted: set[str], untrusted: set[str]) -> list[s
         expected = EXPECTED_ENVIRONMENT.get((path.name, name))
         if expected and environment != expected:
             found.append(f"job {name}: runs in environment {environment!r}, not {expected!r}")
+        packages = (job.get("permissions") or {}).get("packages") if isinstance(job.get("permissions"), dict) else None
+        if job.get("permissions") == "write-all" or (
+            packages == "write" and ((path.name, name) != PACKAGE_PUSHER or environment != "release")
+        ):
+            found.append(f"job {name}: may push packages outside release.yml's image job in `release`")
         found.extend(
             f"job {name}: a credential falls back to another: ${{{{{expression}}}}}"
             for expression in expressions(job)
@@ -96,10 +120,12 @@ def trust_findings(path: Path, trusted: set[str], untrusted: set[str]) -> list[s
             found.append(f"job {name}: a pull-request job asks for the trusted pool {sorted(labels)}")
         if environment in TRUSTED_ENVIRONMENTS:
             found.append(f"job {name}: a pull-request job runs in the trusted environment {environment!r}")
-        named = set(re.findall(r"\bsecrets\.(\w+)", text)) & WRITE_SECRETS
-        named |= set(re.findall(r"\bvars\.(\w+)", text)) & WRITE_IDENTITIES
+        secrets = set(re.findall(r"\bsecrets\.(\w+)", text))
+        named = (secrets & WRITE_SECRETS) | (set(re.findall(r"\bvars\.(\w+)", text)) & WRITE_IDENTITIES)
         if named:
             found.append(f"job {name}: a pull-request job names main's write credentials {sorted(named)}")
+        if secrets - PR_SECRETS - WRITE_SECRETS - {"GITHUB_TOKEN"}:
+            found.append(f"job {name}: a pull-request job names secrets {sorted(secrets - PR_SECRETS)}")
     if path.name == "release.yml":
         found += release_findings(workflow)
     return found
@@ -123,6 +149,39 @@ def release_findings(workflow: dict) -> list[str]:
     if re.search(r"github\.(ref|ref_name|head_ref)\b", yaml.safe_dump(image, width=10_000)):
         found.append("the image job reads the ref itself")
     return found
+
+
+def table_cell(markdown: str, first_cell: str, column: int) -> str:
+    """Cell ``column`` (0: the first) of the markdown table row whose first cell is ``first_cell``; "" when none."""
+    rows = [line for line in markdown.splitlines() if line.startswith(f"| {first_cell} |")]
+    cells = rows[0].strip("|").split(" | ") if rows else []
+    return cells[column] if column < len(cells) else ""
+
+
+def docs_findings(project: Path, trusted: set[str], untrusted: set[str]) -> list[str]:
+    """Every workflow in the docs' tables where its jobs are: its environments' rows of docs/ci.md, and, for the
+    trusted pool, docs/runners.md's pool table and the runner group's selected workflows."""
+    ci = (project / "docs" / "ci.md").read_text()
+    runners = (project / "docs" / "runners.md").read_text()
+    repo = json.loads((project / ".cookiecutter.json").read_text())
+    selected = f"{repo['github_owner']}/{repo['project_slug']}/.github/workflows/{{}}@refs/heads/main"
+    found = []
+    for path in sorted((project / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text())
+        if not table_cell(ci, f"`{path.name}`", 0):
+            found.append(f"docs/ci.md: no row for {path.name} in the workflow table")
+        for job in workflow["jobs"].values():
+            environment = environment_name(job)
+            if environment and f"`{path.name}`" not in table_cell(ci, f"`{environment}`", 2):  # "Used by"
+                found.append(f"docs/ci.md: {path.name} missing from the `{environment}` environment's row")
+            runs_on = job.get("runs-on")
+            labels = set(runs_on if isinstance(runs_on, list) else [runs_on])
+            if "self-hosted" in labels and labels & (trusted - untrusted - AUTOMATIC_LABELS):
+                if f"`{path.name}`" not in table_cell(runners, "**trusted**", 1):  # "Runs"
+                    found.append(f"docs/runners.md: {path.name} missing from the trusted pool's row")
+                if selected.format(path.name) not in runners.replace("\n", " "):
+                    found.append(f"docs/runners.md: {path.name} missing from the runner group's selected workflows")
+    return sorted(set(found))
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +209,7 @@ def test_every_workflow_keeps_the_trust_boundary(combo: str, projects: dict[str,
     assert found == {name: [] for name in found}, found
     review = yaml.safe_load(project.workflow("pr-review.yml").read_text())
     assert set(review["jobs"]["candidate"]["runs-on"]) == untrusted
+    assert docs_findings(project.root, trusted, untrusted) == []
 
 
 def test_zizmor_auditor_and_pedantic_find_no_secret_outside_an_environment(projects: dict[str, Project]) -> None:
@@ -216,9 +276,9 @@ def mutated(tmp_path: Path, source: Path, old: str, new: str) -> Path:
         (
             "self-hosted-cpu-local",
             "pr-review.yml",
-            "secrets.MLFLOW_READER_PASSWORD",
-            "secrets.MLFLOW_TRACKING_PASSWORD",
-            "names main's write credentials ['MLFLOW_TRACKING_PASSWORD']",
+            "secrets.MLFLOW_PR_REVIEW_PASSWORD",
+            "secrets.MLFLOW_WRITER_PASSWORD",
+            "names main's write credentials ['MLFLOW_WRITER_PASSWORD']",
         ),
         (
             "self-hosted-cpu-s3",
@@ -252,9 +312,39 @@ def mutated(tmp_path: Path, source: Path, old: str, new: str) -> Path:
         (
             "self-hosted-cpu-local",
             "pr-review.yml",
-            "secrets.MLFLOW_READER_PASSWORD }}",
-            "secrets.MLFLOW_READER_PASSWORD || secrets.MLFLOW_TRACKING_PASSWORD }}",
+            "secrets.MLFLOW_PR_REVIEW_PASSWORD }}",
+            "secrets.MLFLOW_PR_REVIEW_PASSWORD || secrets.MLFLOW_WRITER_PASSWORD }}",
             "a credential falls back to another",
+        ),
+        # a secret of no consumer's named by the pull request
+        (
+            "self-hosted-cpu-local",
+            "pr-review.yml",
+            "secrets.MLFLOW_PR_REVIEW_USERNAME }}",
+            "secrets.DEPLOY_KEY }}",
+            "a pull-request job names secrets ['DEPLOY_KEY']",
+        ),
+        # packages pushed from elsewhere than the release job in `release`
+        (
+            "self-hosted-cpu-local",
+            "train.yml",
+            "      contents: read  # check out the code\n",
+            "      contents: read  # check out the code\n      packages: write\n",
+            "may push packages outside release.yml's image job",
+        ),
+        (
+            "self-hosted-cpu-local",
+            "pr-review.yml",
+            "      pull-requests: write  # create or update",
+            "      packages: write\n      pull-requests: write  # create or update",
+            "may push packages outside release.yml's image job",
+        ),
+        (
+            "self-hosted-cpu-local",
+            "release.yml",
+            "    environment: release  #",
+            "    environment: production  #",
+            "may push packages outside release.yml's image job",
         ),
         # the release version straight from the ref, or no check before the image job
         (
@@ -280,6 +370,45 @@ def test_each_weakening_is_caught(
     project = projects[combo]
     path = mutated(tmp_path, project.workflow(workflow), old, new)
     found = trust_findings(path, *pools(project))
+    assert any(caught in f for f in found), found
+
+
+@pytest.mark.parametrize(
+    ("doc", "old", "new", "caught"),
+    [
+        (
+            "ci.md",
+            "`train.yml`, `batch.yml`, `monitor.yml` |",
+            "`train.yml`, `batch.yml` |",
+            "monitor.yml missing from the `production`",
+        ),
+        ("ci.md", "| `monitor.yml` | every morning", "| monitor | every morning", "no row for monitor.yml"),
+        (
+            "runners.md",
+            "`batch.yml`, `monitor.yml`, `release.yml`: main's",
+            "`batch.yml`, `release.yml`: main's",
+            "monitor.yml missing from the trusted pool's row",
+        ),
+        (
+            "runners.md",
+            "workflows/monitor.yml@refs/heads/main",
+            "workflows/monitor.yml",
+            "monitor.yml missing from the runner group",
+        ),
+    ],
+)
+def test_a_workflow_missing_from_the_docs_is_caught(
+    tmp_path: Path, projects: dict[str, Project], doc: str, old: str, new: str, caught: str
+) -> None:
+    project = projects["self-hosted-cpu-local"]
+    copy = tmp_path / "project"
+    shutil.copytree(project.root / ".github", copy / ".github")
+    shutil.copytree(project.root / "docs", copy / "docs")
+    shutil.copy(project.root / ".cookiecutter.json", copy)
+    text = (copy / "docs" / doc).read_text()
+    assert old in text, old
+    (copy / "docs" / doc).write_text(text.replace(old, new))
+    found = docs_findings(copy, *pools(project))
     assert any(caught in f for f in found), found
 
 

@@ -196,6 +196,7 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
         found.append("no workflow concurrency group")
     if "pull_request_target" in triggers(workflow):
         found.append("pull_request_target trigger")
+    found += input_findings(workflow)
     for line in text.splitlines():
         if re.match(r"^\s*-?\s*uses:", line):
             ref = line.split("uses:", 1)[1].split("#", 1)[0].strip()
@@ -230,6 +231,39 @@ def policy_findings(path: Path, package: str | None, make_targets: set[str]) -> 
                 found.append(f"job {name}: run is not one make target or `python -m {package}`: {command!r}")
             elif thin and make_targets and thin[1] not in make_targets:
                 found.append(f"job {name}: `make {thin[1]}` is not a target of the project's Makefile")
+    return found
+
+
+def input_findings(workflow: dict) -> list[str]:
+    """Every workflow_dispatch input is a `choice`, or is checked before any shell or make sees it: only the
+    first step of one job reads it, through `env:`, and that job runs JavaScript (github-script) on a
+    GitHub-hosted runner, with no `run:` step; later jobs take the checked value from its outputs."""
+    found = []
+    inputs = (triggers(workflow).get("workflow_dispatch") or {}).get("inputs") or {}
+    for name, spec in inputs.items():
+        if spec.get("type") == "choice":
+            continue
+        reference = re.compile(rf"\b(github\.event\.)?inputs\.{re.escape(name)}\b")
+        readers = {job: spec for job, spec in workflow["jobs"].items() if reference.search(yaml.safe_dump(spec))}
+        if len(readers) != 1:
+            found.append(f"input {name}: read by jobs {sorted(readers)}, not by one job that checks it")
+            continue
+        ((job_name, job),) = readers.items()
+        first, *rest = job.get("steps") or [{}]
+        checked_first = str(first.get("uses", "")).startswith("actions/github-script@") and "setFailed" in str(
+            first.get("with", {}).get("script", "")
+        )
+        only_env = reference.search(yaml.safe_dump(first.get("env") or {})) and not reference.search(
+            yaml.safe_dump(
+                {k: v for k, v in job.items() if k != "steps"} | {"first": {**first, "env": {}}, "rest": rest}
+            )
+        )
+        if not (checked_first and only_env):
+            found.append(
+                f"input {name}: job {job_name} reads it other than through env: of a first github-script check"
+            )
+        if "self-hosted" in str(job.get("runs-on")) or any("run" in step for step in job.get("steps", [])):
+            found.append(f"input {name}: job {job_name} runs a shell or a self-hosted runner before the check")
     return found
 
 
@@ -290,7 +324,10 @@ def checked(baked: dict[str, Baked]) -> Checked:
     actions = [f for b in baked.values() for f in b.actions]
     dependabot = [b.project / ".github" / "dependabot.yml" for b in baked.values()]
     folders = [b.project / ".github" for b in baked.values()] + [TEMPLATE_CI.parent]
-    labels = {f: labels_of(b.answers) | labels_of(b.answers, "pr") for b in baked.values() for f in b.workflows}
+    # the project's own labels, and `docker`, which release.yml's image job adds on self-hosted runners
+    labels = {
+        f: labels_of(b.answers) | labels_of(b.answers, "pr") | {"docker"} for b in baked.values() for f in b.workflows
+    }
     schema = schema_findings(files) | schema_findings(actions, "vendor.github-actions")
     schema |= schema_findings(dependabot, "vendor.dependabot")
     return Checked(schema, zizmor_findings(folders), actionlint_findings(files, labels))
@@ -418,6 +455,38 @@ def test_other_weakenings_are_caught(
     assert policy_findings(mutated, "my_mlops_project", set())
 
 
+@pytest.mark.parametrize(
+    ("workflow", "old", "new", "caught"),
+    [
+        # the input straight into the job that runs make, and the check job reading it in a shell
+        (
+            "monitor.yml",
+            "SINCE: ${{ needs.inputs.outputs.value }}",
+            "SINCE: ${{ inputs.since }}",
+            "input since: read by jobs ['inputs', 'monitor']",
+        ),
+        (
+            "batch.yml",
+            "      - name: The input `input` has the expected form",
+            '      - run: echo "$VALUE"\n      - name: The input `input` has the expected form',
+            "input input: job inputs reads it other than through env:",
+        ),
+        (
+            "monitor.yml",
+            "    runs-on: ubuntu-24.04\n    timeout-minutes: 5\n    permissions: {}",
+            '    runs-on: ["self-hosted", "cpu"]\n    timeout-minutes: 5\n    permissions: {}',
+            "input since: job inputs runs a shell or a self-hosted runner",
+        ),
+    ],
+)
+def test_an_unchecked_dispatch_input_is_caught(
+    tmp_path: Path, default_workflows: Path, workflow: str, old: str, new: str, caught: str
+) -> None:
+    mutated = mutate(tmp_path, default_workflows / workflow, old, new)
+    found = policy_findings(mutated, "my_mlops_project", set())
+    assert any(caught in f for f in found), found
+
+
 def test_a_missing_timeout_is_caught(tmp_path: Path, default_workflows: Path) -> None:
     mutated = mutate(tmp_path, default_workflows / "train.yml", "    timeout-minutes: 180\n", "")
     assert "job train: no timeout-minutes" in policy_findings(mutated, "my_mlops_project", set())
@@ -444,7 +513,7 @@ def test_runner_docs_and_arc_values_carry_the_workflow_labels(baked: dict[str, B
                 if runner == f"self-hosted-{kind}":
                     assert set(values["scaleSetLabels"]) == labels_of(b.answers, pool)
         ci = (b.project / "docs" / "ci.md").read_text()
-        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci and "MLFLOW_READER_PASSWORD" in ci
+        assert "MLFLOW_TRACKING_URI" in ci and "SERVING_DB_URL" in ci and "MLFLOW_PR_REVIEW_PASSWORD" in ci
         remote = b.answers.get("dvc_remote", "local")
         oidc_variable = {"s3": "AWS_ROLE_ARN", "gs": "GCP_WORKLOAD_IDENTITY_PROVIDER", "azure": "AZURE_CLIENT_ID"}
         for kind, variable in oidc_variable.items():
