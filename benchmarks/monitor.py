@@ -30,8 +30,8 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 FILL = r"""
 import sys, time
 import numpy as np, pandas as pd
-from {package}.serving import database, store
-from {package} import config
+from {package}.core import config
+from {package}.predictions import database, store
 
 rows, db = int(sys.argv[1]), sys.argv[2]
 cfg = config.load()
@@ -132,7 +132,7 @@ def main() -> None:
     finally:
         (project / "params.yaml").write_text(original)
     python = str(project / ".venv" / "bin" / "python")
-    importing = f"from {package} import monitoring; monitoring._evidently()"
+    importing = f"from {package}.monitoring import drift; drift._evidently()"
     evidently_seconds, evidently_peak = measured([python, "-c", importing], project, env)
     load = os.getloadavg()
     print(

@@ -32,7 +32,7 @@ from serving import (  # the shared load generator and helpers
 
 EMPTY = r"""
 import sys
-from {package}.serving import database, queries
+from {package}.predictions import database, queries
 with database.connect(sys.argv[1]).begin() as connection:
     connection.execute(database.predictions.delete())
     connection.execute(database.requests.delete())
@@ -40,7 +40,7 @@ print("emptied")
 """
 COUNT = r"""
 import sys
-from {package}.serving import database, queries
+from {package}.predictions import database, queries
 print(queries.count(database.connect(sys.argv[1]), database.ONLINE))
 """
 

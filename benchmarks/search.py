@@ -44,10 +44,11 @@ os.chdir(scratch)
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"
 logging.basicConfig(level=logging.WARNING)
 
-config = importlib.import_module(f"{package}.config")
-search = importlib.import_module(f"{package}.search")
-features = importlib.import_module(f"{package}.features")
-models = importlib.import_module(f"{package}.models")
+config = importlib.import_module(f"{package}.core.config")
+schemas = importlib.import_module(f"{package}.core.schema")
+search = importlib.import_module(f"{package}.training.search")
+features = importlib.import_module(f"{package}.training.features")
+models = importlib.import_module(f"{package}.training.models")
 stages = {n: importlib.import_module(f"{package}.stages.{n}") for n in ("ingest", "validate", "prepare", "train")}
 import mlflow
 import pandas as pd
@@ -55,7 +56,7 @@ import pandas as pd
 cfg = config.load("params.yaml")
 for name in ("ingest", "validate", "prepare"):
     stages[name].run(cfg)
-schema = features.Schema.load(Path("data/processed/features.json"))
+schema = schemas.Schema.load(Path("data/processed/features.json"))
 frame = pd.read_parquet("data/processed/train.parquet")
 X, y = features.conform(frame, schema), frame[schema.target]
 families = [c.family for c in cfg.train.search.candidates]
@@ -63,7 +64,7 @@ device = models.resolve_device(cfg.train.device, families)
 
 for _ in range(repeats):
     candidate = stages["train"].run(cfg)
-    metrics = mlflow.get_run(candidate["run_id"]).data.metrics
+    metrics = mlflow.get_run(candidate.run_id).data.metrics
     trials = search.plan(cfg.train.search, cfg.task, cfg.train.seed)
     started = time.perf_counter()
     bare = search.run_search(trials, X, y, schema, metric=cfg.train.metric, folds=cfg.train.cv_folds,
@@ -73,7 +74,7 @@ for _ in range(repeats):
         "trials": int(metrics["search_trials_run"]), "rows": len(X), "folds": cfg.train.cv_folds, "device": device,
         "families": families, "search": metrics["search_seconds"], "logging": metrics["search_logging_seconds"],
         "share": metrics["search_logging_share"], "refit": metrics["train_seconds"], "bare": bare_seconds,
-        "best": candidate["family"],
+        "best": candidate.family,
     }), flush=True)
 shutil.rmtree(scratch, ignore_errors=True)
 """

@@ -81,14 +81,15 @@ print(json.dumps({"rps": len(latencies) / elapsed, "p50": pick(0.5), "p99": pick
 # and the in-memory predict rate on it.
 BATCH_INPUT = r"""
 import json, sys, time, mlflow, pandas as pd
-from {package} import features
+from {package}.core.schema import Schema
+from {package}.training import features
 mlflow.set_tracking_uri(sys.argv[1])
 names = [f["name"] for f in json.load(open("data/processed/features.json"))["features"]]
 holdout = pd.read_parquet("data/processed/test.parquet")[names]
 frame = holdout.sample(int(sys.argv[3]), replace=True, random_state=0).reset_index(drop=True)
 frame.to_parquet(sys.argv[4]); frame.to_csv(sys.argv[5], index=False)
 model = mlflow.sklearn.load_model(sys.argv[2])
-schema = features.Schema.load("data/processed/features.json")
+schema = Schema.load("data/processed/features.json")
 X = features.conform(frame, schema)
 model.predict(X.head(1000))
 started = time.perf_counter(); model.predict(X); seconds = time.perf_counter() - started
@@ -100,10 +101,13 @@ print(json.dumps({"rows": len(X), "seconds": seconds}))
 # stored champion has: validated records as the service feeds them, and a DataFrame conformed as batch does.
 MODEL_PATH = r"""
 import json, sys, time, bentoml, pandas as pd
-from {package} import config, features, serving
+from {package} import serving
+from {package}.core import config
+from {package}.core.schema import Schema
+from {package}.training import features
 stored = bentoml.models.get(f"{serving.store_name(config.load().tracking.model_name)}:latest")
 record, seconds, results = json.loads(sys.argv[1]), float(sys.argv[2]), {}
-row = tuple(record[name] for name in features.Schema.from_dict(stored.info.metadata).names)
+row = tuple(record[name] for name in Schema.from_dict(stored.info.metadata).names)
 for runtime in ("onnxruntime", "scikit-learn"):
     served = serving.load(stored, runtime=runtime)
     cases = {
@@ -255,7 +259,7 @@ class Empty:
 STOP_UNDER_LOAD = r"""
 import http.client, json, os, signal, sys, threading, time
 from sqlalchemy import select
-from {package}.serving import database
+from {package}.predictions import database
 port, body, pid, mode, db, wanted, clients = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
 tree = [int(each) for each in sys.argv[8].split(",")]  # the service's processes (Served.processes)
 answered, failed, refused, stop, lock = [], [], [0], threading.Event(), threading.Lock()

@@ -465,8 +465,8 @@ if args[:2] == ["issue", "list"] and any(c["args"][:2] == ["issue", "create"] fo
 TRAFFIC = r"""
 import sys
 import numpy as np
-from my_mlops_project.serving import database, store
-from my_mlops_project.stages.ingest import load_sklearn
+from my_mlops_project.data.sources import load_sklearn
+from my_mlops_project.predictions import database, store
 
 kind, url = sys.argv[1], sys.argv[2]
 frame = load_sklearn("breast_cancer", "target").sample(200, random_state=0).reset_index(drop=True)

@@ -57,7 +57,7 @@ def test_the_project_search_model_and_onnx_tests_pass_with_xgboost(gpu_project: 
     """The train stage with xgboost is covered by the pipeline test below, on the real default search; the ONNX
     tests export XGBoost pipelines and serve an XGBoost champion on onnxruntime (slow ones included)."""
     run([".venv/bin/python", "-c", "import xgboost"], gpu_project)
-    tests = ["tests/test_search.py", "tests/test_models.py", "tests/test_onnx_export.py"]
+    tests = ["tests/training/test_search.py", "tests/training/test_models.py", "tests/training/test_onnx_export.py"]
     done = run([".venv/bin/pytest", "-q", "-rs", "-p", "no:cacheprovider", *tests], gpu_project, timeout=900)
     assert "could not import 'xgboost'" not in done.stdout, "the xgboost tests must run, not skip, in a GPU project"
 

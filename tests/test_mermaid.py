@@ -22,18 +22,20 @@ ALL_CHARTS = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from my_mlops_project import review
+    from my_mlops_project.core.reports import ChampionScores, HoldoutMetrics
+    from my_mlops_project.review import charts, facts
 
     hostile = ['"]) --> x', "```\\nend", "a\\nb", "<b>x</b> & [y](z)", "`tick`", "roc_auc"]
-    holdout = {"candidate": {name: 0.9 + i / 1000 for i, name in enumerate(hostile)},
-               "champion": {"version": 3, **{name: 0.9 - i / 1000 for i, name in enumerate(hostile)}}}
-    lineage = review.Lineage(search_metric='"x"', trials=[(n, 0.5 + i / 100, False) for i, n in enumerate(hostile)])
+    champion = ChampionScores.model_validate({"version": 3, **{name: 0.9 - i / 1000 for i, name in enumerate(hostile)}})
+    holdout = HoldoutMetrics(candidate={name: 0.9 + i / 1000 for i, name in enumerate(hostile)}, champion=champion,
+                             baseline={}, holdout_rows=100)
+    lineage = facts.Lineage(search_metric='"x"', trials=[(n, 0.5 + i / 100, False) for i, n in enumerate(hostile)])
     plots = Path(sys.argv[1])
-    blocks = review.metric_charts(holdout, "roc_auc") + review.search_chart(lineage) + review.curve_chart(plots, holdout)
+    blocks = charts.metric_charts(holdout, "roc_auc") + charts.search_chart(lineage) + charts.curve_chart(plots, holdout)
     rows = [{"actual": i * 1.5, "predicted": i * 1.0, "residual": i * 0.5 - 3} for i in range(30)]
     (plots / "roc.json").unlink()
     (plots / "residuals.json").write_text(__import__("json").dumps(rows))
-    blocks += review.curve_chart(plots, holdout)
+    blocks += charts.curve_chart(plots, holdout)
     print("\\n".join(blocks))
     """
 )

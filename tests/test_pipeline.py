@@ -21,11 +21,12 @@ pytestmark = pytest.mark.slow
 REGISTRY = """
 import json, mlflow
 from mlflow.tracking import MlflowClient
-from my_mlops_project import config, tracking
+from my_mlops_project.core import config
+from my_mlops_project.tracking import registry, runs
 cfg = config.load()
-client = tracking.configure(cfg.tracking)
+client = runs.configure(cfg.tracking)
 name = cfg.tracking.model_name
-alias = lambda a: (lambda v: int(v.version) if v else None)(tracking.version_by_alias(client, name, a))
+alias = lambda a: (lambda v: int(v.version) if v else None)(registry.version_by_alias(client, name, a))
 runs = mlflow.search_runs(experiment_names=[cfg.tracking.experiment], output_format="list")
 print(json.dumps({
     "versions": sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'")),
@@ -139,7 +140,7 @@ def test_regression_on_your_own_csv_with_text_and_missing_values(tmp_path: Path)
             license="Apache-2.0",
         )
     )
-    shutil.copy(project / "tests" / "data" / "customers.csv", project / "data" / "external" / "customers.csv")
+    shutil.copy(project / "tests" / "fixtures" / "customers.csv", project / "data" / "external" / "customers.csv")
     run([".venv/bin/dvc", "add", "data/external/customers.csv"], project)
     edit_params(
         project,

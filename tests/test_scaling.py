@@ -27,7 +27,7 @@ def spark_project(default_project: Path) -> Path:
 
 def test_the_projects_spark_tests_run_on_local_spark_and_pass(spark_project: Path) -> None:
     done = run(
-        [".venv/bin/pytest", "tests/test_spark_batch.py", "-q", "-rs", "-p", "no:cacheprovider"],
+        [".venv/bin/pytest", "tests/serving/test_spark_batch.py", "-q", "-rs", "-p", "no:cacheprovider"],
         spark_project,
         check=False,
         timeout=1800,

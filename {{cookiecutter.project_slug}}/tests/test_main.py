@@ -25,7 +25,7 @@ def test_a_typo_in_params_exits_2_with_the_key(tmp_path, capsys) -> None:
 
 
 def test_cuda_without_a_gpu_is_one_clear_line(tmp_project, capsys, monkeypatch) -> None:
-    from {{ cookiecutter.package_name }} import models
+    from {{ cookiecutter.package_name }}.training import models
 
     monkeypatch.setattr(models, "gpu_visible", lambda: False)
     text = (tmp_project / "params.yaml").read_text().replace("device: auto", "device: cuda")

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from .conftest import PROJECT, inside
+from .helpers import PROJECT, inside
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = PROJECT / "notebooks" / "explore.ipynb"

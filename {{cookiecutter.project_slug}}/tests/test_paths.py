@@ -15,10 +15,10 @@ import yaml
 from dvc.repo import Repo
 
 from {{ cookiecutter.package_name }} import __main__ as cli
-from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.stages import ingest
 
-from .conftest import PATHS, PROJECT
+from .helpers import PATHS, PROJECT
 
 
 @pytest.fixture

@@ -10,44 +10,26 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import config, environment
-from .errors import MissingFile
-from .metrics import TASKS
+from .core import config, environment
+from .core.errors import ConfigError, MissingFile, UserError
+from .core.metrics import TASKS
+from .stages.files import PRODUCER, STAGES
 
-environment.configure()  # telemetry off, the project's BentoML store (environment.py)
+environment.configure()  # telemetry off, the project's BentoML store (core/environment.py)
 
 log = logging.getLogger("{{ cookiecutter.package_name }}")
 
 
-# The files each stage reads or writes (params.yaml `paths:`): dvc.yaml hands them over as --<key> options, so the
-# stage's command line says what it touches; a key left off the command line comes from params.yaml.
-STAGE_PATHS = {
-    "ingest": ("raw",),
-    "validate": ("raw", "validation"),
-    "prepare": ("raw", "train", "holdout", "features", "prepared"),
-    "train": ("train", "features", "validation", "candidate"),
-    "evaluate": ("train", "holdout", "features", "prepared", "candidate", "metrics", "plots", "figures"),
-    "register": ("holdout", "features", "candidate", "metrics", "registration"),
-}
-# The stage that writes each file a later stage cannot do without: run by hand before it, a stage says which to run.
-PRODUCER = {
-    "raw": "ingest",
-    "train": "prepare",
-    "holdout": "prepare",
-    "features": "prepare",
-    "candidate": "train",
-    "metrics": "evaluate",
-}
-
-
 def _with_paths(args: argparse.Namespace, cfg: config.Config) -> config.Config:
-    """The config with the paths given on the command line; a stage's missing input is a UserError naming it."""
-    given = {key: Path(getattr(args, key)) for key in STAGE_PATHS[args.command] if getattr(args, key) is not None}
+    """The config with the paths given on the command line (stages/files.py: the files each stage touches, which
+    dvc.yaml hands over as --<key> options); a stage's missing input is a UserError naming the stage that makes it."""
+    files = STAGES[args.command]
+    given = {key: Path(getattr(args, key)) for key in files.options if getattr(args, key) is not None}
     cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(update=given)}) if given else cfg
-    for key in STAGE_PATHS[args.command]:
-        path, producer = getattr(cfg.paths, key), PRODUCER.get(key, args.command)
-        if producer != args.command and not path.exists():
-            raise MissingFile(f"{path} (paths.{key}) not found: run `dvc repro {producer}` first")
+    for key in files.reads:
+        path = getattr(cfg.paths, key)
+        if not path.exists():
+            raise MissingFile(f"{path} (paths.{key}) not found: run `dvc repro {PRODUCER[key]}` first")
     return cfg
 
 
@@ -68,18 +50,18 @@ def _validate(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _data(args: argparse.Namespace, cfg: config.Config) -> object:
-    from . import own_data
+    from .data import own_data
 
     return own_data.bring(args.file, args.target, task=args.task, drop=args.drop, params_file=Path(args.params))
 
 
 def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
-    from . import tracking
+    from .tracking import runs
 
     uri = cfg.tracking.resolved_uri
     remote = uri.startswith(("http://", "https://"))
     base = uri.rstrip("/") if remote else f"http://{args.host}:{args.port}"
-    links = tracking.ui_links(tracking.client(uri), cfg.tracking, base)
+    links = runs.ui_links(runs.client(uri), cfg.tracking, base)
     print("MLflow UI" + "".join(f"\n  {name}: {link}" for name, link in links.items()), flush=True)
     if remote:
         print(f"MLflow runs on a server already: open {uri}")
@@ -90,18 +72,16 @@ def _ui(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
-    from . import tracking_server
+    from .tracking import server
 
-    tracking_server.serve(
-        args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.auth_database_uri
-    )
+    server.serve(args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.auth_database_uri)
     return None
 
 
 def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
     import json
 
-    from . import tracking_server as server
+    from .tracking import server
 
     admin = server.account("MLFLOW_AUTH_ADMIN", "admin")
     done = server.provision(
@@ -178,7 +158,7 @@ def _predict(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
-    from .serving import database, queries
+    from .predictions import database, queries
 
     url = cfg.serving.resolved_db_url
     rows = queries.summary(database.connect(url))
@@ -206,7 +186,7 @@ def _review(args: argparse.Namespace, cfg: config.Config) -> object:
 def _feedback(args: argparse.Namespace, cfg: config.Config) -> object:
     import json
 
-    from . import feedback
+    from .monitoring import feedback
 
     counts = feedback.run(cfg, args.input)
     print(json.dumps(counts))
@@ -214,23 +194,23 @@ def _feedback(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _monitor(args: argparse.Namespace, cfg: config.Config) -> object:
-    from . import monitoring
+    from .monitoring import monitor, report
 
-    summary = monitoring.run(cfg, since=args.since or cfg.monitor.window, out=args.out)
-    print(monitoring.describe(summary))
+    summary = monitor.run(cfg, since=args.since or cfg.monitor.window, out=args.out)
+    print(report.describe(summary))
     if os.environ.get("GITHUB_OUTPUT"):  # GitHub Actions: the decision steers the next steps (monitor.yml)
         with Path(os.environ["GITHUB_OUTPUT"]).open("a") as output:
             output.write(f"decision={summary['decision']}\n")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with Path(os.environ["GITHUB_STEP_SUMMARY"]).open("a") as page:
-            page.write(monitoring.markdown(summary))
+            page.write(report.markdown(summary))
     return summary
 
 
 def _harvest(args: argparse.Namespace, cfg: config.Config) -> object:
     import json
 
-    from . import harvest
+    from .monitoring import harvest
 
     result = harvest.run(cfg, since=args.since, dvc_add=not args.no_dvc)
     print(json.dumps(result))
@@ -252,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
     ]:
         stages[name] = commands.add_parser(name, help=text)
         stages[name].set_defaults(handler=_stage(name))
-        for key in STAGE_PATHS[name]:
+        for key in STAGES[name].options:
             stages[name].add_argument(f"--{key}", metavar="PATH", help=f"default: paths.{key} in params.yaml")
     stages["validate"].add_argument("--init", action="store_true", help="draft the suite from the current data instead")
     stages["validate"].set_defaults(handler=_validate)
@@ -364,9 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = config.load(args.params)
         args.handler(args, cfg)
-    except config.UserError as error:  # a missing file the user can fix is a UserError too (naming the file)
+    except UserError as error:  # a missing file the user can fix is a UserError too (naming the file)
         print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, config.ConfigError) else 1
+        return 2 if isinstance(error, ConfigError) else 1
     return 0
 
 

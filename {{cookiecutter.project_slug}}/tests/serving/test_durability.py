@@ -21,9 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from {{ cookiecutter.package_name }}.serving import database
+from {{ cookiecutter.package_name }}.predictions import database
 
-from .conftest import Server, start_server
+from ..helpers import Server, start_server
 
 pytestmark = pytest.mark.slow  # each test starts its own `bentoml serve` process
 CLIENTS = 8

@@ -20,12 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from {{ cookiecutter.package_name }} import config
-from {{ cookiecutter.package_name }}.serving import database
+from {{ cookiecutter.package_name }}.core import config
+from {{ cookiecutter.package_name }}.predictions import database
 
-from ..conftest import inside
-from .conftest import PACKAGE, Server, free_port
-from .test_postgres import postgres_url  # noqa: F401 (the session's PostgreSQL server)
+from ..helpers import PACKAGE, Server, free_port, inside
 
 pytestmark = pytest.mark.slow
 REQUESTS_PER_CLIENT = 40
@@ -67,7 +65,7 @@ def test_replicas_store_every_acknowledged_prediction_once_and_all_follow_a_new_
     trained_project,
     champion,
     feature_rows,
-    postgres_url,  # noqa: F811 (the fixture imported above)
+    postgres_url,
     tmp_path,
 ) -> None:
     # given two replicas of one project (one registry, one BentoML store) writing one PostgreSQL serving layer

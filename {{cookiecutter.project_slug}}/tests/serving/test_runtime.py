@@ -3,7 +3,6 @@ otherwise (one log line says which and why)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -16,15 +15,30 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }} import config, features, onnx_export, serving, tracking
+from {{ cookiecutter.package_name }} import serving, tracking
+from {{ cookiecutter.package_name }}.core import config
+from {{ cookiecutter.package_name }}.core.metrics import TASKS
+from {{ cookiecutter.package_name }}.core.reports import Registration
+from {{ cookiecutter.package_name }}.core.schema import Schema
 from {{ cookiecutter.package_name }}.serving import model as served_model
+from {{ cookiecutter.package_name }}.training import features, onnx_export
 
-from ..conftest import inside
-from .conftest import start_server
+from ..helpers import inside, start_server
 
 
-def holdout(project: Path, schema: features.Schema) -> pd.DataFrame:
+def holdout(project: Path, schema: Schema) -> pd.DataFrame:
     return features.conform(pd.read_parquet(project / "data" / "processed" / "test.parquet"), schema)
+
+
+def assert_answers_alike(found: np.ndarray, expected: np.ndarray, schema: Schema) -> None:
+    """onnxruntime's answers against scikit-learn's, by the parity rule registration checked: the same labels
+    (classification), or values within onnx_export.REGRESSION_TOLERANCE of max(1, |value|) (regression)."""
+    if TASKS[schema.task].has_classes:
+        assert list(found) == list(expected)
+    else:
+        found, expected = np.asarray(found, dtype=float), np.asarray(expected, dtype=float)
+        bound = onnx_export.REGRESSION_TOLERANCE * np.maximum(1.0, np.abs(expected))
+        assert found.shape == expected.shape and bool(np.all(np.abs(found - expected) <= bound))
 
 
 def parity_failed_copy(champion, name: str) -> bentoml.Model:
@@ -37,20 +51,21 @@ def parity_failed_copy(champion, name: str) -> bentoml.Model:
 
 def test_registration_logs_the_onnx_export_and_the_schema_beside_the_sklearn_model(trained_project: Path) -> None:
     # given the trained project (its champion is one of the default families, which all convert)
-    report = json.loads((trained_project / "reports" / "registration.json").read_text())
-    assert report["onnx"]["parity"] == "held", report["onnx"]
+    report = Registration.load(trained_project / "reports" / "registration.json")
+    assert report.onnx.parity == "held", report.onnx
     with inside(trained_project):
         cfg = config.load("params.yaml")
         client = tracking.configure(cfg.tracking)
-        version = client.get_model_version(cfg.tracking.model_name, str(report["version"]))
+        version = client.get_model_version(cfg.tracking.model_name, str(report.version))
         assert version.run_id is not None
         run = client.get_run(version.run_id)
         # then the version and its run carry the parity outcome, the run its numbers and the schema artifact
         assert version.tags["onnx.parity"] == run.data.tags["onnx.parity"] == "held"
         assert run.data.metrics["onnx_parity_labels_equal"] == 1.0
-        assert run.data.metrics["onnx_parity_max_difference"] <= onnx_export.PROBABILITY_TOLERANCE
+        if TASKS[cfg.task].has_classes:  # regression's bound is relative to each value: the parity tag above
+            assert run.data.metrics["onnx_parity_max_difference"] <= onnx_export.PROBABILITY_TOLERANCE
         logged = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/features.json")
-        assert features.Schema.from_dict(logged) == features.Schema.load(Path("data/processed/features.json"))
+        assert Schema.from_dict(logged) == Schema.load(Path("data/processed/features.json"))
         # and the ONNX model, logged with MLflow's onnx flavour, loads
         onnx_model = mlflow.onnx.load_model(version.tags["onnx.model_uri"])
         assert [i.name for i in onnx_model.graph.input][:1]
@@ -59,7 +74,7 @@ def test_registration_logs_the_onnx_export_and_the_schema_beside_the_sklearn_mod
 def test_the_champion_runs_on_onnxruntime_with_sklearns_answers(trained_project: Path, champion) -> None:
     # given the champion in the BentoML store, with its schema in the metadata (Schema.to_dict)
     schema = serving.stored_schema(champion)
-    assert schema == features.Schema.load(trained_project / "data" / "processed" / "features.json")
+    assert schema == Schema.load(trained_project / "data" / "processed" / "features.json")
     # when it is loaded as served, and again on scikit-learn
     fast = serving.load(champion)
     slow = serving.load(champion, runtime="scikit-learn")
@@ -67,7 +82,7 @@ def test_the_champion_runs_on_onnxruntime_with_sklearns_answers(trained_project:
     assert fast.runtime_name == "onnxruntime" and slow.runtime_name == "scikit-learn"
     rows = holdout(trained_project, schema)
     (labels, probabilities), (expected, expected_probabilities) = fast.predict(rows), slow.predict(rows)
-    assert list(labels) == list(expected)
+    assert_answers_alike(labels, expected, schema)
     if probabilities is not None:
         assert np.max(np.abs(probabilities - expected_probabilities)) <= onnx_export.PROBABILITY_TOLERANCE
 
@@ -85,7 +100,7 @@ def test_a_model_whose_parity_failed_runs_on_sklearn_with_one_log_line(
     lines = [r.getMessage() for r in caplog.records if r.name == served_model.__name__]
     assert len(lines) == 1 and "runs on scikit-learn (parity failed: forced)" in lines[0]
     rows = holdout(trained_project, served.schema)
-    assert list(served.predict(rows)[0]) == list(serving.load(champion).predict(rows)[0])
+    assert_answers_alike(served.predict(rows)[0], serving.load(champion).predict(rows)[0], served.schema)
 
 
 @pytest.mark.slow
@@ -99,7 +114,9 @@ def test_the_service_says_it_runs_on_onnxruntime(server, champion, feature_rows)
     assert response.status_code == 200
     sklearn = serving.load(champion, runtime="scikit-learn")
     frame = features.conform(pd.DataFrame(feature_rows[:20]), sklearn.schema)
-    assert [a["prediction"] for a in response.json()] == sklearn.predict(frame)[0].tolist()
+    assert_answers_alike(
+        np.asarray([a["prediction"] for a in response.json()]), sklearn.predict(frame)[0], sklearn.schema
+    )
 
 
 @pytest.mark.slow

@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from {{ cookiecutter.package_name }} import config, features, onnx_export, serving
-from {{ cookiecutter.package_name }}.serving import database, queries
+from {{ cookiecutter.package_name }} import serving
+from {{ cookiecutter.package_name }}.core import config
+from {{ cookiecutter.package_name }}.predictions import database, queries
+from {{ cookiecutter.package_name }}.training import features, onnx_export
 
-from ..conftest import inside
-from .conftest import PACKAGE, start_server
+from ..helpers import PACKAGE, inside, start_server
 
 pytestmark = pytest.mark.slow  # each test talks to a real `bentoml serve` process
 

@@ -6,18 +6,20 @@ import json
 
 import mlflow
 
-from {{ cookiecutter.package_name }} import config, metrics
+from {{ cookiecutter.package_name }}.core import config, metrics
+from {{ cookiecutter.package_name }}.core.reports import Candidate, HoldoutMetrics
 from {{ cookiecutter.package_name }}.stages import evaluate
 
-from ..conftest import PATHS
+from ..helpers import PATHS
 
 
 def test_metrics_report_has_the_task_metrics(in_trained) -> None:
     cfg = config.load("params.yaml")
-    report = json.loads(PATHS.metrics.read_text())
-    assert set(report["candidate"]) == set(metrics.TASKS[cfg.task].metrics)
-    assert report["champion"] is None  # the first run had no champion to compare with
-    assert report["holdout_rows"] == 48
+    report = HoldoutMetrics.load(PATHS.metrics)
+    assert set(report.candidate) == set(metrics.TASKS[cfg.task].metrics)
+    assert report.champion is None  # the first run had no champion to compare with
+    assert report.holdout_rows == 48
+    assert json.loads(PATHS.metrics.read_text())["champion"] is None  # a DVC metric: the keys stay flat
 
 
 def test_plots_and_figures_are_written(in_trained) -> None:
@@ -35,10 +37,10 @@ def test_plots_and_figures_are_written(in_trained) -> None:
 
 
 def test_holdout_metrics_are_logged_to_the_training_run(in_trained) -> None:
-    candidate = json.loads(PATHS.candidate.read_text())
-    run = mlflow.get_run(candidate["run_id"])
-    report = json.loads(PATHS.metrics.read_text())
-    for name, value in report["candidate"].items():
+    candidate = Candidate.load(PATHS.candidate)
+    run = mlflow.get_run(candidate.run_id)
+    report = HoldoutMetrics.load(PATHS.metrics)
+    for name, value in report.candidate.items():
         assert run.data.metrics[f"test_{name}"] == value
 
 
@@ -49,5 +51,7 @@ def test_a_second_evaluation_compares_with_the_champion(in_trained) -> None:
         report = evaluate.run(cfg)
     finally:
         PATHS.metrics.write_text(first)  # the fixture is shared: leave it as the pipeline wrote it
-    assert report["champion"]["version"] == 1
-    assert report["champion"][cfg.register_.metric] == report["candidate"][cfg.register_.metric]
+    assert report.champion is not None and report.champion.version == 1
+    assert report.champion.scores[cfg.register_.metric] == report.candidate[cfg.register_.metric]
+    written = json.loads(report.model_dump_json())["champion"]  # as metrics.json holds it (a DVC metric)
+    assert written == {"version": 1, **report.champion.scores}, "the champion's metrics sit beside its version"

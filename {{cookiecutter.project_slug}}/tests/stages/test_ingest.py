@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }} import config
+from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.stages import ingest
 
-from ..conftest import PATHS, PROJECT, write_params
+from ..helpers import PATHS, PROJECT, write_params
 
 
 def test_the_default_source_needs_no_download(tmp_project, cfg) -> None:

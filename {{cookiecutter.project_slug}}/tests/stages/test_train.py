@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from {{ cookiecutter.package_name }} import config, features, metrics, models, tracking
+from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }}.core import config, metrics
+from {{ cookiecutter.package_name }}.core.reports import Candidate
+from {{ cookiecutter.package_name }}.core.schema import Schema
 from {{ cookiecutter.package_name }}.stages import train
+from {{ cookiecutter.package_name }}.training import features, models
 
-from ..conftest import PATHS, run_pipeline, write_params
+from ..helpers import PATHS, run_pipeline, write_params
 
 
 def children_of(run_id: str) -> list:
@@ -42,11 +44,11 @@ def with_search(tmp_project, cfg: config.Config, **search) -> config.Config:
 
 def test_each_trial_is_a_child_run_and_the_parent_keeps_the_best(trained_store) -> None:
     cfg = config.load("params.yaml")
-    candidate = json.loads(PATHS.candidate.read_text())
+    candidate = Candidate.load(PATHS.candidate)
 
     metric = f"cv_{cfg.train.metric}"
-    children = children_of(candidate["run_id"])
-    assert len(children) == candidate["trials"] == 2
+    children = children_of(candidate.run_id)
+    assert len(children) == candidate.trials == 2
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.params["family"] == child.data.tags["search.family"]
@@ -58,17 +60,17 @@ def test_each_trial_is_a_child_run_and_the_parent_keeps_the_best(trained_store) 
     best = pick(children, key=lambda c: c.data.metrics[metric])
     assert [c.data.tags.get("search.best") for c in children].count("true") == 1
     assert best.data.tags.get("search.best") == "true"
-    parent = mlflow.get_run(candidate["run_id"])
-    assert parent.data.tags["search.best_run_id"] == best.info.run_id == candidate["best_trial_run_id"]
-    assert parent.data.params["model.family"] == best.data.params["family"] == candidate["family"]
-    assert parent.data.metrics[metric] == best.data.metrics[metric] == candidate[metric]
+    parent = mlflow.get_run(candidate.run_id)
+    assert parent.data.tags["search.best_run_id"] == best.info.run_id == candidate.best_trial_run_id
+    assert parent.data.params["model.family"] == best.data.params["family"] == candidate.family
+    assert parent.data.metrics[metric] == best.data.metrics[metric] == candidate.cv_scores[metric]
 
 
 def test_the_parent_records_device_versions_times_table_and_plot(trained_store) -> None:
-    candidate = json.loads(PATHS.candidate.read_text())
+    candidate = Candidate.load(PATHS.candidate)
 
-    run = mlflow.get_run(candidate["run_id"])
-    assert run.data.tags["device"] == run.data.params["device"] == candidate["device"] == "cpu"
+    run = mlflow.get_run(candidate.run_id)
+    assert run.data.tags["device"] == run.data.params["device"] == candidate.device == "cpu"
     assert {"version.python", "version.scikit-learn", "version.mlflow"} <= set(run.data.tags)
     assert {"train_seconds", "search_seconds", "search_logging_share"} <= set(run.data.metrics)
     assert 0 < run.data.metrics["search_logging_share"] < 1
@@ -79,11 +81,11 @@ def test_the_parent_records_device_versions_times_table_and_plot(trained_store) 
 
 
 def test_the_model_logged_is_the_best_candidate_refitted(trained_store) -> None:
-    candidate = json.loads(PATHS.candidate.read_text())
-    model = mlflow.sklearn.load_model(candidate["model_uri"])
+    candidate = Candidate.load(PATHS.candidate)
+    model = mlflow.sklearn.load_model(candidate.model_uri)
     estimator = model.named_steps["model"]
-    assert type(estimator) is type(models.build(candidate["family"], config.load("params.yaml").task, {}, seed=0))
-    assert {k: estimator.get_params()[k] for k in candidate["params"]} == candidate["params"]
+    assert type(estimator) is type(models.build(candidate.family, config.load("params.yaml").task, {}, seed=0))
+    assert {k: estimator.get_params()[k] for k in candidate.params} == candidate.params
 
 
 def test_cuda_without_a_gpu_fails_before_any_run(tmp_project, prepared, monkeypatch) -> None:
@@ -108,12 +110,12 @@ def test_an_xgboost_search_on_the_cpu_logs_a_model_that_loads(tmp_project, prepa
     )
     candidate = train.run(cfg)
 
-    assert candidate["family"] == "xgboost" and candidate["device"] == "cpu"
-    run = mlflow.get_run(candidate["run_id"])
+    assert candidate.family == "xgboost" and candidate.device == "cpu"
+    run = mlflow.get_run(candidate.run_id)
     assert "version.xgboost" in run.data.tags
-    assert {c.data.tags["device"] for c in children_of(candidate["run_id"])} == {"cpu"}
-    model = mlflow.sklearn.load_model(candidate["model_uri"])
-    schema = features.Schema.load(PATHS.features)
+    assert {c.data.tags["device"] for c in children_of(candidate.run_id)} == {"cpu"}
+    model = mlflow.sklearn.load_model(candidate.model_uri)
+    schema = Schema.load(PATHS.features)
     holdout = pd.read_parquet(PATHS.holdout)
     predicted = model.predict(features.conform(holdout, schema))
     assert len(predicted) == len(holdout)
@@ -131,7 +133,7 @@ def test_a_failed_trial_ends_failed_and_the_search_goes_on(tmp_project, prepared
     )
     candidate = train.run(cfg)
 
-    assert candidate["family"] == "dummy"
-    statuses = {c.data.params["family"]: c.info.status for c in children_of(candidate["run_id"])}
+    assert candidate.family == "dummy"
+    statuses = {c.data.params["family"]: c.info.status for c in children_of(candidate.run_id)}
     assert statuses == {family: "FAILED", "dummy": "FINISHED"}
-    assert mlflow.get_run(candidate["run_id"]).data.metrics["search_trials_failed"] == 1
+    assert mlflow.get_run(candidate.run_id).data.metrics["search_trials_failed"] == 1

@@ -1,16 +1,17 @@
-"""Serving: the MLflow champion in the project's BentoML model store, and the one loader that the real-time
-service (serving/service.py) and the batch job (serving/batch.py) share.
+"""serving: the MLflow champion in the project's BentoML model store, and what serves it.
 
-registry.py imports the registry's `champion` into the BentoML store, model.py is the served-model wrapper (the
-hot and cold paths share it), runtime.py what runs it (onnxruntime or scikit-learn), client.py the HTTP client,
-service.py the BentoML service (hot path), batch.py and spark_batch.py the batch jobs (cold path). The serving-layer
-database: database.py (schema, connection), store.py (writes), queries.py (reads), writer.py (the one background
-writer of the service and the batch job). This face only hands their names on.
+Model loading: champion.py (the registry's champion imported into the store, and loaded), model.py (the served
+model, hot and cold paths share it), runtime.py (onnxruntime or scikit-learn), bento_folder.py and mlflow_folder.py
+(the store and the model read as folders, without BentoML or MLflow). The BentoML service: service.py (hot path),
+with asgi.py (middlewares), docs_page.py and records.py (request and answer bodies). Batch engines: batch.py
+(in-process streaming) and spark_batch.py (cold path). client.py: a client's view of a running service. The
+predictions they write go to the serving-layer database (the predictions package). This face hands on the model
+loading and the client; the service and the batch engines are imported by their commands.
 """
 
+from .champion import champion, import_champion, store_name
 from .client import request_predictions
 from .model import MLFLOW_FOLDER, ServedModel, load, planned_runtime, stored_schema
-from .registry import champion, import_champion, store_name
 
 __all__ = [
     "MLFLOW_FOLDER",

@@ -5,7 +5,7 @@ One row per input row goes to the serving layer's `predictions` table (read thro
 "batch", the batch id, the row key (the key column's value, or the row's position in the file), the model
 version and the prediction); the batch itself is one `requests` row (input file, digest, model, row count).
 
-- Bounded memory: the file is streamed in chunks of --chunk-rows rows (tables.py: Parquet record batches, pyarrow's
+- Bounded memory: the file is streamed in chunks of --chunk-rows rows (data/tables.py: Parquet record batches, pyarrow's
   streaming CSV reader), so peak memory is set by the chunk size, never by the file: a file larger than RAM scores.
 - Schema first: the header, then every value of the input is checked against the champion's features (a first
   streaming pass) before anything is written; a missing column or a value that is not a number where the model
@@ -15,10 +15,10 @@ version and the prediction); the batch itself is one `requests` row (input file,
   any point and run it again: exactly one row per input row, none lost, none duplicated. A rerun must see
   the same file and the same champion; another file or a new champion under an old batch id is refused.
 - Fast: three threads overlap: one reads and decodes the next chunk, the main one scores this one, the writer
-  commits the last one (on SQLite one statement that SQLite runs in C: serving/store.insert_scored). Numbers go
+  commits the last one (on SQLite one statement that SQLite runs in C: predictions/store.insert_scored). Numbers go
   from Arrow to the model's arrays without a DataFrame; the sample's features (monitor.batch_sample_rows) are
   written with their chunk. Start-up imports neither MLflow nor BentoML when the champion is the BentoML store's
-  latest already (aliases.py reads the registry's alias, bento_folder.py the store's folder).
+  latest already (serving/champion.py: tracking/aliases.py reads the registry's alias, bento_folder.py the store's folder).
 """
 
 from __future__ import annotations
@@ -38,10 +38,14 @@ import pyarrow as pa
 from sqlalchemy import select
 from tqdm import tqdm
 
-from .. import features, tables, tracking
-from ..config import CHUNK_ROWS, Config, UserError
-from . import aliases, bento_folder, database, queries, registry, store, writer
-from .model import ServedModel, load
+from ..core.config import CHUNK_ROWS, Config
+from ..core.errors import UserError
+from ..core.schema import Schema
+from ..data import tables
+from ..predictions import database, queries, store, writer
+from ..training import features
+from .champion import champion
+from .model import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +94,7 @@ def _not_numbers(frame: pd.DataFrame, names: list[str]) -> list[str]:
     return problems
 
 
-def check(frame: pd.DataFrame, schema: features.Schema) -> pd.DataFrame:
+def check(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """The frame conformed to the model's schema, or SchemaMismatch naming every offending column."""
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
@@ -100,7 +104,7 @@ def check(frame: pd.DataFrame, schema: features.Schema) -> pd.DataFrame:
     return features.conform(frame, schema)
 
 
-def columns_to_read(path: Path, schema: features.Schema, key_column: str | None) -> list[str]:
+def columns_to_read(path: Path, schema: Schema, key_column: str | None) -> list[str]:
     """The model's features (and the key column): checked against the file's header before any row is read."""
     found = set(tables.column_names(path))
     if missing := [name for name in schema.names if name not in found]:
@@ -110,7 +114,7 @@ def columns_to_read(path: Path, schema: features.Schema, key_column: str | None)
     return schema.names + ([key_column] if key_column is not None and key_column not in schema.names else [])
 
 
-def scan(path: Path, schema: features.Schema, key_column: str | None, chunk_rows: int) -> int:
+def scan(path: Path, schema: Schema, key_column: str | None, chunk_rows: int) -> int:
     """The first pass, before anything is written: every value of a numeric feature is a number, the key column
     is never empty and unique; returns the row count. Streams like the scoring pass: memory stays at one chunk
     (plus 8 bytes per row for the key column's hashes, when there is one). A Parquet file whose numeric features
@@ -175,7 +179,7 @@ def write_chunks(engine: Any, request: database.Request, items: Sequence[Scored]
 PLAIN_NUMBERS = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
 
 
-def columns_of(table: pa.Table, schema: features.Schema) -> dict[str, np.ndarray]:
+def columns_of(table: pa.Table, schema: Schema) -> dict[str, np.ndarray]:
     """One array per feature of a chunk, the arrays features.conform then runtime.columns_of make of its DataFrame:
     numbers stored as numbers go from Arrow to float64 (missing: NaN) without a DataFrame; the other columns
     (categories, numbers stored as text) go through pandas and features.conform, as before."""
@@ -188,14 +192,14 @@ def columns_of(table: pa.Table, schema: features.Schema) -> dict[str, np.ndarray
         else:
             other.append(feature)
     if other:
-        part = features.Schema(schema.target, schema.task, tuple(other), schema.classes)
+        part = Schema(schema.target, schema.task, tuple(other), schema.classes)
         conformed = features.conform(table.select(part.names).to_pandas(split_blocks=True), part)
         columns |= {name: conformed[name].to_numpy() for name in part.names}
     return {name: columns[name] for name in schema.names}
 
 
 def read_ahead(
-    chunks: Iterator[tuple[int, pa.Table]], schema: features.Schema
+    chunks: Iterator[tuple[int, pa.Table]], schema: Schema
 ) -> Iterator[tuple[int, pa.Table, dict[str, np.ndarray]]]:
     """The chunks with their feature arrays (columns_of), the next one read and decoded in a thread while this one
     is scored (pyarrow and numpy release the GIL as they work): one chunk more in memory."""
@@ -259,18 +263,6 @@ class Job:
             seconds=now - started,
             scoring_seconds=now - scoring,
         )
-
-
-def champion(cfg: Config) -> ServedModel:
-    """The registry's champion, loaded: read from the BentoML store's folder when it is there already as the store's
-    latest (neither MLflow nor BentoML imported: aliases.py, bento_folder.py), else through registry.champion."""
-    name = cfg.tracking.model_name
-    try:
-        version = aliases.version(cfg.tracking.resolved_uri, name, tracking.CHAMPION)
-    except aliases.Unsupported:
-        version = None
-    stored = None if version is None else bento_folder.latest(registry.store_name(name), f"v{version}")
-    return registry.champion(cfg) if stored is None else load(stored)
 
 
 def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int) -> Job:

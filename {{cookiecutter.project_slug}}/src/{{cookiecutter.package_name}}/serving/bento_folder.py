@@ -1,8 +1,8 @@
 """A model in the project's BentoML store read from its folder, without importing BentoML (half a second of start-up).
 
-The store is a folder (``$BENTOML_HOME/models``, environment.py): ``<name>/latest`` names the latest version of a
+The store is a folder (``$BENTOML_HOME/models``, core/environment.py): ``<name>/latest`` names the latest version of a
 model, ``<name>/<version>/model.yaml`` holds a version's metadata, and the model's files lie beside it. That is all
-the batch job needs to load the champion once registry.py has imported it. Anything this module does not find as
+the batch job needs to load the champion once champion.py has imported it. Anything this module does not find as
 it expects (no such version, not the latest, a ``model.yaml`` it cannot read) answers None: the caller then asks
 BentoML itself, which stays the reference.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .. import environment
+from ..core import environment
 from .mlflow_folder import SAFE_LOADER
 
 MODEL_YAML = "model.yaml"

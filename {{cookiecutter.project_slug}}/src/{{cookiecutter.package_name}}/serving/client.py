@@ -6,10 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .. import environment, tables
-from ..config import Config, UserError
+from ..core import environment
+from ..core.config import Config
+from ..core.errors import UserError
+from ..data import tables
+from .champion import store_name
 from .model import stored_schema
-from .registry import store_name
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The served model: a champion from the BentoML store, loaded once, answering with labels and probabilities.
 
 It runs on onnxruntime when the stored model has an ONNX export whose parity held at registration
-(onnx_export.py) and onnxruntime is installed, else on the scikit-learn pipeline; ``runtime_name`` says which,
+(training/onnx_export.py) and onnxruntime is installed, else on the scikit-learn pipeline; ``runtime_name`` says which,
 and loading logs it.
 """
 
@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import features
-from ..metrics import TASKS
+from ..core.metrics import TASKS
+from ..core.schema import Schema
 from .runtime import ONNX, SKLEARN, OnnxRuntime, SklearnRuntime, columns_of, columns_of_rows
 
 log = logging.getLogger(__name__)
 
 MLFLOW_FOLDER = "mlflow_model"  # the MLflow (scikit-learn) model inside a stored model
-ONNX_FOLDER = "onnx_model"  # the MLflow ONNX model beside it, when its parity held (registry.py)
+ONNX_FOLDER = "onnx_model"  # the MLflow ONNX model beside it, when its parity held (champion.py)
 ONNX_FILE = "model.onnx"  # MLflow's onnx flavour keeps the model in this file
 
 
@@ -33,7 +33,7 @@ class ServedModel:
     """A loaded champion: what runs it (onnxruntime or scikit-learn), its schema, and the registry name and version."""
 
     runtime: OnnxRuntime | SklearnRuntime
-    schema: features.Schema
+    schema: Schema
     name: str
     version: str
 
@@ -59,9 +59,9 @@ class ServedModel:
         return self.predict_columns(columns_of_rows(rows, self.schema))
 
 
-def stored_schema(stored: Any) -> features.Schema:
-    """The feature schema a stored model carries in its metadata (features.Schema.to_dict)."""
-    return features.Schema.from_dict(stored.info.metadata)
+def stored_schema(stored: Any) -> Schema:
+    """The feature schema a stored model carries in its metadata (Schema.to_dict)."""
+    return Schema.from_dict(stored.info.metadata)
 
 
 def onnx_path(stored: Any) -> Path | None:

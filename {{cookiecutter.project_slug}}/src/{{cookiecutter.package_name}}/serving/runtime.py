@@ -13,19 +13,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import features, onnx_export
-from ..metrics import TASKS
+from ..core.metrics import TASKS
+from ..core.schema import Schema
+from ..training import onnx_export
 
 ONNX = "onnxruntime"
 SKLEARN = "scikit-learn"
 
 
-def columns_of(frame: pd.DataFrame, schema: features.Schema) -> dict[str, np.ndarray]:
-    """One array per feature of a conformed frame (features.conform)."""
+def columns_of(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
+    """One array per feature of a conformed frame (training/features.conform)."""
     return {name: frame[name].to_numpy() for name in schema.names}
 
 
-def columns_of_rows(rows: Sequence[Sequence[Any]], schema: features.Schema) -> dict[str, np.ndarray]:
+def columns_of_rows(rows: Sequence[Sequence[Any]], schema: Schema) -> dict[str, np.ndarray]:
     """One array per feature of validated rows (each row: its feature values in the schema's order, numbers or None,
     text or None), as ``conform`` would make them: numbers as float64 with NaN for missing, text as objects with NaN
     for missing (and for empty text). One matrix, cut into columns: a third of the time of a list per feature."""
@@ -48,10 +49,10 @@ class OnnxRuntime:
 
     name = ONNX
 
-    def __init__(self, onnx_bytes: bytes, schema: features.Schema) -> None:
+    def __init__(self, onnx_bytes: bytes, schema: Schema) -> None:
         self._open(onnx_bytes, schema)
 
-    def _open(self, onnx_bytes: bytes, schema: features.Schema) -> None:
+    def _open(self, onnx_bytes: bytes, schema: Schema) -> None:
         self.onnx_bytes = onnx_bytes
         self.schema = schema
         self.session = onnx_export.session(onnx_bytes)
@@ -72,7 +73,7 @@ class SklearnRuntime:
 
     name = SKLEARN
 
-    def __init__(self, model: Any, schema: features.Schema) -> None:
+    def __init__(self, model: Any, schema: Schema) -> None:
         self.model = model
         self.schema = schema
 

@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import tables
-from ..config import Config, UserError
-from . import batch, database, queries, store
+from ..core.config import Config
+from ..core.errors import UserError
+from ..data import tables
+from ..predictions import database, queries, store
+from . import batch
 from .model import ServedModel
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,7 @@ def write_partition(
 
 
 def serving_frame(rows: pd.DataFrame, served: ServedModel) -> pd.DataFrame:
-    from .. import features
+    from ..training import features
 
     indexed = rows.set_index(POSITION)
     return features.conform(indexed, served.schema)

@@ -3,55 +3,17 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config, Ingest, UserError
-from ..errors import MissingFile
-from ..tables import read_table
+from ..core.config import Config
+from ..data import sources
 
 log = logging.getLogger(__name__)
 
 
-def load_sklearn(name: str, target: str) -> pd.DataFrame:
-    """A dataset bundled with scikit-learn (no download), with the target under ``target``."""
-    from sklearn import datasets
-
-    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
-    frame = bunch.frame.rename(columns={"target": target}) if "target" in bunch.frame else bunch.frame
-    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
-    return frame
-
-
-def _source(path: Path, delimiter: str) -> pd.DataFrame:
-    if not path.exists():
-        raise MissingFile(f"{path} does not exist (ingest.source in params.yaml)")
-    return read_table(path, delimiter)
-
-
-def load(ingest: Ingest) -> pd.DataFrame:
-    """The raw table named by params.yaml, with ``drop_columns`` removed."""
-    frame = (
-        load_sklearn(ingest.sklearn_dataset, ingest.target)
-        if ingest.sklearn_dataset
-        else _source(Path(ingest.source), ingest.delimiter)
-    )
-    if ingest.target not in frame.columns:
-        raise UserError(
-            f"target column {ingest.target!r} (ingest.target) is not in {ingest.source}; its columns are "
-            f"{', '.join(map(str, frame.columns))}"
-        )
-    if len(frame) == 0:
-        raise UserError(f"{ingest.source} has a header but no rows")
-    unknown = [c for c in ingest.drop_columns if c not in frame.columns]
-    if unknown:
-        raise UserError(f"ingest.drop_columns names column(s) not in the data: {', '.join(unknown)}")
-    return frame.drop(columns=list(ingest.drop_columns))
-
-
 def run(cfg: Config) -> pd.DataFrame:
-    frame, output = load(cfg.ingest), cfg.paths.raw
+    frame, output = sources.load(cfg.ingest), cfg.paths.raw
     output.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(output, index=False)
     log.info("ingested %d rows x %d columns from %s into %s", len(frame), frame.shape[1], cfg.ingest.source, output)

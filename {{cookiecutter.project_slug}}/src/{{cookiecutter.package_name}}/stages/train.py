@@ -1,240 +1,34 @@
 """train: search the candidates as nested MLflow child runs, refit the best and log it as the run's model.
 
-Writes models/candidate.json (run id and model URI), which evaluate and register read.
+Writes models/candidate.json (core/reports.Candidate: run id and model URI), which evaluate and register read.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import platform
-import time
-from importlib import metadata
-from typing import TYPE_CHECKING, Any
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from .. import features, models, search, tables, tracking
-from ..config import Config
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-log = logging.getLogger(__name__)
-LIBRARIES = ("scikit-learn", "xgboost", "mlflow", "pandas", "numpy")
+from ..core.config import Config
+from ..core.reports import Candidate
+from ..core.schema import Schema
+from ..data.tables import file_md5
+from ..tracking import runs
+from ..training import features, models, search, search_logging
 
 
-def library_versions(device: str = "cpu") -> dict[str, str]:
-    """Python and the training libraries that are installed, plus the CUDA that XGBoost was built with on a GPU."""
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    if device == "cuda":
-        import xgboost
-
-        versions["xgboost.cuda"] = ".".join(map(str, xgboost.build_info().get("CUDA_VERSION", [])))
-    return versions
-
-
-def search_figure(result: search.SearchResult) -> Figure:
-    """Cross-validated score of every trial with its spread over the folds, best highlighted.
-
-    Points with error bars on an axis fitted to the scores (not bars from 0), so close trials stay apart.
-    """
-    table = result.table()
-    best = result.best().trial.name
-    scores, spread = table[f"cv_{result.metric}"], table[f"cv_{result.metric}_std"].fillna(0)
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(table) + 1.5))
-    for position, (name, score, std) in enumerate(zip(table["trial"], scores, spread, strict=True)):
-        color = "tab:orange" if name == best else "tab:blue"
-        ax.errorbar(score, position, xerr=std, fmt="o", color=color, capsize=3)
-        if score == score:  # failed trials (NaN) have no point
-            ax.annotate(
-                f"{score:.4f}", (score, position), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
-            )
-    low, high = (scores - spread).min(), (scores + spread).max()
-    pad = max(high - low, 1e-4) * 0.1
-    ax.set_xlim(low - pad, high + pad)
-    ax.set_yticks(range(len(table)), table["trial"])
-    ax.set_xlabel(f"cross-validated {result.metric} (mean ± std over folds)")
-    ax.set_title("Model search (best in orange)")
-    ax.invert_yaxis()
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-class ChildRuns:
-    """Logs each trial of the search as a nested MLflow child run of the active run, and times that logging.
-
-    One child run holds the trial's family and parameters, its cross-validated metric (mean, spread and one
-    value per fold as steps) and its fit time; a failed trial ends FAILED with its error as a tag.
-    """
-
-    def __init__(self, metric: str, device: str) -> None:
-        self.metric = metric
-        self.device = device
-        self.run_ids: list[str] = []
-        self.seconds = 0.0
-
-    def __call__(self, result: search.TrialResult) -> None:
-        import mlflow
-        from mlflow.entities import Metric, Param
-        from mlflow.tracking import MlflowClient
-
-        started = time.perf_counter()
-        parent = mlflow.active_run()
-        if parent is None:
-            raise RuntimeError("search trials are logged inside the search's parent run")
-        # The child run spans the trial's fit: it ends now and started fit_seconds ago, so the UI's durations are
-        # the fit times (search/results.json has the same numbers).
-        end = int(time.time() * 1000)
-        start = end - round(result.fit_seconds * 1000)
-        tags = {
-            "mlflow.parentRunId": parent.info.run_id,
-            "search.family": result.trial.family,
-            "device": self.device if models.uses_device(result.trial.family) else "cpu",
-        }
-        if result.error:
-            tags["search.error"] = result.error[:5000]
-        client = MlflowClient()
-        child = client.create_run(parent.info.experiment_id, start_time=start, tags=tags, run_name=result.trial.name)
-        params = [Param("family", result.trial.family)] + [Param(k, str(v)) for k, v in result.trial.params.items()]
-        values = {"fit_seconds": result.fit_seconds}
-        if result.ok:
-            values |= {f"cv_{self.metric}": result.score, f"cv_{self.metric}_std": result.score_std}
-        metrics = [Metric(k, v, end, 0) for k, v in values.items()]
-        metrics += [Metric(f"cv_{self.metric}_fold", s, end, fold) for fold, s in enumerate(result.fold_scores)]
-        client.log_batch(child.info.run_id, metrics=metrics, params=params)
-        client.set_terminated(child.info.run_id, "FINISHED" if result.ok else "FAILED", end_time=end)
-        self.run_ids.append(child.info.run_id)
-        self.seconds += time.perf_counter() - started
-
-
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Config) -> Candidate:
     import mlflow
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
 
     paths = cfg.paths
-
     families = [candidate.family for candidate in cfg.train.search.candidates]
     device = models.resolve_device(cfg.train.device, families)  # first: a wrong device fails before any work
-    schema = features.Schema.load(paths.features)
+    schema = Schema.load(paths.features)
     frame = pd.read_parquet(paths.train)
-    X, y = features.conform(frame, schema), frame[schema.target]
+    X = features.conform(frame, schema)
     trials = search.plan(cfg.train.search, cfg.task, cfg.train.seed)
-    metric = cfg.train.metric
-    tracking.configure(cfg.tracking)
+    runs.configure(cfg.tracking)
 
-    data_md5 = tables.file_md5(paths.train)
-    with mlflow.start_run(run_name=tracking.run_name("search", data_md5)) as parent:
-        tracking.log_dataset(frame, paths.train, "training", target=schema.target)
-        device_tags = {"device": device}
-        if device == "cuda":
-            device_tags["device.name"] = models.probe_gpu().detail
-        mlflow.set_tags(
-            {"stage": "train", "task": cfg.task}
-            | device_tags
-            | tracking.lineage_tags({"train": paths.train}, paths.validation)
-            | {f"version.{name}": v for name, v in library_versions(device).items()}
-        )
-        mlflow.log_params(
-            {
-                "search.strategy": cfg.train.search.strategy,
-                "search.trials": len(trials),
-                "cv_folds": cfg.train.cv_folds,
-                "seed": cfg.train.seed,
-                "metric": metric,
-                "device": device,
-                "train_rows": len(X),
-            }
-        )
-        children = ChildRuns(metric, device)
-        result = search.run_search(
-            trials,
-            X,
-            y,
-            schema,
-            metric=metric,
-            folds=cfg.train.cv_folds,
-            seed=cfg.train.seed,
-            max_seconds=cfg.train.search.max_seconds,
-            device=device,
-            on_trial=children,
-        )
-        best = result.best()
-        best_run_id = children.run_ids[next(i for i, r in enumerate(result.results) if r is best)]
-        MlflowClient().set_tag(best_run_id, "search.best", "true")
-        started = time.perf_counter()
-        with models.threads_for(len(X)):
-            model = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device).fit(X, y)
-        train_seconds = time.perf_counter() - started
-        models.on_cpu(model)  # the logged model predicts on the CPU wherever it is loaded
-
-        name = tracking.run_name(best.trial.family, data_md5)
-        mlflow.set_tags(
-            {"search.best_run_id": best_run_id, "search.best_trial": best.trial.name, "mlflow.runName": name}
-        )
-        mlflow.log_params({"model.family": best.trial.family} | {f"model.{k}": v for k, v in best.trial.params.items()})
-        mlflow.log_metrics(
-            {
-                f"cv_{metric}": best.score,
-                f"cv_{metric}_std": best.score_std,
-                "train_seconds": train_seconds,
-                "search_seconds": result.seconds,
-                "search_trials_run": len(result.results),
-                "search_trials_failed": sum(not r.ok for r in result.results),
-                "search_logging_seconds": children.seconds,
-                "search_logging_share": children.seconds / max(result.seconds, 1e-9),
-            }
-        )
-        mlflow.log_table(result.table(), artifact_file="search/results.json")
-        figure = search_figure(result)
-        mlflow.log_figure(figure, "search/search.png")
-        plt.close(figure)
-
-        example = X.head(5)
-        signature = infer_signature(example, model.predict(example))
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            pip_requirements=tracking.pip_requirements(),
-            skops_trusted_types=tracking.skops_types(model),
-        )
-        candidate = {
-            "run_id": parent.info.run_id,
-            "run_name": name,
-            "data_md5": data_md5,
-            "model_uri": info.model_uri,
-            "model_id": info.model_id,
-            "family": best.trial.family,
-            "params": best.trial.params,
-            f"cv_{metric}": best.score,
-            "device": device,
-            "trials": len(result.results),
-            "best_trial_run_id": best_run_id,
-        }
-    paths.candidate.parent.mkdir(parents=True, exist_ok=True)
-    paths.candidate.write_text(json.dumps(candidate, indent=2, default=str) + "\n")
-    log.info(
-        "best of %d trials: %s (cv %s %.4f) on %s in %.1f s of search (%.0f%% of it MLflow logging); run %s",
-        len(result.results),
-        best.trial.name,
-        metric,
-        best.score,
-        device,
-        result.seconds,
-        100 * children.seconds / max(result.seconds, 1e-9),
-        parent.info.run_id,
-    )
+    data_md5 = file_md5(paths.train)
+    with mlflow.start_run(run_name=runs.run_name("search", data_md5)):
+        candidate = search_logging.search_and_log(cfg, frame, X, schema, trials, device=device, data_md5=data_md5)
+    candidate.save(paths.candidate)
     return candidate

@@ -1,0 +1,307 @@
+"""Typed configuration: one strict model per section of params.yaml.
+
+Every model forbids unknown keys, so a misspelt key in params.yaml is an error that names it, not a silently
+ignored setting. ``load()`` is the only way the stages read params.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
+from .errors import UserError as UserError
+from .families import LEARNS
+from .metrics import GREATER_IS_BETTER, METRICS, TASKS
+
+PARAMS_FILE = Path("params.yaml")
+# tracking.model_name: what the review comment's hidden marker can carry (pr-review.yml's marker regex)
+MODEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+CHUNK_ROWS = 100_000  # batch scoring: rows per chunk (read, scored and written in one transaction); --chunk-rows
+SKLEARN_DATASETS = {t.name: t.datasets for t in TASKS.values()}
+TaskName = Literal["classification", "regression"]  # metrics.TASKS holds what each one means
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ingest(Section):
+    source: str = Field(description="sklearn:<dataset> or a CSV/Parquet path under data/external/")
+    target: str = Field(min_length=1)
+    drop_columns: tuple[str, ...] = ()
+    delimiter: str = Field(default=",", min_length=1, max_length=1)  # CSV column separator
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value.startswith("sklearn:"):
+            name = value.removeprefix("sklearn:")
+            known = sorted({n for names in SKLEARN_DATASETS.values() for n in names})
+            if name not in known:
+                raise ValueError(f"unknown scikit-learn dataset {name!r}; bundled ones are {', '.join(known)}")
+            return value
+        if Path(value).suffix.lower() not in (".csv", ".parquet"):
+            raise ValueError(f"{value!r} is neither sklearn:<dataset> nor a .csv or .parquet file")
+        return value  # that it lies under paths.external is a cross-check (cross_check)
+
+    @property
+    def sklearn_dataset(self) -> str | None:
+        return self.source.removeprefix("sklearn:") if self.source.startswith("sklearn:") else None
+
+
+class Paths(Section):
+    """Every file the pipeline reads or writes, named once (params.yaml says what each is): dvc.yaml uses them as
+    ``${paths.<key>}`` (deps, outs, metrics, plots) and hands them to each stage on its command line; the other
+    commands (data, review, monitor, harvest ...) read them from here."""
+
+    external: Path
+    raw: Path
+    validation: Path
+    train: Path
+    holdout: Path
+    features: Path
+    prepared: Path
+    candidate: Path
+    metrics: Path
+    plots: Path
+    figures: Path
+    registration: Path
+
+    @field_validator("*")
+    @classmethod
+    def _relative(cls, value: Path) -> Path:
+        if value.is_absolute() or ".." in value.parts or value == Path():
+            raise ValueError(f"{str(value)!r} must be a path inside the project (relative, no '..')")
+        return value
+
+
+class Validate(Section):
+    suite: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class Prepare(Section):
+    test_size: float = Field(gt=0, lt=1)
+    seed: int
+    stratify: bool  # left out: true for classification, false for regression
+
+
+class Candidate(Section):
+    family: str
+    params: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _non_empty_lists(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [name for name, values in value.items() if not values]
+        if empty:
+            raise ValueError(f"no values to try for {', '.join(empty)}")
+        return value
+
+
+class Search(Section):
+    strategy: Literal["grid", "random"]
+    max_trials: int = Field(gt=0)
+    max_seconds: float = Field(gt=0)
+    candidates: tuple[Candidate, ...] = Field(min_length=1)
+
+
+class Train(Section):
+    seed: int
+    cv_folds: int = Field(ge=2)
+    metric: str  # left out: the task's default (metrics.TASKS[task].default_metric)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    search: Search
+
+
+class Register(Section):
+    metric: str  # left out: train.metric
+    min_improvement: float = Field(default=0.001, ge=0)  # the candidate must beat the champion by MORE than this
+    floor: float | None = None  # left out: the metric's default floor (metrics.METRICS), which may be none
+
+
+class Tracking(Section):
+    uri: str = Field(min_length=1)
+    experiment: str = Field(min_length=1)
+    model_name: str = Field(min_length=1)
+
+    @field_validator("model_name")
+    @classmethod
+    def _marker_name(cls, value: str) -> str:
+        if not MODEL_NAME.match(value):
+            raise ValueError(
+                f"{value!r} cannot name the pull-request review comment (its hidden marker): "
+                "use letters, digits, '.', '_' and '-' only"
+            )
+        return value
+
+    @property
+    def resolved_uri(self) -> str:
+        """MLFLOW_TRACKING_URI (set by CI) wins over params.yaml."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.uri
+
+
+class Serving(Section):
+    db_url: str = Field(min_length=1)
+
+    @property
+    def resolved_db_url(self) -> str:
+        """SERVING_DB_URL (set by CI or deployment) wins over params.yaml."""
+        return os.environ.get("SERVING_DB_URL") or self.db_url
+
+
+class Monitor(Section):
+    """The analytics client's policy (monitoring/): what window to read, when to judge, when to alert or retrain."""
+
+    window: str = Field(pattern=r"^[1-9][0-9]*[mhd]$", description="default --since: minutes, hours or days")
+    min_rows: int = Field(ge=1, description="fewer served rows in the window: no judgement")
+    drift_share: float = Field(gt=0, le=1, description="share of drifted features that alerts (dataset drift)")
+    min_labelled: int = Field(ge=1, description="fewer labelled rows: live metrics are shown, not judged")
+    max_metric_drop: float = Field(ge=0, description="live register.metric this much worse than holdout: retrain")
+    max_rows: int = Field(ge=100, description="served rows read for drift and quality (a random sample beyond)")
+    online_features: float = Field(ge=0, le=1, description="share of online requests whose features are kept")
+    batch_sample_rows: int = Field(ge=0, description="rows of each batch job whose features are kept")
+    retention_days: int | None = Field(default=None, ge=1, description="delete served rows older than this")
+
+
+class Config(Section):
+    task: TaskName
+    ingest: Ingest
+    validate_: Validate = Field(alias="validate")
+    prepare: Prepare
+    train: Train
+    register_: Register = Field(alias="register")
+    tracking: Tracking
+    serving: Serving
+    monitor: Monitor
+    paths: Paths
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """Keys left out of params.yaml follow `task`, so switching task is one change."""
+        task = data.get("task") if isinstance(data, dict) else None
+        if task not in TASKS:
+            return data
+        data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+        if isinstance(data.get("prepare"), dict):
+            data["prepare"].setdefault("stratify", TASKS[task].has_classes)
+        if isinstance(data.get("train"), dict):
+            data["train"].setdefault("metric", TASKS[task].default_metric)
+        if isinstance(data.get("register"), dict) and isinstance(data.get("train"), dict):
+            data["register"].setdefault("metric", data["train"]["metric"])
+            metric = METRICS.get(str(data["register"]["metric"]))
+            if metric is not None and "floor" not in data["register"]:
+                data["register"]["floor"] = metric.default_floor
+        return data
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        """Task, metrics, candidate families, stratify and the floor must agree: every problem at once, each with its fix."""
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def greater_is_better(self) -> bool:
+        return GREATER_IS_BETTER[self.register_.metric]
+
+
+def cross_check(cfg: Config) -> list[str]:
+    """What does not fit together in an otherwise well-formed config, one line per problem with its fix."""
+    kind_of_task = TASKS[cfg.task]
+    task, other = kind_of_task.name, kind_of_task.other.name
+    allowed = kind_of_task.metrics
+    problems = []
+    for key, name in (("train.metric", cfg.train.metric), ("register.metric", cfg.register_.metric)):
+        if name not in allowed:
+            kind = f"a {other} metric, not a {task} metric" if name in METRICS else "not a known metric"
+            problems.append(
+                f"{key}: {name!r} is {kind}: use one of {', '.join(allowed)}"
+                f" (or leave the key out: the {task} default is {kind_of_task.default_metric})"
+            )
+    if cfg.prepare.stratify and not kind_of_task.has_classes:
+        problems.append(
+            "prepare.stratify: true needs classes to stratify on: set it to false for regression (or leave it out)"
+        )
+    for index, candidate in enumerate(cfg.train.search.candidates):
+        tasks = LEARNS.get(candidate.family)
+        if tasks is not None and task not in tasks:
+            usable = ", ".join(name for name, learns in LEARNS.items() if task in learns)
+            problems.append(
+                f"train.search.candidates[{index}].family: {candidate.family!r} has no {task} estimator: "
+                f"use {kind_of_task.linear_family!r} (with its own params) or one of {usable}"
+            )
+    metric = METRICS.get(cfg.register_.metric)
+    floor = cfg.register_.floor
+    if metric is not None and floor is not None:
+        low = metric.low if metric.low is not None else float("-inf")
+        high = metric.high if metric.high is not None else float("inf")
+        if not low <= floor <= high:
+            span = f"{'' if metric.low is None else metric.low}..{'' if metric.high is None else metric.high}"
+            problems.append(
+                f"register.floor: {floor} is outside what {metric.name} can be ({span}); "
+                f"{metric.name} is {'greater' if metric.greater_is_better else 'smaller'} is better, "
+                f"so the floor is the {'least' if metric.greater_is_better else 'most'} it may be "
+                f"(or leave the key out: the default floor for {metric.name} is {metric.default_floor})"
+            )
+        elif floor == (low if not metric.greater_is_better else high):
+            problems.append(
+                f"register.floor: {floor} is the best {metric.name} possible, so no model but a perfect one can "
+                f"pass: set a reachable floor"
+            )
+    source, external = Path(cfg.ingest.source), cfg.paths.external
+    if cfg.ingest.sklearn_dataset is None and (source.is_absolute() or external not in source.parents):
+        problems.append(
+            f"ingest.source: {cfg.ingest.source!r} must be a relative path under {external}/ (paths.external) "
+            f"so DVC sees when it changes"
+        )
+    dataset = cfg.ingest.sklearn_dataset
+    if dataset is not None and dataset not in kind_of_task.datasets:
+        problems.append(
+            f"ingest.source: {cfg.ingest.source!r} is not a {task} dataset: use "
+            + " or ".join(f"sklearn:{name}" for name in kind_of_task.datasets)
+        )
+    return problems
+
+
+def _describe(error: ValidationError) -> str:
+    lines: list[str] = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (misspelt?)"
+        if not where:  # the cross-checks: each line already names its key
+            lines.extend(f"  {line}" for line in message.splitlines())
+            continue
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def parse(data: Any, origin: str = str(PARAMS_FILE)) -> Config:
+    """Build the config from already-loaded YAML; errors name each offending key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{origin} is invalid:\n{_describe(error)}") from None
+
+
+def load(path: Path | str = PARAMS_FILE) -> Config:
+    """Read and check params.yaml."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: run commands from the project root") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    return parse(data, str(path))
