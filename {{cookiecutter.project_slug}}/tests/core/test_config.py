@@ -142,3 +142,51 @@ def test_environment_overrides_tracking_and_serving(params: dict, monkeypatch) -
     monkeypatch.setenv("SERVING_DB_URL", "postgresql+psycopg://db/serving")
     assert cfg.tracking.resolved_uri == "http://127.0.0.1:5000"
     assert cfg.serving.resolved_db_url == "postgresql+psycopg://db/serving"
+
+
+def test_a_rare_positive_class_makes_average_precision_the_default(params: dict) -> None:
+    """The gate's default metric follows the data: under 10% positives ROC AUC looks good while the rare class is
+    mostly missed, so average precision ranks, and its floor sits above its chance level (the share)."""
+    rare = own_csv(copy.deepcopy(params), "classification")
+    rare["train"]["search"]["candidates"] = [{"family": "hist_gradient_boosting"}]
+    cfg = config.parse(rare, positive_share=0.033)
+    assert cfg.train.metric == cfg.register_.metric == "average_precision"
+    assert cfg.register_.floor == pytest.approx(0.2264)
+    assert set(cfg.data_defaults) == {"train.metric", "register.metric", "register.floor"}
+    assert "3.3% of the training rows (under 10%)" in cfg.data_defaults["train.metric"]
+    assert config.parse(rare, positive_share=0.2).train.metric == "roc_auc"  # not rare: the task's default
+    rare["train"]["metric"] = "roc_auc"  # written out: kept, whatever the data
+    kept = config.parse(rare, positive_share=0.033)
+    assert kept.train.metric == kept.register_.metric == "roc_auc" and kept.register_.floor == 0.6
+    assert kept.data_defaults == {}
+
+
+def test_load_reads_the_positive_share_prepare_wrote(params: dict, tmp_path) -> None:
+    changed = own_csv(copy.deepcopy(params), "classification")
+    changed["train"]["search"]["candidates"] = [{"family": "hist_gradient_boosting"}]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
+    assert config.load(tmp_path / "params.yaml").train.metric == "roc_auc"  # no features.json yet
+    features = tmp_path / changed["paths"]["features"]
+    features.parent.mkdir(parents=True)
+    features.write_text('{"task": "classification", "features": [], "positive_share": 0.021}')
+    assert config.load(tmp_path / "params.yaml").train.metric == "average_precision"
+    features.write_text("not json")  # prepare's next run rewrites it: loading the config does not fail on it
+    assert config.load(tmp_path / "params.yaml").train.metric == "roc_auc"
+
+
+def test_the_threshold_and_the_positive_class_follow_the_task(params: dict) -> None:
+    for task, objective in (("classification", "f1"), ("regression", "none")):
+        changed = own_csv(copy.deepcopy(params), task)
+        changed["train"]["search"]["candidates"] = [{"family": "hist_gradient_boosting"}]
+        assert config.parse(changed).train.threshold.objective == objective
+    changed["train"]["threshold"] = {"objective": {"recall_at_precision": 0.5}}
+    changed["prepare"]["positive_class"] = "Yes"
+    with pytest.raises(config.ConfigError) as error:
+        config.parse(changed)
+    assert "train.threshold.objective: recall_at_precision 0.5 tunes a classifier's decision threshold" in str(
+        error.value
+    )
+    assert "prepare.positive_class: 'Yes' names a class; regression has none" in str(error.value)
+    changed["train"]["threshold"] = {"objective": "f2"}
+    with pytest.raises(config.ConfigError, match=re.escape("train.threshold: objective: 'f2' is not one of")):
+        config.parse(changed)

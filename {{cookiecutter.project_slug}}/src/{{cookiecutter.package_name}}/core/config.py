@@ -2,22 +2,39 @@
 
 Every model forbids unknown keys, so a misspelt key in params.yaml is an error that names it, not a silently
 ignored setting. ``load()`` is the only way the stages read params.yaml.
+
+Keys left out follow the task (``_task_defaults``), and the metric keys the data too: when prepare has written the
+feature schema (paths.features), ``load()`` reads its positive share, and a binary target under 10% positives
+defaults to average precision with a floor above its chance level (core/metrics.default_metric, default_floor).
+Every stage that reads the metric lists features.json among its deps, so DVC reruns it when that changes; what
+the data chose, and why, is ``Config.data_defaults`` (train and register log it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from .decision import ThresholdTuning
 from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
 from .errors import UserError as UserError
 from .families import LEARNS
-from .metrics import GREATER_IS_BETTER, METRICS, TASKS
+from .metrics import GREATER_IS_BETTER, METRICS, TASKS, default_floor, default_metric
 
 PARAMS_FILE = Path("params.yaml")
 # tracking.model_name: what the review comment's hidden marker can carry (pr-review.yml's marker regex)
@@ -89,6 +106,8 @@ class Prepare(Section):
     test_size: float = Field(gt=0, lt=1)
     seed: int
     stratify: bool  # left out: true for classification, false for regression
+    # a binary target's class that f1/precision/recall/average precision score; left out: the minority class
+    positive_class: str | int | float | bool | None = None
 
 
 class Candidate(Section):
@@ -114,8 +133,9 @@ class Search(Section):
 class Train(Section):
     seed: int
     cv_folds: int = Field(ge=2)
-    metric: str  # left out: the task's default (metrics.TASKS[task].default_metric)
+    metric: str  # left out: the task's default (metrics.default_metric: average precision for rare positives)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threshold: ThresholdTuning  # left out: f1 for classification (binary targets), none for regression
     search: Search
 
 
@@ -181,24 +201,49 @@ class Config(Section):
     monitor: Monitor
     paths: Paths
 
+    _data_defaults: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @model_validator(mode="before")
     @classmethod
-    def _task_defaults(cls, data: Any) -> Any:
-        """Keys left out of params.yaml follow `task`, so switching task is one change."""
+    def _task_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        """Keys left out of params.yaml follow `task` (and the metric keys the data's positive share, when
+        ``parse`` is given it), so switching task is one change."""
         task = data.get("task") if isinstance(data, dict) else None
         if task not in TASKS:
             return data
+        context = info.context if isinstance(info.context, dict) else {}
+        share = context.get("positive_share")
+        chosen: dict[str, str] = context.setdefault("data_defaults", {})
         data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
         if isinstance(data.get("prepare"), dict):
             data["prepare"].setdefault("stratify", TASKS[task].has_classes)
         if isinstance(data.get("train"), dict):
-            data["train"].setdefault("metric", TASKS[task].default_metric)
+            if "metric" not in data["train"]:
+                data["train"]["metric"], why = default_metric(task, share)
+                if why:
+                    chosen["train.metric"] = why
+            threshold = data["train"].get("threshold", {})
+            if isinstance(threshold, dict) and "objective" not in threshold:
+                data["train"]["threshold"] = threshold | {"objective": "f1" if TASKS[task].has_classes else "none"}
         if isinstance(data.get("register"), dict) and isinstance(data.get("train"), dict):
-            data["register"].setdefault("metric", data["train"]["metric"])
-            metric = METRICS.get(str(data["register"]["metric"]))
-            if metric is not None and "floor" not in data["register"]:
-                data["register"]["floor"] = metric.default_floor
+            if "metric" not in data["register"]:
+                data["register"]["metric"] = data["train"]["metric"]
+                if "train.metric" in chosen:
+                    chosen["register.metric"] = "it follows train.metric"
+            metric = str(data["register"]["metric"])
+            if metric in METRICS and "floor" not in data["register"]:
+                data["register"]["floor"] = default_floor(metric, share)
+                if data["register"]["floor"] != METRICS[metric].default_floor:
+                    chosen["register.floor"] = (
+                        f"{data['register']['floor']}: the positive share {share:.4f} (what a model that ignores "
+                        "the features scores) plus a fifth of the way to 1, as ROC AUC's 0.6 is above its 0.5"
+                    )
         return data
+
+    @property
+    def data_defaults(self) -> dict[str, str]:
+        """Keys left out of params.yaml whose default the data chose (the positive share): key -> why."""
+        return dict(self._data_defaults)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -226,6 +271,15 @@ def cross_check(cfg: Config) -> list[str]:
                 f"{key}: {name!r} is {kind}: use one of {', '.join(allowed)}"
                 f" (or leave the key out: the {task} default is {kind_of_task.default_metric})"
             )
+    if not kind_of_task.has_classes and cfg.train.threshold.objective != "none":
+        problems.append(
+            f"train.threshold.objective: {cfg.train.threshold.describe} tunes a classifier's decision threshold; "
+            "regression has none: set it to none (or leave train.threshold out)"
+        )
+    if not kind_of_task.has_classes and cfg.prepare.positive_class is not None:
+        problems.append(
+            f"prepare.positive_class: {cfg.prepare.positive_class!r} names a class; regression has none: leave it out"
+        )
     if cfg.prepare.stratify and not kind_of_task.has_classes:
         problems.append(
             "prepare.stratify: true needs classes to stratify on: set it to false for regression (or leave it out)"
@@ -285,18 +339,32 @@ def _describe(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse(data: Any, origin: str = str(PARAMS_FILE)) -> Config:
-    """Build the config from already-loaded YAML; errors name each offending key."""
+def parse(data: Any, origin: str = str(PARAMS_FILE), *, positive_share: float | None = None) -> Config:
+    """Build the config from already-loaded YAML; errors name each offending key. ``positive_share``: the share of
+    a binary target's positive class in the training rows (the feature schema's), which the metric defaults follow."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping of sections, got {type(data).__name__}")
+    context: dict[str, Any] = {"positive_share": positive_share}
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data, context=context)
     except ValidationError as error:
         raise ConfigError(f"{origin} is invalid:\n{_describe(error)}") from None
+    cfg._data_defaults = dict(context.get("data_defaults", {}))
+    return cfg
+
+
+def prepared_positive_share(path: Path) -> float | None:
+    """The positive share prepare wrote into the feature schema (features.json); None without one (a fresh
+    clone, a multi-class or regression target, a file from before it was recorded)."""
+    try:
+        share = json.loads(path.read_text()).get("positive_share")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(share) if isinstance(share, int | float) and not isinstance(share, bool) else None
 
 
 def load(path: Path | str = PARAMS_FILE) -> Config:
-    """Read and check params.yaml."""
+    """Read and check params.yaml; the metric defaults follow the prepared data's positive share when there is one."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -304,4 +372,6 @@ def load(path: Path | str = PARAMS_FILE) -> Config:
         raise ConfigError(f"{path} not found: run commands from the project root") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    return parse(data, str(path))
+    cfg = parse(data, str(path))
+    share = prepared_positive_share(path.parent / cfg.paths.features)
+    return cfg if share is None else parse(data, str(path), positive_share=share)

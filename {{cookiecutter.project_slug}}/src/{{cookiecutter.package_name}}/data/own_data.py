@@ -6,9 +6,9 @@ the same file is checked against the suite you reviewed, so bad data stops the p
 into the suite. ``make suite`` redrafts on purpose.
 
 Switching task (TASK=regression on a classification project, or back) is this one command: the keys that follow
-the task (prepare.stratify, train.metric, register.metric, register.floor) are taken out of params.yaml so they
-fall back to the new task's defaults, and a linear candidate is swapped to the task's own (logistic_regression
-<-> ridge).
+the task (prepare.stratify, prepare.positive_class, train.metric, train.threshold, register.metric, register.floor)
+are taken out of params.yaml so they fall back to the new task's defaults, and a linear candidate is swapped to the
+task's own (logistic_regression <-> ridge).
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ from . import suite as suites
 from . import tables
 
 log = logging.getLogger(__name__)
-TASK_KEYS = (("prepare", "stratify"), ("train", "metric"), ("register", "metric"), ("register", "floor"))
+TASK_KEYS = (
+    ("prepare", "stratify"),
+    ("prepare", "positive_class"),
+    ("train", "metric"),
+    ("train", "threshold"),
+    ("register", "metric"),
+    ("register", "floor"),
+)
 # The starting grid of each task's linear family (metrics.TASKS names the family) when the task is switched.
 LINEAR_GRID: dict[str, dict[str, list[float]]] = {
     "logistic_regression": {"C": [0.1, 1.0, 10.0]},

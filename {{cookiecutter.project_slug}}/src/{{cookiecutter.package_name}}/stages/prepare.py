@@ -11,6 +11,7 @@ import logging
 import pandas as pd
 
 from ..core.config import Config
+from ..core.metrics import IMBALANCED_METRIC, IMBALANCED_SHARE
 from ..core.reports import Prepared
 from ..core.schema import Schema
 from ..data import split
@@ -32,7 +33,8 @@ def run(cfg: Config) -> Schema:
     train, test = split.split(
         unique, cfg.ingest.target, test_size=cfg.prepare.test_size, seed=cfg.prepare.seed, stratify=cfg.prepare.stratify
     )
-    schema = features.infer(train, cfg.ingest.target, cfg.task)
+    schema = features.infer(train, cfg.ingest.target, cfg.task, cfg.prepare.positive_class)
+    log_positive_class(schema, cfg.prepare.positive_class is not None)
     for path in (paths.train, paths.holdout, paths.features):
         path.parent.mkdir(parents=True, exist_ok=True)
     train.to_parquet(paths.train, index=False)
@@ -55,3 +57,22 @@ def run(cfg: Config) -> Schema:
         len(schema.of_kind("categorical")),
     )
     return schema
+
+
+def log_positive_class(schema: Schema, configured: bool) -> None:
+    """Name the positive class of a binary target (what f1, precision, recall and average precision score, and the
+    threshold is about), and the metric it makes the default when it is rare."""
+    if schema.positive_class is None or schema.positive_share is None:
+        return
+    log.info(
+        "positive class %r (%s): %.1f%% of the training rows",
+        schema.positive_class,
+        "prepare.positive_class" if configured else "the minority class; set prepare.positive_class to choose",
+        100 * schema.positive_share,
+    )
+    if schema.positive_share < IMBALANCED_SHARE:
+        log.info(
+            "under %.0f%% positives: train.metric and register.metric default to %s (unless params.yaml sets them)",
+            100 * IMBALANCED_SHARE,
+            IMBALANCED_METRIC,
+        )

@@ -16,6 +16,8 @@ from pandas.api import types as ptypes
 if TYPE_CHECKING:  # preprocessor() imports scikit-learn when it builds one: conform() needs pandas only
     from sklearn.compose import ColumnTransformer
 
+from ..core import decision
+from ..core.decision import native
 from ..core.errors import UserError
 from ..core.metrics import TASKS
 from ..core.schema import Feature, Schema
@@ -25,8 +27,9 @@ class SchemaMismatch(UserError):
     """A table does not have the columns the model was trained on."""
 
 
-def infer(frame: pd.DataFrame, target: str, task: str) -> Schema:
-    """Numeric columns stay numeric; text, category and boolean columns are categorical."""
+def infer(frame: pd.DataFrame, target: str, task: str, positive_class: object = None) -> Schema:
+    """Numeric columns stay numeric; text, category and boolean columns are categorical. A binary target's positive
+    class is ``positive_class`` (prepare.positive_class) or its minority class, with its share of the rows."""
     features = tuple(
         Feature(
             name=str(column),
@@ -35,8 +38,12 @@ def infer(frame: pd.DataFrame, target: str, task: str) -> Schema:
         )
         for column, dtype in frame.drop(columns=[target]).dtypes.items()
     )
-    classes = tuple(sorted(frame[target].dropna().unique().tolist())) if TASKS[task].has_classes else ()
-    return Schema(target=target, task=task, features=features, classes=classes)
+    if not TASKS[task].has_classes:
+        return Schema(target=target, task=task, features=features)
+    counts = {native(label): int(n) for label, n in frame[target].value_counts().items()}
+    positive = decision.positive_class(counts, positive_class, target)
+    share = round(counts[positive] / sum(counts.values()), 6) if positive is not None else None
+    return Schema(target, task, features, tuple(sorted(counts)), positive_class=positive, positive_share=share)
 
 
 def preprocessor(schema: Schema, *, scale: bool = True) -> ColumnTransformer:

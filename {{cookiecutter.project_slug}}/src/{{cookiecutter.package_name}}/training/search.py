@@ -152,7 +152,7 @@ def run_search(
     parameter value its estimator rejects, say) is reported with its error and the search goes on.
     """
     splitter = metrics.TASKS[schema.task].folds(folds, seed)
-    scorer = metrics.sklearn_scorer(metric, n_classes=len(schema.classes))
+    scorer = metrics.cv_scorer(metric, schema.classes, schema.positive_class)
     started = time.perf_counter()
     results: list[TrialResult] = []
     stopped_early = False
