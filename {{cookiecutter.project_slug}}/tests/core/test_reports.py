@@ -30,6 +30,8 @@ CANDIDATE = {
     "device": "cpu",
     "trials": 3,
     "best_trial_run_id": "r2",
+    "threshold": None,  # a regression model has no decision threshold
+    "threshold_objective": None,
 }
 
 

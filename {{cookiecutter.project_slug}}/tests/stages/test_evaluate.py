@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import mlflow
+import pytest
 
 from {{ cookiecutter.package_name }}.core import config, metrics
 from {{ cookiecutter.package_name }}.core.reports import Candidate, HoldoutMetrics
@@ -27,10 +28,12 @@ def test_plots_and_figures_are_written(in_trained) -> None:
     plots = {p.name for p in PATHS.plots.iterdir()}
     figures = {p.name for p in PATHS.figures.iterdir()}
     if cfg.task == "classification":
-        assert plots == {"confusion.json", "roc.json"}
-        assert figures == {"confusion_matrix.png", "roc_curve.png"}
+        assert plots == {"confusion.json", "roc.json", "pr.json"}
+        assert figures == {"confusion_matrix.png", "roc_curve.png", "pr_curve.png"}
         rows = json.loads((PATHS.plots / "confusion.json").read_text())
         assert len(rows) == 48 and set(rows[0]) == {"actual", "predicted"}
+        curve = json.loads((PATHS.plots / "pr.json").read_text())
+        assert set(curve[0]) == {"recall", "precision"} and curve[0]["recall"] == 0 and curve[-1]["recall"] == 1
     else:
         assert plots == {"residuals.json"}
         assert figures == {"residuals.png"}
@@ -55,3 +58,28 @@ def test_a_second_evaluation_compares_with_the_champion(in_trained) -> None:
     assert report.champion.scores[cfg.register_.metric] == report.candidate[cfg.register_.metric]
     written = json.loads(report.model_dump_json())["champion"]  # as metrics.json holds it (a DVC metric)
     assert written == {"version": 1, **report.champion.scores}, "the champion's metrics sit beside its version"
+
+
+def test_the_holdout_report_shows_the_tuned_threshold_beside_one_half(in_trained) -> None:
+    """A binary target: precision, recall and f1 of the positive class at the model's tuned threshold (the labels
+    every runtime gives) and at 0.5; the candidate's metrics are the former, the baseline's average precision is
+    the positive share."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }}.core.schema import Schema
+
+    cfg = config.load("params.yaml")
+    report = HoldoutMetrics.load(PATHS.metrics)
+    if cfg.task != "classification":
+        assert report.threshold is None
+        return
+    schema = Schema.load(PATHS.features)
+    candidate = Candidate.load(PATHS.candidate)
+    assert report.threshold is not None and report.threshold.positive_class == schema.positive_class == "yes"
+    assert report.threshold.threshold == candidate.threshold and report.threshold.objective == "f1"
+    assert report.candidate["f1"] == report.threshold.at_threshold.f1
+    assert report.candidate["recall"] == report.threshold.at_threshold.recall
+    assert report.threshold.at_threshold != report.threshold.at_0_5, "the tuned threshold changes some labels"
+    holdout = pd.read_parquet(PATHS.holdout)
+    share = float((holdout[schema.target] == schema.positive_class).mean())
+    assert report.baseline["average_precision"] == pytest.approx(share) and report.baseline["roc_auc"] == 0.5

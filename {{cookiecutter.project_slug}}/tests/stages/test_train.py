@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.core import config, metrics
+from {{ cookiecutter.package_name }}.core.metrics import TASKS
 from {{ cookiecutter.package_name }}.core.reports import Candidate
 from {{ cookiecutter.package_name }}.core.schema import Schema
 from {{ cookiecutter.package_name }}.stages import train
@@ -83,7 +84,12 @@ def test_the_parent_records_device_versions_times_table_and_plot(trained_store) 
 def test_the_model_logged_is_the_best_candidate_refitted(trained_store) -> None:
     candidate = Candidate.load(PATHS.candidate)
     model = mlflow.sklearn.load_model(candidate.model_uri)
-    estimator = model.named_steps["model"]
+    if TASKS[config.load("params.yaml").task].has_classes:  # a binary target: the threshold tuned for f1 (default)
+        assert candidate.threshold is not None and candidate.threshold_objective == "f1"
+        assert (model.threshold, model.pos_label) == (candidate.threshold, Schema.load(PATHS.features).positive_class)
+    else:
+        assert candidate.threshold is None and model is models.unwrap(model)
+    estimator = models.unwrap(model).named_steps["model"]
     assert type(estimator) is type(models.build(candidate.family, config.load("params.yaml").task, {}, seed=0))
     assert {k: estimator.get_params()[k] for k in candidate.params} == candidate.params
 

@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.core.reports import Registration
 from {{ cookiecutter.package_name }}.core.schema import Schema
+from {{ cookiecutter.package_name }}.serving.model import ServedModel
 from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, SklearnRuntime, columns_of, columns_of_rows
 from {{ cookiecutter.package_name }}.training import features, onnx_export, search
 from {{ cookiecutter.package_name }}.training.search import Trial
@@ -28,6 +29,11 @@ DEFAULT_FAMILIES = [  # params.yaml's candidates for each task
     ("regression", "ridge"),
     ("regression", "hist_gradient_boosting"),
 ]
+
+
+def served(runtime: OnnxRuntime | SklearnRuntime) -> ServedModel:
+    """A runtime as the service, batch and Spark run it: labels from its probabilities by the schema's rule."""
+    return ServedModel(runtime, runtime.schema, "test", "1")
 
 
 def split(task: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, Schema]:
@@ -59,8 +65,10 @@ def test_the_default_families_export_with_parity_held(task: str, family: str) ->
     assert export.parity is not None
     assert export.parity.held and export.parity.labels_equal and export.parity.rows == len(holdout)
     onnx = OnnxRuntime(export.onnx.SerializeToString(), schema)
-    labels, probabilities = onnx.predict(columns_of(holdout, schema))
-    expected_labels, expected_probabilities = SklearnRuntime(model, schema).predict(columns_of(holdout, schema))
+    labels, probabilities = served(onnx).predict_columns(columns_of(holdout, schema))
+    expected_labels, expected_probabilities = served(SklearnRuntime(model, schema)).predict_columns(
+        columns_of(holdout, schema)
+    )
     if task == "classification":
         assert list(labels) == list(model.predict(holdout)) == list(expected_labels)
         assert probabilities is not None and expected_probabilities is not None
@@ -101,8 +109,8 @@ def test_xgboost_exports_with_parity_held_and_is_served_by_onnxruntime(task: str
     onnx = OnnxRuntime(export.onnx.SerializeToString(), schema)
     assert onnx.name == "onnxruntime"
     columns = columns_of(holdout, schema)
-    values, probabilities = onnx.predict(columns)
-    expected_values, expected_probabilities = SklearnRuntime(model, schema).predict(columns)
+    values, probabilities = served(onnx).predict_columns(columns)
+    expected_values, expected_probabilities = served(SklearnRuntime(model, schema)).predict_columns(columns)
     if task == "classification":
         assert export.parity.labels_equal
         assert list(values) == list(model.predict(holdout)) == list(expected_values)
@@ -168,8 +176,10 @@ def test_records_give_the_same_answers_as_the_conformed_frame() -> None:
     records[0]["region"] = ""
     # when both runtimes answer them without a DataFrame (onnxruntime) and from the conformed frame
     frame = features.conform(pd.DataFrame(records), schema)
-    from_records = onnx.predict(columns_of_rows([[r[name] for name in schema.names] for r in records], schema))
-    from_frame = SklearnRuntime(model, schema).predict(columns_of(frame, schema))
+    from_records = served(onnx).predict_columns(
+        columns_of_rows([[r[name] for name in schema.names] for r in records], schema)
+    )
+    from_frame = served(SklearnRuntime(model, schema)).predict_columns(columns_of(frame, schema))
     # then the labels are the same and the probabilities within the tolerance
     assert list(from_records[0]) == list(from_frame[0])
     assert from_records[1] is not None and from_frame[1] is not None
@@ -184,8 +194,8 @@ def test_the_onnx_runtime_pickles_as_its_model(tmp_path) -> None:
     again = pickle.loads(pickle.dumps(onnx))
     # then it answers the same
     columns = columns_of(holdout, schema)
-    before, after = onnx.predict(columns)[1], again.predict(columns)[1]
-    assert before is not None and after is not None and np.array_equal(after, before)
+    before, after = onnx.outputs(columns), again.outputs(columns)
+    assert np.array_equal(after, before)
 
 
 def test_xgboost_without_onnxmltools_falls_back_with_one_log_line(monkeypatch, caplog) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
+from .decision import Threshold
 from .errors import MissingFile, UserError
 
 
@@ -127,6 +128,13 @@ class Candidate(Report):
     device: str
     trials: int
     best_trial_run_id: str
+    threshold: float | None = None  # the tuned decision threshold the model applies (training/threshold.py)
+    threshold_objective: str | None = None  # what it was tuned for
+
+    @property
+    def decision_threshold(self) -> Threshold | None:
+        """The threshold as the feature schema carries it (Schema.with_threshold)."""
+        return None if self.threshold is None else Threshold(self.threshold, self.threshold_objective or "")
 
     @property
     def cv_scores(self) -> dict[str, float]:
@@ -166,14 +174,35 @@ class ChampionScores(Report):
         return {k: v for k, v in data.items() if not (k in ("error", "schema_change") and v is None)}
 
 
+class AtThreshold(Report):
+    """The positive class's precision, recall and f1 on the holdout at one decision threshold."""
+
+    precision: float
+    recall: float
+    f1: float
+
+
+class ThresholdReport(Report):
+    """A binary target's decision rule on the holdout: the tuned threshold (None: the most probable class) and what
+    the candidate scores at it and at 0.5 (the most probable class)."""
+
+    positive_class: Any
+    threshold: float | None
+    objective: str | None
+    at_threshold: AtThreshold
+    at_0_5: AtThreshold
+
+
 class HoldoutMetrics(Report):
     """evaluate's numbers, all on the same holdout: the candidate, the current champion (None: there is none yet)
-    and a model that ignores the features (the training prior or mean)."""
+    and a model that ignores the features (the training prior or mean); for a binary target, the candidate at its
+    threshold and at 0.5 (``threshold``). Its f1, precision, recall and accuracy are at its threshold."""
 
     candidate: dict[str, float]
     champion: ChampionScores | None
     baseline: dict[str, float]
     holdout_rows: int
+    threshold: ThresholdReport | None = None
 
 
 class CheckReport(Report):

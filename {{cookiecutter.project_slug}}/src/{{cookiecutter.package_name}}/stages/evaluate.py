@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 
-import numpy as np
 import pandas as pd
 
 from ..core.config import Config
@@ -28,35 +27,51 @@ def run(cfg: Config) -> HoldoutMetrics:
 
     paths = cfg.paths
     candidate = Candidate.load(paths.candidate)
-    schema = Schema.load(paths.features)
+    schema = Schema.load(paths.features).with_threshold(candidate.decision_threshold)  # the model's decision rule
     test = pd.read_parquet(paths.holdout)
     X, y = features.conform(test, schema), test[schema.target]
     client = runs.configure(cfg.tracking)
 
     model = mlflow.sklearn.load_model(candidate.model_uri)
     found, outputs = evaluation.score(model, X, y, schema)
-    classes = np.asarray(model.classes_) if TASKS[schema.task].has_classes else None
+    classified = TASKS[schema.task].has_classes
     report = HoldoutMetrics(
         candidate=found,
         champion=evaluation.champion_metrics(cfg, client, X, y, schema),
         baseline=evaluation.baseline_metrics(pd.read_parquet(paths.train), X, y, schema),
         holdout_rows=len(X),
+        threshold=evaluation.threshold_report(y, outputs, schema) if classified else None,
     )
 
     report.save(paths.metrics)
     paths.plots.mkdir(parents=True, exist_ok=True)
-    for name, rows in figures.plot_data(y, outputs, classes).items():
+    for name, rows in figures.plot_data(y, outputs, schema).items():
         (paths.plots / f"{name}.json").write_text(json.dumps(rows) + "\n")
     paths.figures.mkdir(parents=True, exist_ok=True)
     prepared = Prepared.read(paths.prepared)  # prepare's row counts (duplicates removed)
     with mlflow.start_run(run_id=candidate.run_id):
         runs.log_dataset(test, paths.holdout, "holdout", target=schema.target)
         mlflow.log_metrics({f"test_{k}": v for k, v in found.items()})
+        if report.threshold is not None:
+            mlflow.log_metrics({f"test_{k}_at_0.5": v for k, v in report.threshold.at_0_5.model_dump().items()})
         if prepared is not None:
             mlflow.log_metrics({f"prepare_{k}": v for k, v in prepared.model_dump().items()})
-        for name, figure in figures.figures(y, outputs, classes).items():
+        for name, figure in figures.figures(y, outputs, schema).items():
             figures.save(figure, paths.figures / name)
             mlflow.log_artifact(str(paths.figures / name), "evaluation")  # the same file: drawn once, not twice
     champion = report.champion.model_dump() if report.champion is not None else "none yet"
     log.info("holdout: candidate %s; champion %s", found, champion)
+    if report.threshold is not None:
+        at, half = report.threshold.at_threshold, report.threshold.at_0_5
+        log.info(
+            "positive class %r: precision %.3f, recall %.3f, f1 %.3f at threshold %s; %.3f, %.3f, %.3f at 0.5",
+            report.threshold.positive_class,
+            at.precision,
+            at.recall,
+            at.f1,
+            report.threshold.threshold if report.threshold.threshold is not None else "0.5 (none tuned)",
+            half.precision,
+            half.recall,
+            half.f1,
+        )
     return report

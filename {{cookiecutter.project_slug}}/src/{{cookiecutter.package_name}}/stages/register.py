@@ -39,7 +39,7 @@ def run(cfg: Config) -> Registration:
         version = mlflow.register_model(candidate.model_uri, name, tags={"run_id": candidate.run_id})
     onnx_tags = client.get_model_version(name, version.version).tags or {}
     if "onnx.parity" not in onnx_tags:  # once per version
-        schema = Schema.load(cfg.paths.features)
+        schema = Schema.load(cfg.paths.features).with_threshold(candidate.decision_threshold)
         holdout_rows = pd.read_parquet(cfg.paths.holdout)
         onnx_tags = onnx_logging.export_onnx(client, name, version, candidate, schema, holdout_rows)
     before = registry.champion(client, name)
@@ -56,7 +56,7 @@ def run(cfg: Config) -> Registration:
         "gate.reasons": " | ".join(decision.reasons),
         "gate.metric": metric,
         f"holdout.{metric}": str(holdout.candidate[metric]),
-    }
+    } | decision_tags(holdout)
     if decision.schema_change:
         tags["gate.schema_change"] = decision.schema_change
     for key, value in tags.items():
@@ -90,8 +90,22 @@ def run(cfg: Config) -> Registration:
         "PROMOTED to champion" if decision.promote else "kept as challenger",
         result.champion_after,
     )
+    for key, why in cfg.data_defaults.items():
+        log.info("%s: %s", key, why)
     if decision.schema_change:
         log.warning("schema change vs the champion: %s", decision.schema_change)
     for reason in decision.reasons:
         log.info("  %s", reason)
     return result
+
+
+def decision_tags(holdout: HoldoutMetrics) -> dict[str, str]:
+    """The version's decision rule, as its tags say it: the positive class, and the tuned threshold (with its
+    objective) that the service, batch and the ONNX path apply (the same numbers are in its `features.json`)."""
+    rule = holdout.threshold
+    if rule is None:
+        return {}
+    tags = {"decision.positive_class": str(rule.positive_class)}
+    if rule.threshold is not None:
+        tags |= {"decision.threshold": repr(rule.threshold), "decision.objective": str(rule.objective)}
+    return tags

@@ -1,9 +1,12 @@
-"""train: search the candidates as nested MLflow child runs, refit the best and log it as the run's model.
+"""train: search the candidates as nested MLflow child runs, tune the best one's decision threshold (a binary
+target: training/threshold.py), refit it and log it as the run's model.
 
 Writes models/candidate.json (core/reports.Candidate: run id and model URI), which evaluate and register read.
 """
 
 from __future__ import annotations
+
+import logging
 
 import pandas as pd
 
@@ -14,11 +17,15 @@ from ..data.tables import file_md5
 from ..tracking import runs
 from ..training import features, models, search, search_logging
 
+log = logging.getLogger(__name__)
+
 
 def run(cfg: Config) -> Candidate:
     import mlflow
 
     paths = cfg.paths
+    for key, why in cfg.data_defaults.items():  # the metric keys the data chose (core/config.py)
+        log.info("%s: %s (set it in params.yaml to choose)", key, why)
     families = [candidate.family for candidate in cfg.train.search.candidates]
     device = models.resolve_device(cfg.train.device, families)  # first: a wrong device fails before any work
     schema = Schema.load(paths.features)

@@ -1,5 +1,6 @@
 """Holdout scores: a model's metrics (the task's own, core/metrics.py), the registry's champion on the same holdout,
-and a model that ignores the features, which the gate's candidate must beat.
+and a model that ignores the features, which the gate's candidate must beat (its average precision is the
+positive share, its ROC AUC 0.5); for a binary target, precision, recall and f1 at the tuned threshold and at 0.5.
 
 evaluate writes these to reports/metrics.json (core/reports.HoldoutMetrics); review scores the champion again
 when it moved since. When the champion was trained on another feature schema or task it is not scored: its entry
@@ -17,7 +18,7 @@ import pandas as pd
 from ..core import metrics
 from ..core.config import Config
 from ..core.gate import schema_change
-from ..core.reports import ChampionScores
+from ..core.reports import AtThreshold, ChampionScores, ThresholdReport
 from ..core.schema import Schema
 from ..tracking import registry
 
@@ -28,13 +29,37 @@ log = logging.getLogger(__name__)
 
 
 def score(
-    model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: Schema
+    model: Any, X: pd.DataFrame | np.ndarray, y: pd.Series, schema: Schema, rule: Schema | None = None
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Holdout metrics, plus the class probabilities (classification) or predictions (regression)."""
+    """Holdout metrics, plus the class probabilities (classification) or predictions (regression); labels by
+    ``rule``'s decision rule (default ``schema``'s, core/decision.py)."""
     from .models import threads_for  # scikit-learn's estimators: loading the model imports them anyway
 
     with threads_for(len(X)):
-        return metrics.TASKS[schema.task].score(model, X, y)
+        return metrics.TASKS[schema.task].score(model, X, y, schema, rule)
+
+
+def threshold_report(y: pd.Series, proba: np.ndarray, schema: Schema) -> ThresholdReport | None:
+    """A binary target's precision, recall and f1 of the positive class at the tuned threshold the model applies
+    and at the most probable class (0.5); None for other targets."""
+    if schema.positive_class is None or len(schema.classes) != 2:
+        return None
+    from sklearn.metrics import precision_recall_fscore_support
+
+    def at(labels: np.ndarray) -> AtThreshold:
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y, labels, pos_label=schema.positive_class, average="binary", zero_division=0
+        )
+        return AtThreshold(precision=float(precision), recall=float(recall), f1=float(f1))
+
+    tuned = schema.threshold
+    return ThresholdReport(
+        positive_class=schema.positive_class,
+        threshold=tuned.value if tuned is not None else None,
+        objective=tuned.objective if tuned is not None else None,
+        at_threshold=at(schema.labels(proba)),
+        at_0_5=at(schema.with_threshold(None).labels(proba)),
+    )
 
 
 def champion_metrics(
@@ -59,8 +84,8 @@ def champion_metrics(
     if change:
         log.warning("champion version %s has another schema: %s", version.version, change.describe())
         return ChampionScores(version=number, schema_change=change.report())
-    try:
-        found, _ = score(model, X, y, schema)
+    try:  # its labels by its own decision rule (threshold), its metrics of the candidate's positive class
+        found, _ = score(model, X, y, schema, rule=theirs)
     except Exception as error:
         log.warning("champion version %s could not be scored on this holdout: %s", version.version, error)
         return ChampionScores(version=number, error=str(error))
@@ -71,5 +96,5 @@ def baseline_metrics(train: pd.DataFrame, X: pd.DataFrame, y: pd.Series, schema:
     """A model that ignores the features (the training classes' prior, or the training mean) on the holdout."""
     dummy = metrics.TASKS[schema.task].baseline()
     dummy.fit(np.zeros((len(train), 1)), train[schema.target])
-    found, _ = score(dummy, np.zeros((len(X), 1)), y, schema)
+    found, _ = score(dummy, np.zeros((len(X), 1)), y, schema.with_threshold(None))  # its own labels: the majority
     return found

@@ -256,13 +256,21 @@ def check_params(family: str, task: str, names: Iterable[str]) -> None:
         )
 
 
+def unwrap(model: Any) -> Any:
+    """The fitted pipeline inside a FixedThresholdClassifier (a model with a tuned threshold: training/threshold.py);
+    any other model as it is."""
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    return model.estimator_ if isinstance(model, FixedThresholdClassifier) else model
+
+
 def on_cpu(model: Any) -> Any:
     """Point every XGBoost estimator in ``model`` (a Pipeline, EncodedLabels or a bare estimator) at the CPU.
 
     train calls it on the refitted best model before logging it, so the model predicts on the CPU wherever it
     is loaded (serving, batch) instead of warning that the GPU it was trained on is missing. Returns ``model``.
     """
-    for step in getattr(model, "named_steps", {"model": model}).values():
+    for step in getattr(unwrap(model), "named_steps", {"model": model}).values():
         for estimator in (step, getattr(step, "estimator", None), getattr(step, "estimator_", None)):
             if estimator is None or not type(estimator).__module__.startswith("xgboost"):
                 continue

@@ -3,7 +3,8 @@ against scikit-learn on the holdout before anything serves it.
 
 register calls ``export_checked``: skl2onnx converts the pipeline (one ONNX input per feature, ``[N, 1]``, float32 for
 numbers and string for categories, in the schema's order), onnxruntime runs it on the holdout rows, and the result is
-compared with the scikit-learn pipeline's own answers. Parity holds when every label is equal and every probability
+compared with the scikit-learn pipeline's own answers, labels from the probabilities by the schema's decision rule
+(its tuned threshold included, core/decision.py) on both sides. Parity holds when every label is equal and every probability
 (classification) is within ``PROBABILITY_TOLERANCE``, or every value (regression) within ``REGRESSION_TOLERANCE``
 relative to its size (at least 1, so small values are held to the absolute tolerance). The float32 inputs are why
 there is a tolerance at all: ONNX's imputer works on float32, scikit-learn on float64.
@@ -201,7 +202,10 @@ def export(model: Any, schema: Schema) -> Any:
         from skl2onnx import convert_sklearn
     except ImportError as error:
         raise NotConvertible(f"skl2onnx is not installed ({error})") from error
+    from .models import unwrap  # scikit-learn's estimators: serving, which imports this module, does without
+
     _tree_flags_as_ints()
+    model = unwrap(model)  # the pipeline: its threshold is applied to the probabilities after (core/decision.py)
     if _xgboost_steps(model):
         _register_xgboost()
     ready = copy.deepcopy(model)
@@ -224,10 +228,11 @@ def _first_line(error: BaseException) -> str:
 
 
 def sklearn_answers(model: Any, frame: pd.DataFrame, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and probabilities (classification) or values twice (regression) of the scikit-learn pipeline."""
+    """Labels (the schema's decision rule) and probabilities (classification) or values twice (regression) of the
+    scikit-learn pipeline."""
     if TASKS[schema.task].has_classes:
         probabilities = model.predict_proba(frame)
-        return np.asarray(model.classes_)[np.argmax(probabilities, axis=1)], probabilities
+        return schema.labels(probabilities), probabilities
     values = np.asarray(model.predict(frame), dtype="float64")
     return values, values
 
@@ -262,21 +267,26 @@ def feed(session: Any, columns: dict[str, np.ndarray], schema: Schema) -> dict[s
     return inputs
 
 
-def answers(session: Any, columns: dict[str, np.ndarray], schema: Schema) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and class probabilities (classification; labels from the probabilities, like scikit-learn's
-    ``predict``), or the predicted values twice (regression)."""
-    outputs = session.run(None, feed(session, columns, schema))
+def outputs(session: Any, columns: dict[str, np.ndarray], schema: Schema) -> np.ndarray:
+    """The class probabilities (classification; columns in the schema's ``classes`` order) or the predicted values
+    (regression), as float64. The ONNX model's own `label` output (the most probable class) is not read: labels
+    come from the probabilities by the schema's decision rule (core/decision.py), its threshold included."""
+    found = session.run(None, feed(session, columns, schema))
     if TASKS[schema.task].has_classes:
-        probabilities = np.asarray(outputs[1], dtype="float64")
-        return np.asarray(schema.classes)[np.argmax(probabilities, axis=1)], probabilities
-    values = np.asarray(outputs[0], dtype="float64").reshape(-1)
-    return values, values
+        return np.asarray(found[1], dtype="float64")
+    return np.asarray(found[0], dtype="float64").reshape(-1)
+
+
+def answers(session: Any, columns: dict[str, np.ndarray], schema: Schema) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and class probabilities (classification), or the predicted values twice (regression)."""
+    found = outputs(session, columns, schema)
+    return (schema.labels(found), found) if TASKS[schema.task].has_classes else (found, found)
 
 
 def check_parity(model: Any, onnx_model: Any, frame: pd.DataFrame, schema: Schema) -> Parity:
     """Run the ONNX model with onnxruntime on ``frame`` (conformed rows) and compare it with ``model``."""
     try:
-        labels, outputs = answers(
+        labels, found = answers(
             session(onnx_model.SerializeToString()), {n: frame[n].to_numpy() for n in schema.names}, schema
         )
     except Exception as error:  # onnxruntime cannot build or run it (an operator it lacks)
@@ -287,7 +297,7 @@ def check_parity(model: Any, onnx_model: Any, frame: pd.DataFrame, schema: Schem
         return Parity(False, 0, False, float("nan"), 0.0, "no holdout rows to check parity on")
     if TASKS[schema.task].has_classes:
         labels_equal = bool(np.array_equal(labels.astype(object), expected_labels.astype(object)))
-        difference = float(np.max(np.abs(outputs - expected)))
+        difference = float(np.max(np.abs(found - expected)))
         tolerance = PROBABILITY_TOLERANCE
         held = labels_equal and difference <= tolerance
         agreement = "labels equal" if labels_equal else f"{int(np.sum(labels != expected_labels))} label(s) differ"
@@ -296,9 +306,9 @@ def check_parity(model: Any, onnx_model: Any, frame: pd.DataFrame, schema: Schem
         )
     else:
         labels_equal = True
-        difference = float(np.max(np.abs(outputs - expected)))
+        difference = float(np.max(np.abs(found - expected)))
         tolerance = REGRESSION_TOLERANCE
-        held = bool(np.all(np.abs(outputs - expected) <= tolerance * np.maximum(1.0, np.abs(expected))))
+        held = bool(np.all(np.abs(found - expected) <= tolerance * np.maximum(1.0, np.abs(expected))))
         detail = (
             f"{rows} holdout rows: max value difference {difference:.2g} (tolerance {tolerance:g} x max(1, |value|))"
         )

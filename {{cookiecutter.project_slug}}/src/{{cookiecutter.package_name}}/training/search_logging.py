@@ -23,8 +23,8 @@ import pandas as pd
 from ..core.config import Config
 from ..core.reports import Candidate
 from ..core.schema import Schema
-from ..tracking import runs
-from . import models, search
+from ..tracking import registry, runs
+from . import models, search, threshold
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -74,6 +74,20 @@ def search_figure(result: search.SearchResult) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def log_threshold(schema: Schema, tuned: threshold.Tuned) -> None:
+    """The decision rule on the run: the positive class and the tuned threshold (params), its out-of-fold scores
+    (metrics ``threshold_cv_*``), and the feature schema that carries both (the `features.json` artifact)."""
+    import mlflow
+
+    rule = schema.with_threshold(tuned.threshold)
+    params = {"positive_class": schema.positive_class} if schema.positive_class is not None else {}
+    if tuned.threshold is not None:
+        params |= {"threshold": tuned.threshold.value, "threshold.objective": tuned.threshold.objective}
+    mlflow.log_params(params)
+    mlflow.log_metrics({f"threshold_cv_{name}": value for name, value in tuned.scores.items()})
+    mlflow.log_dict(rule.to_dict(), registry.SCHEMA_ARTIFACT)
 
 
 class ChildRuns:
@@ -182,8 +196,12 @@ def search_and_log(
     best_run_id = children.run_ids[next(i for i, r in enumerate(result.results) if r is best)]
     MlflowClient().set_tag(best_run_id, "search.best", "true")
     started = time.perf_counter()
+    best_pipeline = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device)
+    tuned = threshold.tune(
+        best_pipeline, X, y, schema, cfg.train.threshold, folds=cfg.train.cv_folds, seed=cfg.train.seed
+    )
     with models.threads_for(len(X)):
-        model = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device).fit(X, y)
+        model = threshold.wrap(best_pipeline, schema, tuned.threshold).fit(X, y)
     train_seconds = time.perf_counter() - started
     models.on_cpu(model)  # the logged model predicts on the CPU wherever it is loaded
 
@@ -202,6 +220,7 @@ def search_and_log(
             "search_logging_share": children.seconds / max(result.seconds, 1e-9),
         }
     )
+    log_threshold(schema, tuned)
     mlflow.log_table(result.table(), artifact_file="search/results.json")
     figure = search_figure(result)
     mlflow.log_figure(figure, "search/search.png")
@@ -230,6 +249,8 @@ def search_and_log(
             "device": device,
             "trials": len(result.results),
             "best_trial_run_id": best_run_id,
+            "threshold": tuned.threshold.value if tuned.threshold else None,
+            "threshold_objective": tuned.threshold.objective if tuned.threshold else None,
         }
     )
     log.info(
