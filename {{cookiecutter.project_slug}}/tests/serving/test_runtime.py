@@ -18,7 +18,7 @@ import yaml
 from {{ cookiecutter.package_name }} import serving, tracking
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.core.metrics import TASKS
-from {{ cookiecutter.package_name }}.core.reports import Registration
+from {{ cookiecutter.package_name }}.core.reports import Candidate, Registration
 from {{ cookiecutter.package_name }}.core.schema import Schema
 from {{ cookiecutter.package_name }}.serving import model as served_model
 from {{ cookiecutter.package_name }}.training import features, onnx_export
@@ -39,6 +39,12 @@ def assert_answers_alike(found: np.ndarray, expected: np.ndarray, schema: Schema
         found, expected = np.asarray(found, dtype=float), np.asarray(expected, dtype=float)
         bound = onnx_export.REGRESSION_TOLERANCE * np.maximum(1.0, np.abs(expected))
         assert found.shape == expected.shape and bool(np.all(np.abs(found - expected) <= bound))
+
+
+def decision_schema(project: Path) -> Schema:
+    """prepare's feature schema with the threshold train tuned: what the registered version and the store carry."""
+    candidate = Candidate.load(project / "models" / "candidate.json")
+    return Schema.load(project / "data" / "processed" / "features.json").with_threshold(candidate.decision_threshold)
 
 
 def parity_failed_copy(champion, name: str) -> bentoml.Model:
@@ -65,7 +71,12 @@ def test_registration_logs_the_onnx_export_and_the_schema_beside_the_sklearn_mod
         if TASKS[cfg.task].has_classes:  # regression's bound is relative to each value: the parity tag above
             assert run.data.metrics["onnx_parity_max_difference"] <= onnx_export.PROBABILITY_TOLERANCE
         logged = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/features.json")
-        assert Schema.from_dict(logged) == Schema.load(Path("data/processed/features.json"))
+        assert Schema.from_dict(logged) == decision_schema(Path())
+        # with the decision rule on the version's tags (a binary target: the positive class and the threshold)
+        if TASKS[cfg.task].has_classes:
+            threshold = Candidate.load(Path("models/candidate.json")).threshold
+            assert version.tags["decision.positive_class"] == str(Schema.from_dict(logged).positive_class)
+            assert threshold is not None and float(version.tags["decision.threshold"]) == threshold
         # and the ONNX model, logged with MLflow's onnx flavour, loads
         onnx_model = mlflow.onnx.load_model(version.tags["onnx.model_uri"])
         assert [i.name for i in onnx_model.graph.input][:1]
@@ -74,7 +85,7 @@ def test_registration_logs_the_onnx_export_and_the_schema_beside_the_sklearn_mod
 def test_the_champion_runs_on_onnxruntime_with_sklearns_answers(trained_project: Path, champion) -> None:
     # given the champion in the BentoML store, with its schema in the metadata (Schema.to_dict)
     schema = serving.stored_schema(champion)
-    assert schema == Schema.load(trained_project / "data" / "processed" / "features.json")
+    assert schema == decision_schema(trained_project)
     # when it is loaded as served, and again on scikit-learn
     fast = serving.load(champion)
     slow = serving.load(champion, runtime="scikit-learn")

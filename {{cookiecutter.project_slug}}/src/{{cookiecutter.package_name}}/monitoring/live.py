@@ -30,8 +30,9 @@ def live_metrics(rows: list[dict[str, Any]], schema: Schema) -> dict[str, dict[s
             with_probabilities = all(r["probabilities"] for r in group)
             if with_probabilities and len(set(y.tolist())) > 1 and set(y.tolist()) <= set(classes.tolist()):
                 proba = np.asarray([[r["probabilities"][str(c)] for c in classes] for r in group], dtype=float)
-                values |= metrics.classification(y, proba, classes)
-            # batch rows keep no probabilities: the accuracy of hard predictions is what every row has
+                # the labels as served (the champion's threshold applied), the positive class as it was trained
+                values |= metrics.classification(y, proba, classes, positive=schema.positive_class, predicted=predicted)
+            # rows stored before probabilities were (batch rows of older versions): the accuracy every row has
             values["accuracy"] = float(np.mean(predicted == y))
         found[version] = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in values.items()}
     return found

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.errors import UserError
 from .database import BATCH, Request, feedback, json_text, now, predictions, requests
+from .probabilities import ClassProbabilities
 
 
 class DuplicateRows(UserError):
@@ -149,16 +150,21 @@ def insert_scored(
     values: Sequence[Any],
     keys: Sequence[str] | None = None,
     *,
+    probabilities: ClassProbabilities | None = None,
     inputs: Mapping[int, dict[str, Any]] | None = None,
 ) -> None:
     """The cold path's rows (one per scored input row) in one transaction, by the fastest route the database
     has: COPY on PostgreSQL; on SQLite one INSERT ... SELECT over a JSON array (the whole chunk is written in
     C, with the GIL released, so the next chunk is scored meanwhile); SQLAlchemy's executemany elsewhere.
-    Without ``keys`` the positions are the keys (row_key stays empty). ``inputs``: the features of some of the
-    request's rows (a batch's sample, by row index), attached in the same transaction."""
+    Without ``keys`` the positions are the keys (row_key stays empty). ``probabilities``: each row's class
+    probabilities (classification), stored as the service stores them (predictions/probabilities.py). ``inputs``:
+    the features of some of the request's rows (a batch's sample, by row index), attached in the same transaction."""
     try:
         with engine.begin() as connection:
-            _insert_scored(connection, request, positions, values, keys)
+            if probabilities is not None:
+                _insert_with_probabilities(connection, request, positions, values, keys, probabilities)
+            else:
+                _insert_scored(connection, request, positions, values, keys)
             if inputs:
                 _keep_inputs(connection, request, inputs)
     except Exception as error:
@@ -227,6 +233,49 @@ def _insert_scored(
         [
             {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
             for position, key, value in zip(positions, row_keys, values, strict=True)
+        ],
+    )
+
+
+def _insert_with_probabilities(
+    connection: Connection,
+    request: Request,
+    positions: np.ndarray,
+    values: Sequence[Any],
+    keys: Sequence[str] | None,
+    probabilities: ClassProbabilities,
+) -> None:
+    """Classification rows with their class probabilities, by the same routes as ``_insert_scored``."""
+    if not len(positions):
+        return
+    first = int(positions[0])
+    contiguous = int(positions[-1]) - first + 1 == len(positions)
+    dialect = connection.dialect.name
+    select_list = probabilities.sqlite_select(values) if dialect == "sqlite" and keys is None and contiguous else None
+    if select_list is not None:
+        expressions, parameters = select_list
+        connection.exec_driver_sql(
+            f"INSERT INTO {predictions.name} (request, row_index, prediction, probabilities) "
+            f"SELECT ?, ? + j.key, {expressions} FROM json_each(?) AS j",
+            (request.id, first, *parameters),
+        )
+        return
+    positions = positions.tolist()
+    row_keys: Sequence[str | None] = keys or [None] * len(positions)
+    if dialect == "postgresql" and connection.dialect.driver == "psycopg":
+        driver = connection.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("the serving layer's database connection is closed")
+        columns = "request, row_index, row_key, prediction, probabilities"
+        with driver.cursor().copy(f"COPY {predictions.name} ({columns}) FROM STDIN") as copy:
+            for row in zip(positions, row_keys, values, probabilities.texts(), strict=True):
+                copy.write_row((request.id, row[0], row[1], json.dumps(row[2]), row[3]))
+        return
+    connection.execute(
+        predictions.insert(),
+        [
+            {"request": request.id, "row_index": p, "row_key": k, "prediction": v, "probabilities": d}
+            for p, k, v, d in zip(positions, row_keys, values, probabilities.documents(), strict=True)
         ],
     )
 

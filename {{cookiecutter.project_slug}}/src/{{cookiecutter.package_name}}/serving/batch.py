@@ -3,7 +3,8 @@
 ``python -m <package> batch --input FILE [--batch-id ID] [--key-column COLUMN]`` (``make batch``).
 One row per input row goes to the serving layer's `predictions` table (read through the `scored` view: source
 "batch", the batch id, the row key (the key column's value, or the row's position in the file), the model
-version and the prediction); the batch itself is one `requests` row (input file, digest, model, row count).
+version, the prediction and, for classification, the class probabilities, as the service stores them); the batch
+itself is one `requests` row (input file, digest, model, row count).
 
 - Bounded memory: the file is streamed in chunks of --chunk-rows rows (data/tables.py: Parquet record batches, pyarrow's
   streaming CSV reader), so peak memory is set by the chunk size, never by the file: a file larger than RAM scores.
@@ -43,6 +44,7 @@ from ..core.errors import UserError
 from ..core.schema import Schema
 from ..data import tables
 from ..predictions import database, queries, store, writer
+from ..predictions.probabilities import ClassProbabilities
 from ..training import features
 from .champion import champion
 from .model import ServedModel
@@ -163,16 +165,21 @@ def _advance(bar: Any, rows: int, written: Any) -> None:
         bar.update(rows)
 
 
-Scored = tuple[np.ndarray, list[Any], list[str] | None, dict[int, dict[str, Any]]]
+Scored = tuple[np.ndarray, list[Any], list[str] | None, ClassProbabilities | None, dict[int, dict[str, Any]]]
 
 
 def write_chunks(engine: Any, request: database.Request, items: Sequence[Scored], lock: database.WriteLock) -> None:
-    """Each scored chunk (positions, labels, keys, the features of its sampled rows) in its own transaction: a
-    crash loses at most the chunks in flight, and a rerun writes them. ``lock``: in turn with a running service's
-    writers on the same SQLite file (database.WriteLock)."""
-    for positions, labels, keys, inputs in items:
+    """Each scored chunk (positions, labels, keys, class probabilities, the features of its sampled rows) in its own
+    transaction: a crash loses at most the chunks in flight, and a rerun writes them. ``lock``: in turn with a
+    running service's writers on the same SQLite file (database.WriteLock)."""
+    for positions, labels, keys, probabilities, inputs in items:
         with lock:
-            store.insert_scored(engine, request, positions, labels, keys, inputs=inputs)
+            store.insert_scored(engine, request, positions, labels, keys, probabilities=probabilities, inputs=inputs)
+
+
+def class_probabilities(served: ServedModel, probabilities: np.ndarray | None) -> ClassProbabilities | None:
+    """A chunk's class probabilities as the serving layer stores them (classification; None for regression)."""
+    return None if probabilities is None else ClassProbabilities(served.schema.classes, probabilities)
 
 
 # Arrow types whose values become the model's float64 features as they are (what features.conform makes of them).
@@ -333,14 +340,16 @@ def run(
                         positions = positions[keep]
                         features_of = {name: column[keep] for name, column in features_of.items()}
                 if len(positions):
-                    labels, _ = served.predict_columns(features_of)
+                    labels, probabilities = served.predict_columns(features_of)
                     keys = None
                     if key_column is not None:
                         key_values = table.column(key_column).to_pandas().astype(str)
                         keys = (key_values if keep is None else key_values[keep]).tolist()
-                    item: Scored = (positions, labels.tolist(), keys, inputs)
+                    item: Scored = (
+                        positions, labels.tolist(), keys, class_probabilities(served, probabilities), inputs
+                    )  # fmt: skip
                 elif inputs:  # every row there already: only the sample's features (idempotent)
-                    item = (positions, [], None, inputs)
+                    item = (positions, [], None, None, inputs)
                 else:
                     continue
                 written = chunks.submit(item)

@@ -50,8 +50,13 @@ class ServedModel:
         return self.predict_columns(columns_of(frame, self.schema))
 
     def predict_columns(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Predictions for one array per feature, as ``conform`` makes them (the batch job decodes them itself)."""
-        return self.runtime.predict(columns)
+        """Predictions for one array per feature, as ``conform`` makes them (the batch job decodes them itself).
+        Labels come from the runtime's probabilities by the schema's decision rule (its positive class and tuned
+        threshold, core/decision.py): here, once, for the service, batch, Spark and both runtimes alike."""
+        outputs = self.runtime.outputs(columns)
+        if self.classification:
+            return self.schema.labels(outputs), outputs
+        return outputs, None
 
     def predict_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions for validated rows (the feature values in the schema's order: number, text or None): no

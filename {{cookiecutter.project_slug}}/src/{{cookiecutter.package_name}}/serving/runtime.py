@@ -1,8 +1,10 @@
 """What runs the served model: onnxruntime on the exported pipeline (the fast path) or the scikit-learn pipeline.
 
 Both take the rows as one numpy array per feature (``columns_of`` from a conformed frame, ``columns_of_rows``
-from the service's validated records, without a DataFrame) and answer labels and class probabilities
-(classification) or values (regression), so the service, the batch job and Spark share one call.
+from the service's validated records, without a DataFrame) and answer class probabilities (classification) or
+values (regression), so the service, the batch job and Spark share one call. Labels are made from the
+probabilities after, once, by the served model (model.ServedModel: the schema's decision rule, its tuned
+threshold included), whichever runtime answered.
 """
 
 from __future__ import annotations
@@ -57,9 +59,9 @@ class OnnxRuntime:
         self.schema = schema
         self.session = onnx_export.session(onnx_bytes)
 
-    def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        labels, outputs = onnx_export.answers(self.session, dict(columns), self.schema)
-        return labels, (outputs if TASKS[self.schema.task].has_classes else None)
+    def outputs(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities (columns in ``schema.classes`` order) or predicted values, float64."""
+        return onnx_export.outputs(self.session, dict(columns), self.schema)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"onnx_bytes": self.onnx_bytes, "schema": self.schema}
@@ -77,9 +79,9 @@ class SklearnRuntime:
         self.model = model
         self.schema = schema
 
-    def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    def outputs(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities (columns in ``classes_`` order, the schema's) or predicted values, float64."""
         frame = pd.DataFrame({name: columns[name] for name in self.schema.names})
         if TASKS[self.schema.task].has_classes:
-            probabilities = self.model.predict_proba(frame)
-            return np.asarray(self.model.classes_)[np.argmax(probabilities, axis=1)], probabilities
-        return np.asarray(self.model.predict(frame), dtype="float64"), None
+            return np.asarray(self.model.predict_proba(frame), dtype="float64")
+        return np.asarray(self.model.predict(frame), dtype="float64")

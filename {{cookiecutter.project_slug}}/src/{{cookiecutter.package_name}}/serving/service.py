@@ -179,7 +179,8 @@ class Predictor:
             if version in (self.served.version, refused):
                 continue
             candidate = load(stored)
-            if candidate.schema != self.served.schema:
+            same_features = candidate.schema.with_threshold(None) == self.served.schema.with_threshold(None)
+            if not same_features:  # a new threshold alone is swapped in: the request and answer types stay
                 refused = version
                 change = schema_change(self.served.schema, candidate.schema)
                 log.warning(

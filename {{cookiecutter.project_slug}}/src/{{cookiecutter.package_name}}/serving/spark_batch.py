@@ -123,10 +123,11 @@ def write_partition(
             rows = frame[todo]
             if rows.empty:
                 break
-            labels, _ = served.predict(serving_frame(rows, served))
+            labels, probabilities = served.predict(serving_frame(rows, served))
             keys = None if key_column is None else rows[key_column].astype(str).tolist()
+            by_class = batch.class_probabilities(served, probabilities)
             try:
-                store.insert_scored(engine, request, positions[todo], labels.tolist(), keys)
+                store.insert_scored(engine, request, positions[todo], labels.tolist(), keys, probabilities=by_class)
                 break
             except store.DuplicateRows:  # another attempt of this task wrote some of them meanwhile: read again
                 if attempt == 2:
