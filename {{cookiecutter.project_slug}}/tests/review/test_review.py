@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }} import __main__ as cli
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.core.gate import Gate
 from {{ cookiecutter.package_name }}.core.reports import (
+    AtThreshold,
     Candidate,
     ChampionScores,
     Failure,
@@ -26,6 +27,7 @@ from {{ cookiecutter.package_name }}.core.reports import (
     OnnxOutcome,
     Registration,
     Statistics,
+    ThresholdReport,
     Validation,
 )
 from {{ cookiecutter.package_name }}.review import charts, facts, render, report
@@ -192,6 +194,17 @@ def test_the_metrics_table_compares_with_the_champion_in_the_metrics_direction()
     assert "| `accuracy` | 0.9000 | 0.8500 | +0.0500 better |" in table
     assert "| `log_loss` | 0.2000 | 0.3000 | -0.1000 better |" in table  # lower loss is better
     assert "same holdout of 100 rows" in table
+
+
+def test_the_tuned_threshold_is_shown_beside_one_half() -> None:
+    at = AtThreshold(precision=0.5, recall=0.55, f1=0.5238)
+    half = AtThreshold(precision=0.7, recall=0.31, f1=0.4297)
+    rule = ThresholdReport(positive_class="Yes", threshold=0.2875, objective="f1", at_threshold=at, at_0_5=half)
+    report = holdout(CANDIDATE, None).model_copy(update={"threshold": rule})
+    text = "\n".join(render.metrics_section(report, "average_precision"))
+    assert "Positive class `Yes`, threshold 0.2875 (tuned for `f1`): precision 0.5000, recall 0.5500" in text
+    assert "at 0.5: 0.7000, 0.3100, 0.4297" in text
+    assert "Positive class" not in "\n".join(render.metrics_section(holdout(CANDIDATE, None), "roc_auc"))
 
 
 def test_a_champion_that_could_not_be_scored_is_explained() -> None:

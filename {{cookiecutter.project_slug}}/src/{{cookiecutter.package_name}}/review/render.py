@@ -96,8 +96,25 @@ def metrics_section(holdout: HoldoutMetrics, gate_metric: str) -> list[str]:
     if champion is not None and champion.error:
         lines.append("")
         lines.append(f"The champion could not be scored on this holdout: {code(champion.error)}")
-    lines += ["", f"Both models scored on the same holdout of {holdout.holdout_rows} rows."]
+    lines += ["", f"Both models scored on the same holdout of {holdout.holdout_rows} rows.", *threshold_lines(holdout)]
     return lines
+
+
+def threshold_lines(holdout: HoldoutMetrics) -> list[str]:
+    """A binary target's decision rule: the candidate's tuned threshold and what it changes against 0.5."""
+    rule = holdout.threshold
+    if rule is None:
+        return []
+    at, half = rule.at_threshold, rule.at_0_5
+    tuned = f"threshold {rule.threshold:.4f} (tuned for {code(rule.objective)})" if rule.threshold else "threshold 0.5"
+    return [
+        "",
+        (
+            f"Positive class {code(rule.positive_class)}, {tuned}: precision {at.precision:.4f}, recall "
+            f"{at.recall:.4f}, f1 {at.f1:.4f}; at 0.5: {half.precision:.4f}, {half.recall:.4f}, {half.f1:.4f}. The "
+            "candidate's labels (accuracy, f1, precision, recall above) are at its threshold."
+        ),
+    ]
 
 
 def candidate_section(lineage: Lineage) -> list[str]:
