@@ -15,6 +15,7 @@ import sqlalchemy
 
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.predictions import database, queries, store, writer
+from {{ cookiecutter.package_name }}.predictions.probabilities import ClassProbabilities
 from {{ cookiecutter.package_name }}.serving import batch
 
 pytestmark = pytest.mark.slow  # starts a real PostgreSQL server for the module
@@ -65,6 +66,23 @@ def test_positional_rows_keep_their_exact_values(engine, values) -> None:
     )
     with engine.connect() as connection:
         assert [tuple(row) for row in connection.execute(query)] == [(str(i), v) for i, v in enumerate(values)]
+
+
+def test_class_probabilities_go_in_by_copy_with_every_digit(engine) -> None:
+    # given a batch chunk of labels and class probabilities, positional and keyed (both by COPY)
+    values = np.array([[0.1 + 0.2, 1 - (0.1 + 0.2)], [1 / 3, 2 / 3]])
+    chunk = ClassProbabilities(("No", "Yes"), values)
+    for batch_id, keys in (("plain", None), ("keyed", ["k0", "k1"])):
+        request = store.open_batch(engine, batch_id, model_name="m", model_version="3", input="i", digest="d", rows=2)
+        store.insert_scored(engine, request, np.arange(2), ["No", "Yes"], keys, probabilities=chunk)
+    # then both read back as the service stores an answer's probabilities
+    query = sqlalchemy.select(database.scored.c.request_id, database.scored.c.probabilities).order_by(
+        database.scored.c.request_id, database.scored.c.row_index
+    )
+    with engine.connect() as connection:
+        found = [tuple(row) for row in connection.execute(query)]
+    expected = [{"No": a, "Yes": b} for a, b in values.tolist()]
+    assert found == [("keyed", expected[0]), ("keyed", expected[1]), ("plain", expected[0]), ("plain", expected[1])]
 
 
 def test_online_rows_keep_their_json_inputs_and_outputs(engine) -> None:

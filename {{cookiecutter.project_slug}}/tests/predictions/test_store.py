@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.core.errors import UserError
 from {{ cookiecutter.package_name }}.predictions import database, queries, store, writer
+from {{ cookiecutter.package_name }}.predictions.probabilities import ClassProbabilities
 
 
 @pytest.fixture
@@ -66,6 +67,48 @@ def test_the_fast_path_and_the_general_path_store_the_same_values(engine, values
     assert fast == keyed == [(i, str(i), v) for i, v in enumerate(values)]
     assert slow == [*fast[:3], (4, "4", values[3])]
     assert [type(row[2]) for row in fast] == [type(v) for v in values]
+
+
+def probabilities_of(engine, batch_id: str) -> list[tuple]:
+    query = (
+        select(database.scored.c.prediction, database.scored.c.probabilities)
+        .where(database.scored.c.request_id == batch_id)
+        .order_by(database.scored.c.row_index)
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query)]
+
+
+@pytest.mark.parametrize(
+    ("classes", "labels"),
+    [(("No", "Yes"), ["Yes", "No", "No"]), ((0, 1, 2), [2, 0, 1]), ((False, True), [True, False, True])],
+    ids=["text", "int", "bool"],
+)
+def test_class_probabilities_go_in_by_every_path_as_the_service_stores_them(engine, classes, labels) -> None:
+    # given a chunk's labels and class probabilities at full double precision
+    values = np.random.default_rng(0).dirichlet(np.ones(len(classes)), size=3)
+    values[0, 0] = 0.1 + 0.2
+    chunk = ClassProbabilities(classes, values)
+    # when written positionally (SQLite's one INSERT ... SELECT), with keys and with a gap (row by row)
+    store.insert_scored(engine, batch(engine, "fast", rows=3), np.arange(3), labels, probabilities=chunk)
+    store.insert_scored(
+        engine, batch(engine, "keyed", rows=3), np.arange(3), labels, ["a", "b", "c"], probabilities=chunk
+    )
+    store.insert_scored(engine, batch(engine, "gap", rows=4), np.array([0, 1, 3]), labels, probabilities=chunk)
+    # then each row reads back its label and {class: probability}, the class as text, every digit kept: what the
+    # service writes for an answer (database.json_text of the same dict)
+    expected = [
+        (label, dict(zip([str(c) for c in classes], row, strict=True)))
+        for label, row in zip(labels, values.tolist(), strict=True)
+    ]
+    assert (
+        probabilities_of(engine, "fast")
+        == probabilities_of(engine, "keyed")
+        == probabilities_of(engine, "gap")
+        == expected
+    )
+    assert [type(label) for label, _ in probabilities_of(engine, "fast")] == [type(label) for label in labels]
+    assert [json.loads(database.json_text(document)) for _, document in expected] == [d for _, d in expected]
 
 
 def test_values_json_cannot_hold_take_the_general_path(engine) -> None:
