@@ -49,7 +49,12 @@ def holdout(rows: int, path: Path) -> Path:
 
 def predictions(engine, batch_id: str) -> list:
     query = (
-        select(database.scored.c.row_index, database.scored.c.row_key, database.scored.c.prediction)
+        select(
+            database.scored.c.row_index,
+            database.scored.c.row_key,
+            database.scored.c.prediction,
+            database.scored.c.probabilities,
+        )
         .where(database.scored.c.request_id == batch_id)
         .order_by(database.scored.c.row_index)
     )
@@ -65,10 +70,13 @@ def test_spark_stores_the_in_process_predictions_for_every_row(scoring, tmp_path
     local = batch.run(cfg, path, batch_id="in-process", progress=False)
     # when Spark scores it on four partitions
     spark = spark_batch.run(cfg, path, batch_id="spark", master=MASTER, partitions=4)
-    # then every row has the same position, key and prediction as the in-process job's
+    # then every row has the same position, key, prediction (the tuned threshold applied) and class probabilities
+    # (classification) as the in-process job's
     assert (spark.rows, spark.written, spark.skipped) == (local.rows, local.rows, 0)
     assert predictions(engine, "spark") == predictions(engine, "in-process")
     assert len(predictions(engine, "spark")) == 5000
+    classified = config.load("params.yaml").task == "classification"
+    assert all((row[3] is not None) == classified for row in predictions(engine, "spark"))
 
 
 def test_missing_value_tokens_in_a_csv_read_as_missing_by_both_engines(scoring, tmp_path) -> None:

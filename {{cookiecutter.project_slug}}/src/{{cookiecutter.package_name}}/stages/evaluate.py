@@ -69,7 +69,7 @@ def run(cfg: Config) -> HoldoutMetrics:
             at.precision,
             at.recall,
             at.f1,
-            report.threshold.threshold if report.threshold.threshold is not None else "0.5 (none tuned)",
+            f"{report.threshold.threshold:.4f}" if report.threshold.threshold is not None else "0.5 (none tuned)",
             half.precision,
             half.recall,
             half.f1,

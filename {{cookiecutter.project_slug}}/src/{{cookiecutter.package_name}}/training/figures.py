@@ -63,13 +63,18 @@ def roc_figure(y: pd.Series, scores: np.ndarray, positive: Any) -> Figure:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot(fpr, tpr, color="tab:blue", label=f"candidate (AUC = {auc:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
-    ax.set_xlabel(f"false positive rate (positive class: {positive})")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC curve on the holdout")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
+    _unit_square(ax, f"false positive rate (positive class: {positive})", "true positive rate", "ROC curve")
     ax.legend(loc="lower right")
     return fig
+
+
+def _unit_square(ax: Any, x_label: str, y_label: str, title: str) -> None:
+    """A curve's axes: both rates from 0 to 1 (a hair beyond, so the ends show), labelled, titled."""
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(f"{title} on the holdout")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
 
 
 def pr_figure(y: pd.Series, scores: np.ndarray, positive: Any, threshold: float | None) -> Figure:
@@ -87,11 +92,7 @@ def pr_figure(y: pd.Series, scores: np.ndarray, positive: Any, threshold: float 
         chosen = scores >= cut
         hits = float(np.sum(chosen & actual))
         ax.plot(hits / max(actual.sum(), 1), hits / max(chosen.sum(), 1), "o", color=color, label=f"threshold {name}")
-    ax.set_xlabel(f"recall (positive class: {positive})")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall curve on the holdout")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.01)
+    _unit_square(ax, f"recall (positive class: {positive})", "precision", "Precision-recall curve")
     ax.legend(loc="upper right")
     return fig
 
