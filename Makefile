@@ -36,7 +36,7 @@ demo: $(BIN)/pytest ## Bake the default project, run its pipeline, show the cham
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input . -o $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR)/my-mlops-project setup pipeline
-	$(BIN)/python tests/demo_report.py $(DEMO_DIR)/my-mlops-project
+	$(BIN)/python tools/demo_report.py $(DEMO_DIR)/my-mlops-project
 	$(MAKE) -C $(DEMO_DIR)/my-mlops-project serve-demo
 
 test: $(BIN)/pytest $(ACTIONLINT) $(MERMAID) ## Run the template's tests: fast render checks, then the slow end-to-end bakes
@@ -46,10 +46,10 @@ test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks,
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra -m "not slow"
 
 lock: $(BIN)/pytest ## Re-resolve the generated projects' lock files (one per runner kind and DVC remote)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tests/lock_files.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/lock_files.py
 
 vendor: $(BIN)/pytest ## Re-vendor the web assets the generated pages load offline (vendor/web/, from npm)
-	$(BIN)/python tests/vendor_assets.py
+	$(BIN)/python tools/vendor_assets.py
 
 # ruff.toml holds the rules (the generated project's own); the generated project is linted baked (tests/test_render.py)
 LINTED := hooks tests benchmarks

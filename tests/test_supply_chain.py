@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tools.lock_files import render_pyproject
+
 from .conftest import TEMPLATE, bake, run
-from .lock_files import render_pyproject
 
 PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.MULTILINE)

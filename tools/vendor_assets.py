@@ -71,11 +71,19 @@ SOURCE_MAP = re.compile(rb"\n?/[/*]# sourceMappingURL=[^\n]*")
 TTF_FALLBACK = re.compile(rb",url\(\.\./webfonts/[a-z0-9-]+\.ttf\) format\(\"truetype\"\)")
 
 
+def member(archive: tarfile.TarFile, name: str) -> bytes:
+    """A regular file's bytes from an npm package's tarball."""
+    found = archive.extractfile(name)
+    if found is None:
+        raise SystemExit(f"{name} in the npm package is not a regular file")
+    return found.read()
+
+
 def vendor(target: Path = TARGET) -> list[str]:
     shutil.rmtree(target, ignore_errors=True)
     intro = (
         "Served from here so that every HTML page of the project works offline. "
-        "Written by the template's `make vendor` (tests/vendor_assets.py) from npm; do not edit."
+        "Written by the template's `make vendor` (tools/vendor_assets.py) from npm; do not edit."
     )
     lines = ["# Vendored web assets", "", intro, "", "| package | licence | files |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,9 +94,9 @@ def vendor(target: Path = TARGET) -> list[str]:
                 .splitlines()[-1]
             )
             with tarfile.open(Path(tmp) / name) as archive:
-                manifest = json.load(archive.extractfile("package/package.json"))
+                manifest = json.loads(member(archive, "package/package.json"))
                 for source, dest in files.items():
-                    data = archive.extractfile(f"package/{source}").read()
+                    data = member(archive, f"package/{source}")
                     if dest.endswith((".js", ".css")):
                         data = SOURCE_MAP.sub(b"", data)
                         data = TTF_FALLBACK.sub(b"", data)
