@@ -69,7 +69,9 @@ def lean_clone(set_up_project: Path, tmp_path: Path) -> Path:
     return clone
 
 
-def test_benchmarks_are_a_package_with_a_smoke_mode() -> None:
+def test_every_benchmark_has_a_smoke_mode_and_a_smoke_test() -> None:
+    smoke_tests = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    assert set(BENCHMARKS) <= smoke_tests, f"no smoke test for {sorted(set(BENCHMARKS) - smoke_tests)}"
     assert len(BENCHMARKS) == 9, BENCHMARKS
     for name in BENCHMARKS:
         assert "--smoke" in benchmark(name, "--help"), name
