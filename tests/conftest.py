@@ -25,10 +25,10 @@ import pytest
 
 from .projects import bake, run, setup_project
 
-# The slow units (a shared project's group, or a module) by their measured length, longest first, so that
-# pytest-xdist starts them first; a unit not listed runs after these. Measured (`make test` before this order,
-# --durations=0, 2 shared cores, load 3.4): default_project's users about 800 s, set_up_project's 650 s,
-# test_own_data 445 s, test_act 289 s, gpu_project's 150 s, test_pipeline's own bake 109 s.
+# The slow units (a shared project's group, or a module), longest first, so that pytest-xdist starts them first; a
+# unit not listed runs after these. Their summed test durations in one `make test` (2 workers, this 2-core machine
+# shared, load about 12): default_project 2792 s, set_up_project 1970 s, test_own_data 1520 s, test_act 1035 s,
+# gpu_project 528 s, test_pipeline's own bake 396 s, test_supply_chain and test_cruft 36 s each.
 SLOW_ORDER = (
     "default_project",
     "set_up_project",
