@@ -13,16 +13,19 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from .conftest import bake, project_env
+from .projects import bake, project_env
 
 KUBERNETES = "1.33.0"  # a version the manifests must hold for; strict schemas ship with kubernetes-validate
 SLUG, PACKAGE = "my-mlops-project", "my_mlops_project"
+Manifests = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> the document, with "_file": its file
 BY_DIGEST = re.compile(
     r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9._-]+(/[a-z0-9._-]+)*(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$"
 )
@@ -188,7 +191,7 @@ def test_every_manifest_is_valid_for_the_kubernetes_api(manifests) -> None:
             pytest.fail(f"{document['_file']}: {kind} {name}: {error.message} at {list(error.path)}")
 
 
-def test_the_validator_catches_a_misspelt_field(manifests) -> None:
+def test_the_validator_catches_a_misspelt_field(manifests: Manifests) -> None:
     # guards the test above: strict validation must refuse what the API server would
     deployment = without_file(manifests["Deployment", SLUG])
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -197,7 +200,7 @@ def test_the_validator_catches_a_misspelt_field(manifests) -> None:
         kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
 
 
-def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
+def test_the_service_deployment_probes_resources_and_secrets(manifests: Manifests) -> None:
     pod = manifests["Deployment", SLUG]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == f"ghcr.io/acme-corp/{SLUG}@sha256:{'0' * 64}"  # owner lower-cased; make image-pin
@@ -210,7 +213,7 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
     assert not [e for e in env.values() if "PASSWORD" in e["name"] or ("URL" in e["name"] and "value" in e)]
 
 
-def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> None:
+def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests: Manifests) -> None:
     deployment = manifests["Deployment", SLUG]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     service = manifests["Service", SLUG]["spec"]
@@ -222,11 +225,11 @@ def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> No
     assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
 
 
-def test_every_secret_the_manifests_read_is_in_the_example(manifests) -> None:
+def test_every_secret_the_manifests_read_is_in_the_example(manifests: Manifests) -> None:
     secrets = {name: set(doc["stringData"]) for (kind, name), doc in manifests.items() if kind == "Secret"}
     read: set[tuple[str, str]] = set()
 
-    def walk(node) -> None:
+    def walk(node: object) -> None:
         if isinstance(node, dict):
             if "secretKeyRef" in node:
                 read.add((node["secretKeyRef"]["name"], node["secretKeyRef"]["key"]))
@@ -256,7 +259,7 @@ def test_every_secret_the_manifests_read_is_in_the_example(manifests) -> None:
     assert [s["secretRef"]["name"] for s in job["envFrom"]] == [f"{SLUG}-mlflow-batch"]
 
 
-def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests) -> None:
+def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests: Manifests) -> None:
     job = manifests["Job", f"{SLUG}-batch"]["spec"]["template"]["spec"]
     (driver,) = job["containers"]
     command = driver["command"]
@@ -283,11 +286,11 @@ def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests)
 
 
 @pytest.fixture(scope="module")
-def compose(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return bake(tmp_path_factory.mktemp("compose")) / "deploy" / "tracking" / "compose.yaml"
+def compose(rendered: Callable[..., Path]) -> Path:
+    return rendered() / "deploy" / "tracking" / "compose.yaml"
 
 
-def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> None:
+def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose: Path) -> None:
     done = subprocess.run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose)],
         check=False,
@@ -297,7 +300,7 @@ def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> None:
+def test_the_compose_schema_check_refuses_a_misspelt_key(compose: Path, tmp_path: Path) -> None:
     broken = tmp_path / "compose.yaml"
     text = compose.read_text()
     broken.write_text(text.replace("    depends_on:\n      postgres:", "    depend_on:\n      postgres:"))
@@ -307,7 +310,7 @@ def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> N
     assert done.returncode != 0
 
 
-def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose) -> None:
+def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose: Path) -> None:
     services = yaml.safe_load(compose.read_text())["services"]
     mlflow = services["mlflow"]
     assert mlflow["command"][:2] == ["make", "mlflow-server"]

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import bake, project_env
-from .test_workflows import combinations, combo_id
+from .matrix import combo_id
+from .matrix import workflow_combinations as combinations
+from .projects import bake, project_env
 
 # Values that break out at each layer: make's $(...), the shell's substitutions, quoting, a second line
 PAYLOADS = {

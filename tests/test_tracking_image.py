@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEFAULTS, bake
-from .test_supply_chain import REQUIREMENT, lock_findings
+from .locks import REQUIREMENT, lock_findings
+from .projects import DEFAULTS, bake
 
 LOCK = "deploy/tracking/requirements.lock"
 
