@@ -137,7 +137,7 @@ def pool_findings(pool: str, kind: str, values: dict[str, Any]) -> list[str]:
     return found
 
 
-def node_pool_findings(name: str, own: str, spec: dict) -> list[str]:
+def node_pool_findings(name: str, own: str, spec: dict[str, Any]) -> list[str]:
     """A pod of the ``own`` node pool: it must require that pool's nodes and tolerate no other pool's taint."""
     required = (
         (spec.get("affinity") or {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -151,7 +151,7 @@ def node_pool_findings(name: str, own: str, spec: dict) -> list[str]:
     return found
 
 
-def toleration_findings(name: str, own: str, tolerations: list[dict]) -> list[str]:
+def toleration_findings(name: str, own: str, tolerations: list[dict[str, Any]]) -> list[str]:
     """Its own node pool's taint tolerated, and no other's."""
     found = []
     for toleration in tolerations:
@@ -166,7 +166,7 @@ def toleration_findings(name: str, own: str, tolerations: list[dict]) -> list[st
     return found
 
 
-def metadata_findings(policy: dict) -> list[str]:
+def metadata_findings(policy: dict[str, Any]) -> list[str]:
     """Each egress rule that reaches a cloud metadata address or a private range."""
     found = []
     for rule in policy["spec"].get("egress", []):
@@ -180,10 +180,13 @@ def metadata_findings(policy: dict) -> list[str]:
                 ip = ipaddress.ip_address(address)
                 if ip in network and not any(ip in e for e in excepted):
                     found.append(f"NetworkPolicy {policy['metadata']['name']}: egress reaches {address}")
+            if not isinstance(network, ipaddress.IPv4Network):
+                continue  # the private ranges are IPv4: an IPv6 block cannot reach them
+            excepted_v4 = [e for e in excepted if isinstance(e, ipaddress.IPv4Network)]
             found += [
                 f"NetworkPolicy {policy['metadata']['name']}: egress reaches {private}"
-                for private in map(ipaddress.ip_network, PRIVATE)
-                if private.subnet_of(network) and not any(private.subnet_of(e) for e in excepted)
+                for private in map(ipaddress.IPv4Network, PRIVATE)
+                if private.subnet_of(network) and not any(private.subnet_of(e) for e in excepted_v4)
             ]
     return found
 
@@ -313,18 +316,18 @@ def docker(values: dict[str, Any]) -> None:
     values["containerMode"] = {"type": "dind"}
 
 
-def tolerate(toleration: dict):
-    def change(values: dict) -> None:
+def tolerate(toleration: dict[str, str]) -> Change:
+    def change(values: dict[str, Any]) -> None:
         values["template"]["spec"]["tolerations"].append(toleration)
 
     return change
 
 
-def drop_affinity(values: dict) -> None:
+def drop_affinity(values: dict[str, Any]) -> None:
     del values["template"]["spec"]["affinity"]
 
 
-def prefer_only(values: dict) -> None:
+def prefer_only(values: dict[str, Any]) -> None:
     affinity = values["template"]["spec"]["affinity"]["nodeAffinity"]
     terms = affinity.pop("requiredDuringSchedulingIgnoredDuringExecution")["nodeSelectorTerms"]
     affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": 100, "preference": terms[0]}]

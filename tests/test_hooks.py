@@ -226,7 +226,9 @@ def test_a_user_name_alone_in_a_url_is_no_secret() -> None:
     assert HOOK.validate(answers(mlflow_tracking_uri="https://ci-bot@mlflow.example.com")) == []
 
 
-def test_a_password_answer_writes_nothing_and_leaves_no_copy(tmp_path: Path, monkeypatch, capfd) -> None:
+def test_a_password_answer_writes_nothing_and_leaves_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     # Given cookiecutter's replay folder in a place of our own (it saves the answers before the hook runs)
     replay = tmp_path / "replay"
     config = tmp_path / "cookiecutterrc.yaml"

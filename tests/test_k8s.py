@@ -43,7 +43,7 @@ RESTRICTED_VOLUMES = {
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC", "hostUsers")
 
 
-def restricted_findings(name: str, spec: dict) -> list[str]:
+def restricted_findings(name: str, spec: dict[str, Any]) -> list[str]:
     """What a pod ``spec`` does that the `restricted` Pod Security Standard forbids."""
     found = []
     pod = spec.get("securityContext") or {}
@@ -76,9 +76,9 @@ def restricted_findings(name: str, spec: dict) -> list[str]:
     return found
 
 
-def pod_specs(manifests: dict) -> dict[str, dict]:
+def pod_specs(manifests: Manifests) -> dict[str, dict[str, Any]]:
     """Every pod the manifests make: the workloads' templates, and the Spark executors' pod template."""
-    specs = {}
+    specs: dict[str, dict[str, Any]] = {}
     for (kind, name), document in manifests.items():
         if kind in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
             specs[f"{kind} {name}"] = document["spec"]["template"]["spec"]
@@ -88,14 +88,15 @@ def pod_specs(manifests: dict) -> dict[str, dict]:
     return specs
 
 
-def executor_template(manifests: dict) -> dict:
+def executor_template(manifests: Manifests) -> dict[str, Any]:
     config = manifests["ConfigMap", f"{SLUG}-batch-spark"]["data"]
     conf = dict(line.split(None, 1) for line in config["spark-defaults.conf"].splitlines())
     assert conf["spark.kubernetes.executor.podTemplateFile"] == "/opt/spark-conf/executor-pod.yaml"
-    return yaml.safe_load(config["executor-pod.yaml"])
+    template: dict[str, Any] = yaml.safe_load(config["executor-pod.yaml"])
+    return template
 
 
-def namespace_findings(manifests: dict) -> list[str]:
+def namespace_findings(manifests: Manifests) -> list[str]:
     """The project's namespace enforces `restricted`, every other resource sits in it, and every pod is restricted."""
     (namespace,) = [doc for (kind, _), doc in manifests.items() if kind == "Namespace"]
     labels = namespace["metadata"].get("labels") or {}
@@ -110,7 +111,7 @@ def namespace_findings(manifests: dict) -> list[str]:
     return found
 
 
-def role_findings(manifests: dict) -> list[str]:
+def role_findings(manifests: Manifests) -> list[str]:
     """The Spark driver's role: pods, and nothing else (no secrets, no wildcard, no other resource)."""
     found = []
     for (kind, name), document in manifests.items():
@@ -124,7 +125,7 @@ def role_findings(manifests: dict) -> list[str]:
     return found
 
 
-def image_findings(manifests: dict, dockerfiles: dict[str, str]) -> list[str]:
+def image_findings(manifests: Manifests, dockerfiles: dict[str, str]) -> list[str]:
     """Every image a manifest runs, and every Dockerfile's base, by digest."""
     found = []
 
@@ -148,10 +149,15 @@ def image_findings(manifests: dict, dockerfiles: dict[str, str]) -> list[str]:
     for name, text in dockerfiles.items():
         arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.MULTILINE))
         for base in re.findall(r"^FROM (\S+)", text, re.MULTILINE):
-            image = re.sub(r"\$\{(\w+)\}", lambda m, arguments=arguments: arguments.get(m[1], m[0]), base)
+            image = expanded(base, arguments)
             if not BY_DIGEST.match(image):
                 found.append(f"{name}: FROM {base} is not pinned by digest")
     return found
+
+
+def expanded(base: str, arguments: dict[str, str]) -> str:
+    """A Dockerfile's FROM image with its ``${ARG}`` references replaced by the ARG defaults (unknown ones kept)."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: arguments.get(m[1], m[0]), base)
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +165,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake(tmp_path_factory.mktemp("k8s"), github_owner="Acme-Corp")
 
 
-def load_manifests(folder: Path) -> dict[tuple[str, str], dict]:
-    found = {}
+def load_manifests(folder: Path) -> Manifests:
+    found: Manifests = {}
     for path in sorted(folder.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             found[document["kind"], document["metadata"]["name"]] = document | {"_file": path.name}
@@ -168,7 +174,7 @@ def load_manifests(folder: Path) -> dict[tuple[str, str], dict]:
 
 
 @pytest.fixture(scope="module")
-def manifests(project: Path) -> dict[tuple[str, str], dict]:
+def manifests(project: Path) -> Manifests:
     return load_manifests(project / "deploy" / "k8s")
 
 
@@ -177,11 +183,11 @@ def dockerfiles(project: Path) -> dict[str, str]:
     return {p.relative_to(project).as_posix(): p.read_text() for p in sorted(project.glob("deploy/**/*Dockerfile"))}
 
 
-def without_file(document: dict) -> dict:
+def without_file(document: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy({k: v for k, v in document.items() if k != "_file"})
 
 
-def test_every_manifest_is_valid_for_the_kubernetes_api(manifests) -> None:
+def test_every_manifest_is_valid_for_the_kubernetes_api(manifests: Manifests) -> None:
     assert len(manifests) >= 13
     executor = executor_template(manifests) | {"metadata": {"name": "spark-executor"}}
     for (kind, name), document in [*manifests.items(), (("Pod", "spark-executor"), executor | {"_file": "spark"})]:
@@ -326,17 +332,17 @@ def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_li
 # --- what keeps the deployment safe, and the negative mutations that prove each check bites ---------------------
 
 
-def test_every_image_is_pinned_by_digest(manifests, dockerfiles) -> None:
+def test_every_image_is_pinned_by_digest(manifests: Manifests, dockerfiles: dict[str, str]) -> None:
     assert set(dockerfiles) == {"deploy/k8s/spark.Dockerfile", "deploy/tracking/Dockerfile"}
     assert image_findings(manifests, dockerfiles) == []
 
 
-def test_the_compose_images_are_pinned_by_digest(compose) -> None:
+def test_the_compose_images_are_pinned_by_digest(compose: Path) -> None:
     services = yaml.safe_load(compose.read_text())["services"]
     assert [name for name, s in services.items() if "image" in s and not BY_DIGEST.match(s["image"])] == []
 
 
-def test_a_tag_instead_of_a_digest_is_caught(manifests, dockerfiles) -> None:
+def test_a_tag_instead_of_a_digest_is_caught(manifests: Manifests, dockerfiles: dict[str, str]) -> None:
     mutated = copy.deepcopy(manifests)
     mutated["Deployment", SLUG]["spec"]["template"]["spec"]["containers"][0]["image"] = (
         f"ghcr.io/acme-corp/{SLUG}:latest"
@@ -352,28 +358,31 @@ def test_a_tag_instead_of_a_digest_is_caught(manifests, dockerfiles) -> None:
     assert image_findings(manifests, unset) == ["spark.Dockerfile: FROM ${BASE} is not pinned by digest"]
 
 
-def test_everything_runs_restricted_in_the_projects_namespace(manifests) -> None:
+def test_everything_runs_restricted_in_the_projects_namespace(manifests: Manifests) -> None:
     assert namespace_findings(manifests) == []
     assert role_findings(manifests) == []
 
 
-def privileged(spec: dict) -> None:
+PodChange = Callable[[dict[str, Any]], None]  # edits a pod spec in place
+
+
+def privileged(spec: dict[str, Any]) -> None:
     spec["containers"][0]["securityContext"]["privileged"] = True
 
 
-def host_path(spec: dict) -> None:
+def host_path(spec: dict[str, Any]) -> None:
     spec["volumes"] = [*spec.get("volumes", []), {"name": "host", "hostPath": {"path": "/"}}]
 
 
-def unconfined(spec: dict) -> None:
+def unconfined(spec: dict[str, Any]) -> None:
     spec["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
 
 
-def as_root(spec: dict) -> None:
+def as_root(spec: dict[str, Any]) -> None:
     spec["securityContext"] |= {"runAsNonRoot": False, "runAsUser": 0}
 
 
-def net_admin(spec: dict) -> None:
+def net_admin(spec: dict[str, Any]) -> None:
     spec["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_ADMIN"]
 
 
@@ -387,7 +396,7 @@ def net_admin(spec: dict) -> None:
         (net_admin, "adds capabilities ['NET_ADMIN']"),
     ],
 )
-def test_an_unrestricted_pod_is_caught(manifests, change, caught: str) -> None:
+def test_an_unrestricted_pod_is_caught(manifests: Manifests, change: PodChange, caught: str) -> None:
     for target in ("Deployment", "Job", "executor"):
         mutated = copy.deepcopy(manifests)
         if target == "executor":
@@ -402,7 +411,7 @@ def test_an_unrestricted_pod_is_caught(manifests, change, caught: str) -> None:
         assert any(caught in f for f in found), (target, found)
 
 
-def test_a_namespace_without_pod_security_or_a_resource_outside_it_is_caught(manifests) -> None:
+def test_a_namespace_without_pod_security_or_a_resource_outside_it_is_caught(manifests: Manifests) -> None:
     mutated = copy.deepcopy(manifests)
     (namespace,) = [key for key in mutated if key[0] == "Namespace"]
     del mutated[namespace]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
@@ -412,7 +421,7 @@ def test_a_namespace_without_pod_security_or_a_resource_outside_it_is_caught(man
     assert f"Job {SLUG}-batch: not in the namespace {SLUG}" in found
 
 
-def test_a_wider_spark_role_is_caught(manifests) -> None:
+def test_a_wider_spark_role_is_caught(manifests: Manifests) -> None:
     mutated = copy.deepcopy(manifests)
     mutated["Role", f"{SLUG}-batch"]["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})
     assert any("on ['secrets'] beyond its pods" in f for f in role_findings(mutated))
@@ -429,7 +438,7 @@ echo "$DIGEST"
 
 def image_pin(
     project: Path, tmp_path: Path, version: str, digest: str
-) -> tuple[subprocess.CompletedProcess, list[str]]:
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     gh = tmp_path / "gh"
     gh.write_text(GH_STUB)
     gh.chmod(0o755)

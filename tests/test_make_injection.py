@@ -108,7 +108,7 @@ def all_targets(makefile: str) -> list[str]:
     return sorted(set(re.findall(r"^([a-z][a-z0-9-]*):(?!=)", makefile, re.MULTILINE)))
 
 
-def hostile_env(project: Path, variables: set[str], payload: str, markers: Path, stubs: Path | None) -> dict:
+def hostile_env(project: Path, variables: set[str], payload: str, markers: Path, stubs: Path | None) -> dict[str, str]:
     env = project_env(project)
     for name in variables:
         env[name] = payload.format(marker=markers / name)
@@ -254,7 +254,9 @@ def test_the_sweep_catches_make_expanding_a_value(projects: dict[str, Path], tmp
     project = projects["self-hosted-cpu-local"]
     makefile = project / "Makefile"
     original = makefile.read_text()
-    recipe = re.search(r"^\tpython -m \S+ monitor .*$", original, re.MULTILINE)[0]
+    found = re.search(r"^\tpython -m \S+ monitor .*$", original, re.MULTILINE)
+    assert found is not None, "a `python -m <package> monitor` recipe line in the Makefile"
+    recipe = found[0]
     try:
         makefile.write_text(original.replace(recipe, '\tpython -m pkg monitor $(if $(SINCE),--since "$$SINCE")'))
         # Then the sweep reports SINCE, for make -n and for a real run
