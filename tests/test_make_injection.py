@@ -48,9 +48,10 @@ NOT_RUN = {"setup", "setup-spark", "lint", "format", "test", "test-fast", "lock"
 OWN_VARIABLES = {"PYTHON", "VENV", "PATH"}
 # Lists of arguments (DROP="id other"): split at whitespace by the recipe, each word one argument, never expanded
 WORD_LISTS = {"DROP", "REVIEW_ARGS", "UPDATE_ARGS", "NOTEBOOK_ARGS"}
-# Each call: the program's name and arguments, NUL-terminated, then a record separator
+# Each call: the program's name and arguments, NUL-terminated, in a file of its own (serve-demo runs one stand-in
+# in the background while others run: appends to one file would interleave), named so they sort in call order
 STUB = """#!/bin/bash
-printf '%s\\0' "${0##*/}" "$@" >> "$RECORDED_CALLS"; printf '\\036' >> "$RECORDED_CALLS"
+mkdir -p "$RECORDED_CALLS"; printf '%s\\0' "${0##*/}" "$@" > "$RECORDED_CALLS/$(date +%s%N)-$$"
 """
 
 
@@ -128,10 +129,12 @@ def write_stubs(folder: Path) -> Path:
 
 
 def recorded(path: Path) -> list[list[str]]:
-    """The stand-ins' calls, each [program, *arguments]."""
+    """The stand-ins' calls in the order they started, each [program, *arguments]."""
     if not path.exists():
         return []
-    return [record.split("\0")[:-1] for record in path.read_text().split("\036")[:-1]]
+    return [
+        call.read_text().split("\0")[:-1] for call in sorted(path.iterdir(), key=lambda f: int(f.name.split("-")[0]))
+    ]
 
 
 def findings(project: Path, target: str, variables: set[str], work: Path, *, real: bool) -> list[str]:
