@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import bake, free_port, post, project_env, run, serving, setup_project
+from .projects import bake, free_port, post, project_env, run, serving, setup_project
 
 pytestmark = pytest.mark.slow
 ROWS = 12_000
@@ -27,20 +27,20 @@ SHARE = 0.03
 def credit_table(path: Path, seed: int = 20) -> None:
     """Balance and income drive a 3% "Yes" default (a student's more often); a region that means nothing."""
     draw = random.Random(seed)
-    rows = []
+    rows: list[tuple[list[object], float]] = []  # a row's columns and its risk
     for _ in range(ROWS):
         balance, income = round(draw.gammavariate(2.0, 450.0), 2), round(draw.normalvariate(40_000, 12_000), 2)
         student = draw.random() < 0.3
         noise = math.log(1 / (1 - draw.random()) - 1 + 1e-12)  # a logistic draw
         risk = 0.006 * balance - 0.00002 * income + 0.8 * student + noise
         rows.append(
-            [balance, income, "Yes" if student else "No", draw.choice(["north", "south", "east", "west"]), risk]
+            ([balance, income, "Yes" if student else "No", draw.choice(["north", "south", "east", "west"])], risk)
         )
-    cut = sorted(row[-1] for row in rows)[int(ROWS * (1 - SHARE))]
+    cut = sorted(risk for _, risk in rows)[int(ROWS * (1 - SHARE))]
     with path.open("w", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(["balance", "income", "student", "region", "default"])
-        writer.writerows([*row[:-1], "Yes" if row[-1] >= cut else "No"] for row in rows)
+        writer.writerows([*columns, "Yes" if risk >= cut else "No"] for columns, risk in rows)
 
 
 HOLDOUT_RECORDS = """
@@ -92,26 +92,26 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return project, done.stdout + done.stderr
 
 
-def test_a_rare_class_is_ranked_by_average_precision_with_a_tuned_threshold(project) -> None:
-    project, output = project
+def test_a_rare_class_is_ranked_by_average_precision_with_a_tuned_threshold(project: tuple[Path, str]) -> None:
+    folder, output = project
     # the README tells a user with a rare class what happens
-    readme = (project / "README.md").read_text()
+    readme = (folder / "README.md").read_text()
     assert "**A rare class**" in readme and "average precision" in readme
     # prepare named the positive class, and train and register the metric the data chose
     assert "positive class 'Yes' (the minority class; set prepare.positive_class to choose): 3.0%" in output
     assert "train.metric: a binary target whose positive class is 3.0% of the training rows (under 10%)" in output
-    schema = json.loads((project / "data" / "processed" / "features.json").read_text())
+    schema = json.loads((folder / "data" / "processed" / "features.json").read_text())
     assert schema["positive_class"] == "Yes" and schema["positive_share"] == pytest.approx(SHARE, abs=0.001)
     # the gate judged average precision against its chance level, with a floor above it
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    registration = json.loads((project / "reports" / "registration.json").read_text())
+    metrics = json.loads((folder / "reports" / "metrics.json").read_text())
+    registration = json.loads((folder / "reports" / "registration.json").read_text())
     assert registration["promoted"] is True
     gate = " ".join(registration["reasons"])
     assert "average_precision" in gate and "floor 0.2" in gate
     assert metrics["baseline"]["average_precision"] == pytest.approx(SHARE, abs=0.002)
     assert metrics["candidate"]["average_precision"] > 0.3
     # and the threshold was tuned for f1 on cross-validation: below 0.5, it catches more of the rare class
-    candidate = json.loads((project / "models" / "candidate.json").read_text())
+    candidate = json.loads((folder / "models" / "candidate.json").read_text())
     tuned = metrics["threshold"]
     assert candidate["threshold_objective"] == "f1" and 0 < candidate["threshold"] < 0.5
     assert tuned["threshold"] == candidate["threshold"] and tuned["positive_class"] == "Yes"
@@ -119,26 +119,28 @@ def test_a_rare_class_is_ranked_by_average_precision_with_a_tuned_threshold(proj
     assert metrics["candidate"]["f1"] == tuned["at_threshold"]["f1"]  # the labels it serves are at the threshold
 
 
-def test_service_batch_and_onnx_label_the_same_rows_alike_with_the_same_probabilities(project, tmp_path) -> None:
-    project, _ = project
+def test_service_batch_and_onnx_label_the_same_rows_alike_with_the_same_probabilities(
+    project: tuple[Path, str], tmp_path: Path
+) -> None:
+    folder, _ = project
     db = tmp_path / "serving.db"
-    env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{db}"}
-    records = json.loads(run([".venv/bin/python", "-c", HOLDOUT_RECORDS], project).stdout.strip().splitlines()[-1])
+    env = project_env(folder) | {"SERVING_DB_URL": f"sqlite:///{db}"}
+    records = json.loads(run([".venv/bin/python", "-c", HOLDOUT_RECORDS], folder).stdout.strip().splitlines()[-1])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serving(["make", "serve", f"PORT={port}"], project, f"{url}/readyz", tmp_path / "serve.log", env=env,
+    with serving(["make", "serve", f"PORT={port}"], folder, f"{url}/readyz", tmp_path / "serve.log", env=env,
                  stop=signal.SIGINT):  # fmt: skip
         status, answers = post(f"{url}/predict", json.dumps({"records": records}).encode())
         assert status == 200, answers
-    batch = json.loads(run(["make", "batch"], project, env=env).stdout.strip().splitlines()[-1])
+    batch = json.loads(run(["make", "batch"], folder, env=env).stdout.strip().splitlines()[-1])
     assert batch["rows"] == batch["written"] == len(records)
     with sqlite3.connect(db) as connection:
         stored = connection.execute(
             "SELECT prediction, probabilities FROM scored WHERE source = 'batch' ORDER BY row_index"
         ).fetchall()
-    run([".venv/bin/python", "-c", SERVED_SCHEMA], project)
-    edge = json.loads(run([".venv/bin/python", "-c", ONNX_LABELS], project).stdout.strip().splitlines()[-1])
-    served = json.loads((project / "served-schema.json").read_text())
+    run([".venv/bin/python", "-c", SERVED_SCHEMA], folder)
+    edge = json.loads(run([".venv/bin/python", "-c", ONNX_LABELS], folder).stdout.strip().splitlines()[-1])
+    served = json.loads((folder / "served-schema.json").read_text())
     assert served["onnx"]["parity"] == "held" and served["threshold"]["objective"] == "f1"
     # the same labels from the service, the batch rows and the edge model with the threshold applied
     labels = [a["prediction"] for a in answers]
