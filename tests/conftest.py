@@ -28,12 +28,14 @@ from .projects import bake, run, setup_project
 # The slow units (a shared project's group, or a module), longest first, so that pytest-xdist starts them first; a
 # unit not listed runs after these. Their summed test durations in one `make test` (2 workers, this 2-core machine
 # shared, load about 12): default_project 2792 s, set_up_project 1970 s, test_own_data 1520 s, test_act 1035 s,
-# gpu_project 528 s, test_pipeline's own bake 396 s, test_supply_chain and test_cruft 36 s each.
+# gpu_project 528 s, test_pipeline's own bake 396 s, test_supply_chain and test_cruft 36 s each. test_imbalanced
+# (its own bake and 12,000-row pipeline) took 740 s run alone on the same shared machine, not yet timed in `make test`.
 SLOW_ORDER = (
     "default_project",
     "set_up_project",
     "test_own_data.py",
     "test_act.py",
+    "test_imbalanced.py",
     "gpu_project",
     "test_pipeline.py",
     "test_supply_chain.py",
