@@ -43,7 +43,10 @@ def _metadata(schema: Schema, version: Any, model_uri: str) -> dict[str, Any]:
         "registered_version": str(version.version),
         "run_id": version.run_id or "",
         "source": model_uri,
-        **schema.to_dict(),  # target, task, features, classes: model.stored_schema reads them with Schema.from_dict
+        # target, task, features, classes, the decision rule: model.stored_schema reads them with Schema.from_dict,
+        # which reads an absent key as None; BentoML refuses None in metadata (a regressor's, or a multi-class
+        # model's, positive class and threshold), so those are left out
+        **{key: value for key, value in schema.to_dict().items() if value is not None},
         "onnx": {
             "parity": tags.get("onnx.parity", "none"),
             "reason": tags.get("onnx.reason", ""),
