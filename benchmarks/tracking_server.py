@@ -33,7 +33,7 @@ from serving import (  # the shared throwaway PostgreSQL and helpers
 )
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-ADMIN, WRITER, READER = "admin-Bench-1", "writer-Bench-2", "reader-Bench-3"
+ADMIN, WRITER, PR_REVIEW = "admin-Bench-1", "writer-Bench-2", "pr-review-Bench-3"
 CREATE = r"""
 import sys
 import sqlalchemy
@@ -88,7 +88,7 @@ def start_server(project: Path, base_url: str, work: Path) -> tuple[subprocess.P
         "MLFLOW_ARTIFACTS_DESTINATION": str(work / "artifacts"),
         "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN,
         "MLFLOW_WRITER_PASSWORD": WRITER,
-        "MLFLOW_READER_PASSWORD": READER,
+        "MLFLOW_PR_REVIEW_PASSWORD": PR_REVIEW,
     }
     log = (work / "server.log").open("wb")
     process = subprocess.Popen(

@@ -34,6 +34,7 @@ import pandas as pd
 from ..core.config import Config
 from ..core.schema import Schema
 from ..predictions import database, queries
+from ..tracking import runs
 from ..training import features
 from . import drift as drifts
 from . import live, quality, report
@@ -41,7 +42,7 @@ from .reference import reference
 from .window import parse_window
 
 log = logging.getLogger(__name__)
-EXPERIMENT = "monitoring"
+EXPERIMENT = runs.MONITORING_EXPERIMENT  # the monitor user may write there (tracking/server.py)
 
 
 def served_frame(inputs: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:

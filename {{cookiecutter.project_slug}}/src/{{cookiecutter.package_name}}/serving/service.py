@@ -51,7 +51,7 @@ from ..predictions.labels import check_labels
 from .asgi import MAX_BODY_BYTES, PENDING, TICKET, Acknowledge, BodyLimit, forget, quiet_client_errors
 from .champion import import_champion, store_name
 from .docs_page import DocsPage, example_request, openapi_document
-from .model import load, planned_runtime, stored_schema
+from .model import check_files, load, planned_runtime, stored_schema
 from .records import (
     FIRST_RECORDS,
     MAX_RECORDS,
@@ -81,6 +81,7 @@ except bentoml.exceptions.NotFound:
         f"{MODEL_TAG} is not in the BentoML store: run `python -m {__package__.split('.')[0]} import-model` "
         "(make serve does) with the same BENTOML_HOME"
     ) from None
+check_files(STORED)  # also when `bentoml build` imports this module: a changed file never goes into a Bento
 SCHEMA = stored_schema(STORED)
 
 
