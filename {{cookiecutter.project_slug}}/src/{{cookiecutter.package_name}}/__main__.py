@@ -337,7 +337,7 @@ def parser() -> argparse.ArgumentParser:
     monitor.add_argument("--out", default="reports/monitoring", help="report folder (default: %(default)s)")
     monitor.set_defaults(handler=_monitor)
     harvest = commands.add_parser(
-        "harvest", help="append labelled served rows to the external data as a new DVC version"
+        "harvest", help="append trusted labelled served rows to paths.harvested (train only) as a new DVC version"
     )
     harvest.add_argument("--since", help="only rows served in this window (<n>m, <n>h or <n>d; default: all)")
     harvest.add_argument("--no-dvc", action="store_true", help="write the data but do not `dvc add` it")
