@@ -320,14 +320,18 @@ def test_a_candidate_the_pr_reviewer_logged_is_never_registered_and_main_trains_
 ) -> None:
     # given a pull request's clone that trained and evaluated its candidate as pr-review (make candidate in
     # pr-review.yml) and committed the candidate.json, metrics.json and dvc.lock that go with it
-    pr = clone(default_project, tmp_path / "pr", SEARCHES["strong"])
-    pr_env = as_user(pr, PR_REVIEW, MLFLOW_TRACKING_URI=server["uri"], MLFLOW_EXPERIMENT_NAME=PR_EXPERIMENT)
+    pr = clone(default_project, tmp_path / "pr", SEARCHES["strong"])  # runs on the default project's venv
+    python = str(default_project / ".venv" / "bin" / "python")
+    pr_env = as_user(
+        default_project, PR_REVIEW, MLFLOW_TRACKING_URI=server["uri"], MLFLOW_EXPERIMENT_NAME=PR_EXPERIMENT
+    )
     run(["dvc", "repro", "evaluate"], pr, env=pr_env, timeout=1500)
-    run(["git", "add", "-A"], pr)
-    run(["git", "-c", "user.name=pr", "-c", "user.email=pr@example.com", "commit", "-q", "-m", "PR outputs"], pr)
+    run(["git", "add", "-A"], pr, env=pr_env)
+    commit = ["git", "-c", "user.name=pr", "-c", "user.email=pr@example.com", "commit", "-q", "-m", "PR outputs"]
+    run(commit, pr, env=pr_env)
     foreign = json.loads((pr / "models" / "candidate.json").read_text())
-    main_env = as_user(pr, WRITER, MLFLOW_TRACKING_URI=server["uri"])
-    versions = json.loads(run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], pr, env=main_env).stdout)
+    main_env = as_user(default_project, WRITER, MLFLOW_TRACKING_URI=server["uri"])
+    versions = json.loads(run([python, "-c", REGISTRY, server["uri"], MODEL], pr, env=main_env).stdout)
     # when main's writer runs the old `make candidate`, DVC reuses the committed results
     reused = run(["make", "candidate"], pr, env=main_env)
     assert "'train' didn't change" in reused.stdout and "'evaluate' didn't change" in reused.stdout
@@ -335,7 +339,7 @@ def test_a_candidate_the_pr_reviewer_logged_is_never_registered_and_main_trains_
     refused = run(["dvc", "repro", "register"], pr, env=main_env, check=False)
     assert refused.returncode != 0
     assert f"refusing candidate run {foreign['run_id']}" in refused.stderr + refused.stdout
-    after = json.loads(run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], pr, env=main_env).stdout)
+    after = json.loads(run([python, "-c", REGISTRY, server["uri"], MODEL], pr, env=main_env).stdout)
     assert after["versions"].keys() == versions["versions"].keys()
     # while train.yml's make fresh-candidate trains and evaluates again, into the project's experiment as the writer
     fresh = run(["make", "fresh-candidate"], pr, env=main_env, timeout=1500)
@@ -345,5 +349,5 @@ def test_a_candidate_the_pr_reviewer_logged_is_never_registered_and_main_trains_
         "import sys; from mlflow.tracking import MlflowClient; c = MlflowClient(sys.argv[1]); r = c.get_run(sys.argv[2])"
         "; print(c.get_experiment(r.info.experiment_id).name, r.data.tags['mlflow.user'])"
     )
-    owner = run([".venv/bin/python", "-c", probe, server["uri"], mine["run_id"]], pr, env=main_env).stdout.split()
+    owner = run([python, "-c", probe, server["uri"], mine["run_id"]], pr, env=main_env).stdout.split()
     assert mine["run_id"] != foreign["run_id"] and owner == [MODEL, WRITER[0]]
