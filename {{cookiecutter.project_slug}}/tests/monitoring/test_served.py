@@ -160,7 +160,8 @@ def test_a_batch_row_is_labelled_by_make_feedback_only(
     # the trusted side labels it from a file (make feedback LABELS=...)
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"batch_id": [result.batch_id], "row_key": ["K3"], "label": [label]}).to_csv(labels, index=False)
-    assert main(["--params", str(policy_path), "feedback", "--input", str(labels)]) == 0
+    with inside(trained_project):  # the prepared schema there names the classes
+        assert main(["--params", str(policy_path), "feedback", "--input", str(labels)]) == 0
     (row,) = queries.labelled(layer)
     assert (row["source"], row["request_id"], row["row_key"], row["label"]) == ("batch", "nightly-7", "K3", label)
     assert row["label_source"] == "file"

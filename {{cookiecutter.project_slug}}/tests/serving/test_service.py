@@ -266,7 +266,8 @@ def test_a_new_champion_is_served_without_a_restart(trained_project, champion, f
             name = config.load("params.yaml").tracking.model_name
             current = client.get_model_version_by_alias(name, "champion")
             assert served == str(current.version) and current.source is not None
-            new = client.create_model_version(name, current.source, run_id=current.run_id)
+            # (registered from the same logged model, with the tags register writes: manifests, schema, ONNX outcome)
+            new = client.create_model_version(name, current.source, run_id=current.run_id, tags=current.tags)
             client.set_registered_model_alias(name, "champion", new.version)
         # then, within seconds, it answers with the new version, and no request fails meanwhile
         statuses, deadline = [], time.monotonic() + 60
