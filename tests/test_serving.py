@@ -8,10 +8,11 @@ import signal
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import free_port, post, project_env, run, serving
+from .projects import free_port, post, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 PACKAGE = "my_mlops_project"
@@ -31,7 +32,7 @@ print(json.dumps({"records": frame[names].head(3).to_dict("records"), "holdout_r
 """
 
 
-def feedback(url: str, items: list[dict], token: str | None) -> tuple[int, dict]:
+def feedback(url: str, items: list[dict[str, Any]], token: str | None) -> tuple[int, dict[str, Any]]:
     """POST /feedback with ``token`` as the bearer credential (None: anonymous); the status and the JSON answer."""
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
     body = json.dumps({"items": items}).encode()
@@ -43,7 +44,9 @@ def feedback(url: str, items: list[dict], token: str | None) -> tuple[int, dict]
         return error.code, json.loads(error.read())
 
 
-def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(default_project: Path, tmp_path) -> None:
+def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(
+    default_project: Path, tmp_path: Path
+) -> None:
     project = default_project
     sample = json.loads(run([".venv/bin/python", "-c", FIRST_HOLDOUT_ROWS], project).stdout.strip().splitlines()[-1])
     records, holdout_rows = sample["records"], sample["holdout_rows"]

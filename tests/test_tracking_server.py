@@ -1,6 +1,7 @@
-"""The team's tracking server, for real: `make mlflow-server` of the default project on a PostgreSQL server started
-here (Debian's binaries), artifacts proxied into a local folder, basic auth with `make mlflow-users`; then two
-clones of the project run `dvc repro` at the same time as the writer, with MLFLOW_TRACKING_URI=http://127.0.0.1:<port>.
+"""The team's tracking server, for real: `make mlflow-server` of a set-up default project (conftest's
+``set_up_project``: its pipeline never ran here) on a PostgreSQL server started here (Debian's binaries), artifacts
+proxied into a local folder, basic auth with `make mlflow-users`; then two clones of the project run `dvc repro` at
+the same time as the writer, with MLFLOW_TRACKING_URI=http://127.0.0.1:<port>.
 
 The clones are set up so that the race is the harmful one: the weaker candidate's search is longer, so its register
 stage moves `champion` last. Both versions are promoted against the same (empty) baseline; serialisable promotion
@@ -16,18 +17,17 @@ metrics and lock file, is refused by register while main's fresh-candidate train
 from __future__ import annotations
 
 import json
-import os
-import pwd
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import free_port, project_env, run, serving
+from tools import servers
+
+from .projects import free_port, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 ADMIN, WRITER = ("admin", "admin-Secret-1"), ("writer", "writer-Secret-3")
@@ -51,52 +51,26 @@ print(json.dumps({"champion": str(champion), "versions": {str(v.version): v.tags
 """
 
 
-def pg_bindir() -> Path | None:
-    found = shutil.which("initdb") or next(
-        iter(sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/initdb")), reverse=True)), None
-    )
-    return Path(found).resolve().parent if found else None
-
-
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[tuple[str, Path]]:
+def postgres() -> Iterator[servers.Postgres]:
     """A throwaway PostgreSQL on a free port with two databases: MLflow's store and its auth app's users."""
-    bindir = pg_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries are not installed (.ci/run installs Debian's postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="mlflow-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        account = pwd.getpwnam("postgres")
-        os.chown(root, account.pw_uid, account.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-
-    def pg(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=trust", "-E", "UTF8")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
     try:
-        for database in ("mlflow", "mlflow_auth"):
-            subprocess.run(
-                [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", database], check=True
-            )
-        yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}", bindir
-    finally:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        with servers.postgres("mlflow", ("mlflow", "mlflow_auth"), durable=False) as server:
+            yield server
+    except LookupError as missing:
+        pytest.skip(f"{missing} (.ci/run installs Debian's postgresql)")
 
 
 @pytest.fixture(scope="module")
-def server(default_project: Path, postgres, tmp_path_factory) -> Iterator[dict]:
+def server(
+    set_up_project: Path, postgres: servers.Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """`make mlflow-server` in the default project, users provisioned by `make mlflow-users`."""
-    url, _ = postgres
+    url = postgres.url
     work = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     env = (
-        project_env(default_project)
+        project_env(set_up_project)
         | {
             "MLFLOW_BACKEND_STORE_URI": f"{url}/mlflow",
             "MLFLOW_AUTH_DATABASE_URI": f"{url}/mlflow_auth",
@@ -107,13 +81,13 @@ def server(default_project: Path, postgres, tmp_path_factory) -> Iterator[dict]:
     )
     uri = f"http://127.0.0.1:{port}"
     command = ["make", "mlflow-server", f"MLFLOW_PORT={port}"]
-    with serving(command, default_project, f"{uri}/health", work / "server.log", env=env, timeout=180):
-        run(["make", "mlflow-users", f"MLFLOW_PORT={port}"], default_project, env=env)
-        yield {"uri": uri, "artifacts": work / "artifacts", "db": f"{url}/mlflow"}
+    with serving(command, set_up_project, f"{uri}/health", work / "server.log", env=env, timeout=180):
+        run(["make", "mlflow-users", f"MLFLOW_PORT={port}"], set_up_project, env=env)
+        yield {"uri": uri, "artifacts": work / "artifacts"}
 
 
-def clone(default_project: Path, target: Path, search: list[dict]) -> Path:
-    subprocess.run(["git", "clone", "-q", str(default_project), str(target)], check=True)
+def clone(set_up_project: Path, target: Path, search: list[dict[str, Any]]) -> Path:
+    subprocess.run(["git", "clone", "-q", str(set_up_project), str(target)], check=True)
     params = yaml.safe_load((target / "params.yaml").read_text())
     params["train"]["cv_folds"] = 3
     params["train"]["search"] = {"strategy": "grid", "max_trials": 4, "max_seconds": 300, "candidates": search}
@@ -122,15 +96,15 @@ def clone(default_project: Path, target: Path, search: list[dict]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def race(default_project: Path, server: dict, tmp_path_factory) -> dict:
+def race(set_up_project: Path, server: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Two clones (the project's own venv on PATH) run `dvc repro` at the same time against the server."""
     root = tmp_path_factory.mktemp("clones")
-    env = project_env(default_project) | {
+    env = project_env(set_up_project) | {
         "MLFLOW_TRACKING_URI": server["uri"],
         "MLFLOW_TRACKING_USERNAME": WRITER[0],
         "MLFLOW_TRACKING_PASSWORD": WRITER[1],
     }
-    clones = {name: clone(default_project, root / name, search) for name, search in SEARCHES.items()}
+    clones = {name: clone(set_up_project, root / name, search) for name, search in SEARCHES.items()}
     jobs = {
         name: subprocess.Popen(
             ["dvc", "repro"], cwd=path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -145,12 +119,12 @@ def race(default_project: Path, server: dict, tmp_path_factory) -> dict:
     last = max(reports, key=lambda name: reports[name].stat().st_mtime_ns)
     print(f"race: the {last} clone registered last; registrations {registrations}")
     registry = json.loads(
-        run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], default_project, env=env).stdout
+        run([".venv/bin/python", "-c", REGISTRY, server["uri"], MODEL], set_up_project, env=env).stdout
     )
     return {"registrations": registrations, "registry": registry, "clones": clones}
 
 
-def test_two_pipelines_at_once_end_with_the_better_as_champion_and_both_registered(race) -> None:
+def test_two_pipelines_at_once_end_with_the_better_as_champion_and_both_registered(race: dict[str, Any]) -> None:
     registrations, registry = race["registrations"], race["registry"]
     strong, weak = (str(registrations[name]["version"]) for name in ("strong", "weak"))
     assert strong != weak and {strong, weak} <= set(registry["versions"])
@@ -162,13 +136,15 @@ def test_two_pipelines_at_once_end_with_the_better_as_champion_and_both_register
     assert registry["champion"] == strong, (registry["champion"], auc, registrations)
 
 
-def test_artifacts_are_in_the_servers_store_and_the_backend_holds_no_local_paths(race, server, postgres) -> None:
-    _, bindir = postgres
+def test_artifacts_are_in_the_servers_store_and_the_backend_holds_no_local_paths(
+    race: dict[str, Any], server: dict[str, Any], postgres: servers.Postgres
+) -> None:
+    bindir, store = postgres.bindir, postgres.libpq_url("mlflow")
     # every registered version's model files live under the server's artifact destination
     assert len(list(server["artifacts"].rglob("MLmodel"))) >= 2
     # the backend only holds mlflow-artifacts:/ URIs: no client's folder, no file:// path, not the store's own folder
     dump = subprocess.run(
-        [str(bindir / "pg_dump"), "--data-only", server["db"].replace("+psycopg", "")],
+        [str(bindir / "pg_dump"), "--data-only", store],
         check=True,
         capture_output=True,
         text=True,
@@ -180,7 +156,7 @@ def test_artifacts_are_in_the_servers_store_and_the_backend_holds_no_local_paths
         [
             str(bindir / "psql"),
             "-At",
-            server["db"].replace("+psycopg", ""),
+            store,
             "-c",
             (
                 "select artifact_location from experiments union all select artifact_uri from runs union all "
@@ -198,7 +174,9 @@ def as_user(project: Path, user: tuple[str, str], **extra: str) -> dict[str, str
     return project_env(project) | {"MLFLOW_TRACKING_USERNAME": user[0], "MLFLOW_TRACKING_PASSWORD": user[1]} | extra
 
 
-def test_the_pr_reviewer_reads_the_registry_but_cannot_move_the_champion(race, server, default_project) -> None:
+def test_the_pr_reviewer_reads_the_registry_but_cannot_move_the_champion(
+    race: dict[str, Any], server: dict[str, Any], set_up_project: Path
+) -> None:
     probe = r"""
 import sys
 from mlflow.tracking import MlflowClient
@@ -210,8 +188,8 @@ try:
 except Exception as error:
     print("refused", champion, "403" in str(error))
 """
-    env = as_user(default_project, PR_REVIEW)
-    out = run([".venv/bin/python", "-c", probe, server["uri"], MODEL], default_project, env=env).stdout.split()
+    env = as_user(set_up_project, PR_REVIEW)
+    out = run([".venv/bin/python", "-c", probe, server["uri"], MODEL], set_up_project, env=env).stdout.split()
     assert out == ["refused", race["registry"]["champion"], "True"]
 
 
@@ -258,11 +236,13 @@ print(json.dumps({
 """
 
 
-def test_the_pr_reviewer_is_refused_every_write_into_mains_champion_and_runs(race, server, default_project) -> None:
+def test_the_pr_reviewer_is_refused_every_write_into_mains_champion_and_runs(
+    race: dict[str, Any], server: dict[str, Any], set_up_project: Path
+) -> None:
     # given the champion main registered, and the pull-request identity's credentials
     args = [".venv/bin/python", "-c", WRITES, server["uri"], MODEL, *PR_REVIEW, PR_EXPERIMENT]
     # when it tries every write a pull-request job could aim at main
-    found = json.loads(run(args, default_project, env=as_user(default_project, PR_REVIEW)).stdout)
+    found = json.loads(run(args, set_up_project, env=as_user(set_up_project, PR_REVIEW)).stdout)
     # then it reads the champion's files and writes into its own experiment, and every write into main is a 403
     assert found.pop("read the champion's MLmodel") == 200 and found.pop("log a run in its own experiment") == 200
     assert found == dict.fromkeys(found, 403), found
@@ -293,44 +273,42 @@ with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=auth,
 
 
 def test_a_model_file_changed_after_registration_is_refused_by_the_serving_import(
-    race, server, default_project, tmp_path
+    race: dict[str, Any], server: dict[str, Any], set_up_project: Path, tmp_path: Path
 ) -> None:
     # given the champion's MLmodel rewritten to a pickle flavour by an identity that may write there (the writer)
     swap = [".venv/bin/python", "-c", SWAP, server["uri"], MODEL, *WRITER]
-    writer_env, kept = as_user(default_project, WRITER), str(tmp_path / "MLmodel")
-    assert run([*swap, "swap", kept], default_project, env=writer_env).stdout.split() == ["200"]
-    serving_env = as_user(default_project, SERVING, MLFLOW_TRACKING_URI=server["uri"], BENTOML_HOME=str(tmp_path))
+    writer_env, kept = as_user(set_up_project, WRITER), str(tmp_path / "MLmodel")
+    assert run([*swap, "swap", kept], set_up_project, env=writer_env).stdout.split() == ["200"]
+    serving_env = as_user(set_up_project, SERVING, MLFLOW_TRACKING_URI=server["uri"], BENTOML_HOME=str(tmp_path))
     import_model = [".venv/bin/python", "-m", "my_mlops_project", "import-model"]
     try:
         # when the service's identity imports the champion (make serve, make batch and make bento do)
-        done = run(import_model, default_project, env=serving_env, check=False)
+        done = run(import_model, set_up_project, env=serving_env, check=False)
         # then the import is refused, naming the file, and nothing is stored
         assert done.returncode != 0, done.stdout
         assert "MLmodel changed" in done.stderr and "sha256 manifest recorded at registration" in done.stderr
         assert not list(tmp_path.glob("models/*/*/model.yaml"))
     finally:  # the writer puts the original back
-        assert run([*swap, "restore", kept], default_project, env=writer_env).stdout.split() == ["200"]
+        assert run([*swap, "restore", kept], set_up_project, env=writer_env).stdout.split() == ["200"]
     # and once the file is what was registered, the same identity imports it
-    again = run(import_model, default_project, env=serving_env)
+    again = run(import_model, set_up_project, env=serving_env)
     assert again.stdout.strip().startswith(f"{MODEL}:v")
 
 
 def test_a_candidate_the_pr_reviewer_logged_is_never_registered_and_main_trains_its_own(
-    race, server, default_project, tmp_path
+    race: dict[str, Any], server: dict[str, Any], set_up_project: Path, tmp_path: Path
 ) -> None:
     # given a pull request's clone that trained and evaluated its candidate as pr-review (make candidate in
     # pr-review.yml) and committed the candidate.json, metrics.json and dvc.lock that go with it
-    pr = clone(default_project, tmp_path / "pr", SEARCHES["strong"])  # runs on the default project's venv
-    python = str(default_project / ".venv" / "bin" / "python")
-    pr_env = as_user(
-        default_project, PR_REVIEW, MLFLOW_TRACKING_URI=server["uri"], MLFLOW_EXPERIMENT_NAME=PR_EXPERIMENT
-    )
+    pr = clone(set_up_project, tmp_path / "pr", SEARCHES["strong"])  # runs on the set-up project's venv
+    python = str(set_up_project / ".venv" / "bin" / "python")
+    pr_env = as_user(set_up_project, PR_REVIEW, MLFLOW_TRACKING_URI=server["uri"], MLFLOW_EXPERIMENT_NAME=PR_EXPERIMENT)
     run(["dvc", "repro", "evaluate"], pr, env=pr_env, timeout=1500)
     run(["git", "add", "-A"], pr, env=pr_env)
     commit = ["git", "-c", "user.name=pr", "-c", "user.email=pr@example.com", "commit", "-q", "-m", "PR outputs"]
     run(commit, pr, env=pr_env)
     foreign = json.loads((pr / "models" / "candidate.json").read_text())
-    main_env = as_user(default_project, WRITER, MLFLOW_TRACKING_URI=server["uri"])
+    main_env = as_user(set_up_project, WRITER, MLFLOW_TRACKING_URI=server["uri"])
     versions = json.loads(run([python, "-c", REGISTRY, server["uri"], MODEL], pr, env=main_env).stdout)
     # when main's writer runs the old `make candidate`, DVC reuses the committed results
     reused = run(["make", "candidate"], pr, env=main_env)
