@@ -41,13 +41,13 @@ def run(cfg: Config) -> Registration:
     if version is None:
         version = mlflow.register_model(candidate.model_uri, name, tags={"run_id": candidate.run_id})
     onnx_tags = client.get_model_version(name, version.version).tags or {}
+    schema = Schema.load(cfg.paths.features).with_threshold(candidate.decision_threshold)  # what serving applies
     if "onnx.parity" not in onnx_tags:  # once per version
-        schema = Schema.load(cfg.paths.features).with_threshold(candidate.decision_threshold)
         holdout_rows = pd.read_parquet(cfg.paths.holdout)
         onnx_tags = onnx_logging.export_onnx(client, name, version, candidate, schema, holdout_rows)
     if model_files.MODEL_TAG not in onnx_tags:  # once per version, before any alias points at it
         model_files.record(client, version, candidate.model_uri, onnx_tags.get("onnx.model_uri"))
-        registry.record_schema(client, version, Schema.load(cfg.paths.features))
+        registry.record_schema(client, version, schema)
     before = registry.champion(client, name)
     client.set_registered_model_alias(name, aliases.CHALLENGER, version.version)
 
