@@ -33,7 +33,7 @@ from .database import (
     predictions,
     requests,
 )
-from .probabilities import ClassProbabilities
+from .probabilities import ClassProbabilities, insert_with_probabilities
 
 
 class DuplicateRows(UserError):
@@ -174,7 +174,7 @@ def insert_scored(
     try:
         with engine.begin() as connection:
             if probabilities is not None:
-                _insert_with_probabilities(connection, request, positions, values, keys, probabilities)
+                insert_with_probabilities(connection, request, positions, values, keys, probabilities)
             else:
                 _insert_scored(connection, request, positions, values, keys)
             if inputs:
@@ -245,49 +245,6 @@ def _insert_scored(
         [
             {"request": request.id, "row_index": position, "row_key": key, "prediction": value}
             for position, key, value in zip(positions, row_keys, values, strict=True)
-        ],
-    )
-
-
-def _insert_with_probabilities(
-    connection: Connection,
-    request: Request,
-    positions: np.ndarray,
-    values: Sequence[Any],
-    keys: Sequence[str] | None,
-    probabilities: ClassProbabilities,
-) -> None:
-    """Classification rows with their class probabilities, by the same routes as ``_insert_scored``."""
-    if not len(positions):
-        return
-    first = int(positions[0])
-    contiguous = int(positions[-1]) - first + 1 == len(positions)
-    dialect = connection.dialect.name
-    select_list = probabilities.sqlite_select(values) if dialect == "sqlite" and keys is None and contiguous else None
-    if select_list is not None:
-        expressions, parameters = select_list
-        connection.exec_driver_sql(
-            f"INSERT INTO {predictions.name} (request, row_index, prediction, probabilities) "
-            f"SELECT ?, ? + j.key, {expressions} FROM json_each(?) AS j",
-            (request.id, first, *parameters),
-        )
-        return
-    positions = positions.tolist()
-    row_keys: Sequence[str | None] = keys or [None] * len(positions)
-    if dialect == "postgresql" and connection.dialect.driver == "psycopg":
-        driver = connection.connection.driver_connection
-        if driver is None:
-            raise RuntimeError("the serving layer's database connection is closed")
-        columns = "request, row_index, row_key, prediction, probabilities"
-        with driver.cursor().copy(f"COPY {predictions.name} ({columns}) FROM STDIN") as copy:
-            for row in zip(positions, row_keys, values, probabilities.texts(), strict=True):
-                copy.write_row((request.id, row[0], row[1], json.dumps(row[2]), row[3]))
-        return
-    connection.execute(
-        predictions.insert(),
-        [
-            {"request": request.id, "row_index": p, "row_key": k, "prediction": v, "probabilities": d}
-            for p, k, v, d in zip(positions, row_keys, values, probabilities.documents(), strict=True)
         ],
     )
 
