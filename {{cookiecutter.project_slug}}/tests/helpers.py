@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,19 +140,32 @@ class Server:
 
 
 def start_server(
-    project: Path, bentoml_home: Path, workdir: Path, timeout: float = 180, follow_champion: float = 0
+    project: Path,
+    bentoml_home: Path,
+    workdir: Path,
+    timeout: float = 180,
+    follow_champion: float = 0,
+    *,
+    db_url: str | None = None,
+    env: dict[str, str] | None = None,
+    ready: tuple[int, ...] = (200,),
 ) -> Server:
-    """`bentoml serve` of the project's service on a free 127.0.0.1 port; returns once /readyz answers 200."""
+    """`bentoml serve` of the project's service on a free 127.0.0.1 port; returns once /readyz answers one of
+    ``ready`` (200; add 503 for a service that starts while its database is down). ``env``: more variables."""
     port = free_port()
-    db_url = f"sqlite:///{workdir / 'serving.db'}"
-    env = os.environ | {
-        "SERVING_FOLLOW_CHAMPION": str(follow_champion),
-        "BENTOML_HOME": str(bentoml_home),
-        "SERVING_DB_URL": db_url,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-        "BENTOML_DO_NOT_TRACK": "true",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
+    db_url = db_url or f"sqlite:///{workdir / 'serving.db'}"
+    env = (
+        os.environ
+        | (env or {})
+        | {
+            "SERVING_FOLLOW_CHAMPION": str(follow_champion),
+            "BENTOML_HOME": str(bentoml_home),
+            "SERVING_DB_URL": db_url,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+    )
     log = workdir / "server.log"
     command = [
         sys.executable,
@@ -173,7 +186,7 @@ def start_server(
         if process.poll() is not None:
             pytest.fail(f"bentoml serve exited {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code in ready:
                 return server
         except httpx.HTTPError:
             pass
@@ -189,9 +202,52 @@ def server_binaries() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL server: its URL, and the outages the tests inject (stop, start, freeze, thaw)."""
+
+    url: str
+    bindir: Path
+    data: Path
+    options: str
+    log: Path
+    as_user: list[str]
+
+    def pg_ctl(self, *args: str) -> None:
+        command = [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self.pg_ctl("-o", self.options, "-l", str(self.log), "-w", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+    def processes(self) -> list[int]:
+        """The postmaster and every backend (its children): what SIGSTOP freezes."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        found = [postmaster]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == postmaster:
+                        found.append(int(entry.name))
+                except (OSError, ValueError):
+                    continue
+        return found
+
+    def freeze(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server on a free loopback port (run as the `postgres` user when we are root); its URL."""
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server on a free loopback port (run as the `postgres` user when we are root)."""
     bindir = server_binaries()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -202,18 +258,28 @@ def postgres_server() -> Iterator[str]:
         os.chown(root, account.pw_uid, account.pw_gid)
         as_user = ["runuser", "-u", account.pw_name, "--"]
     data, port = root / "data", free_port()
-
-    def pg(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-U", "serving", "--auth=trust", "-E", "UTF8")
+    command = [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "serving", "--auth=trust", "-E", "UTF8"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+    server = Postgres(
+        f"postgresql+psycopg://serving@127.0.0.1:{port}/postgres", bindir, data, options, root / "server.log", as_user
+    )
+    server.start()
     try:
-        yield f"postgresql+psycopg://serving@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        with suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            server.thaw()
+        with suppress(subprocess.CalledProcessError):
+            server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server's URL (see ``postgres``)."""
+    with postgres() as server:
+        yield server.url
 
 
 def _has_user(name: str) -> bool:

@@ -1,0 +1,68 @@
+"""The service's OpenAPI document is its contract: schemathesis (every check, a fixed seed, bounded examples) against a
+real `make serve` of the default project finds no failure.
+
+Every operation of /docs.json is exercised: bodies that the spec says are valid must be accepted, bodies it says are
+invalid must be refused, and every answer (status, headers, body) must be one the spec lists. ``fuzz`` takes extra
+headers, so a run with credentials (a bearer token for /feedback) is one more call.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port, project_env, serving
+
+pytestmark = pytest.mark.slow
+SEED = 25
+MAX_EXAMPLES = 30  # per operation: about 4 minutes of fuzzing on 2 cores
+
+
+def fuzz(url: str, report: Path, headers: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """schemathesis over every operation of ``url``/docs.json with all checks; its JUnit report in ``report``."""
+    command = [
+        shutil.which("st") or "st",
+        "run",
+        f"{url}/docs.json",
+        "--url",
+        url,
+        "--checks",
+        "all",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        "1",
+        "--no-color",
+        "--generation-database",
+        "none",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
+    ]
+    for name, value in (headers or {}).items():
+        command += ["--header", f"{name}: {value}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_the_spec_is_the_contract(default_project: Path, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = project_env(default_project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'serving.db'}"}
+    with serving(["make", "serve", f"PORT={port}"], default_project, f"{url}/readyz", tmp_path / "serve.log", env=env,
+                 stop=signal.SIGINT):  # fmt: skip
+        spec = json.loads(subprocess.run(["curl", "-s", f"{url}/docs.json"], capture_output=True, text=True).stdout)
+        done = fuzz(url, tmp_path / "junit.xml")
+    summary = done.stdout[-6000:]
+    (tmp_path / "schemathesis.txt").write_text(done.stdout + done.stderr)
+    # every operation was tested, and none failed
+    assert {"/predict", "/feedback"} <= set(spec["paths"])
+    assert done.returncode == 0, summary + done.stderr[-3000:]
+    assert "No issues found" in done.stdout or " 0 failures" in done.stdout or "passed" in done.stdout, summary

@@ -1,0 +1,268 @@
+"""Outages of the serving layer under a steady load, against a real `bentoml serve`: SQLite's write lock held by
+another client, the service's own write lock held past the deadline, PostgreSQL stopped, frozen (SIGSTOP) and its
+table locked, and a cold start with PostgreSQL down.
+
+Each outage checks what a client and an operator see: every request sent during it answered 503 with Retry-After
+within about a second (SERVING_WRITE_TIMEOUT is 1 s here), `/readyz` 503 during it and 200 again on its own after
+it, no traceback in the log, and the count that matters: acknowledged-but-lost is 0, and nothing answered with
+anything but 200 is stored (the rows stored are exactly the rows answered). With OUTAGES_REPORT=<file> each
+outage's timeline is appended to it as a JSON line (benchmarks/outages.py prints them as a table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy
+from sqlalchemy import select
+
+from {{ cookiecutter.package_name }}.predictions import database
+
+from ..helpers import Postgres, Server, postgres, start_server
+
+pytestmark = pytest.mark.slow  # real service processes, a real PostgreSQL server
+CLIENTS = 4
+DEADLINE_S = 1.0  # SERVING_WRITE_TIMEOUT of these services
+OUTAGE_S = 4.0
+FAST = {"SERVING_WRITE_TIMEOUT": str(DEADLINE_S)}
+
+
+@dataclass
+class Answer:
+    sent: float
+    took: float
+    status: int  # 0: no HTTP answer (connection reset, timeout)
+    ids: list[str] = field(default_factory=list)
+    retry_after: str | None = None
+
+
+class Traffic:
+    """CLIENTS threads posting one-record requests until stopped; every answer is kept with when it was sent."""
+
+    def __init__(self, server: Server, records: list[dict]) -> None:
+        self.server, self.records = server, records
+        self.answers: list[Answer] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._client, args=(i,)) for i in range(CLIENTS)]
+
+    def __enter__(self) -> Traffic:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(120)
+
+    def answered_since(self, since: float) -> int:
+        return sum(1 for a in list(self.answers) if a.sent >= since and a.status == 200)
+
+    def wait_for_answers(self, count: int, since: float = 0.0, timeout: float = 60) -> None:
+        wait_until(lambda: self.answered_since(since) >= count, timeout, f"{count} answers (200)")
+
+    def _client(self, number: int) -> None:
+        sent = 0
+        with httpx.Client(timeout=90) as client:
+            while not self.stop.is_set():
+                body = {"records": [self.records[(number * 7919 + sent) % len(self.records)]]}
+                sent += 1
+                started = time.monotonic()
+                try:
+                    response = client.post(f"{self.server.url}/predict", json=body)
+                except httpx.HTTPError:
+                    self.answers.append(Answer(started, time.monotonic() - started, 0))
+                    time.sleep(0.05)
+                    continue
+                took = time.monotonic() - started
+                ids = [a["id"] for a in response.json()] if response.status_code == 200 else []
+                self.answers.append(
+                    Answer(started, took, response.status_code, ids, response.headers.get("retry-after"))
+                )
+                if response.status_code != 200:
+                    time.sleep(0.05)  # a client that backs off a little, as Retry-After asks
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until ``condition()`` held; fails after ``timeout``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"no {what} after {timeout}s"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def ready(server: Server) -> int:
+    try:
+        return httpx.get(f"{server.url}/readyz", timeout=5).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def stored_ids(db_url: str) -> list[str]:
+    engine = database.connect(db_url)
+    try:
+        with engine.connect() as connection:
+            query = select(database.scored.c.request_id, database.scored.c.row_key).where(
+                database.scored.c.source == database.ONLINE
+            )
+            return [f"{request_id}:{key}" for request_id, key in connection.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def outage(
+    name: str, server: Server, records: list[dict], inject: Callable[[], None], heal: Callable[[], None]
+) -> dict:
+    """Load, inject, hold OUTAGE_S, heal, recover; assert what clients and operators see; returns the timeline."""
+    logged = len(server.log.read_bytes())
+    with Traffic(server, records) as traffic:
+        traffic.wait_for_answers(20)
+        injected = time.monotonic()
+        inject()
+        try:
+            noticed = wait_until(lambda: ready(server) == 503, 15, "/readyz 503 during the outage")
+            time.sleep(OUTAGE_S)
+        finally:
+            healed = time.monotonic()
+            heal()
+        recovered = wait_until(lambda: ready(server) == 200, 30, "/readyz 200 after the outage")
+        first_200 = wait_until(lambda: traffic.answered_since(healed) > 0, 30, "a 200 after the outage")
+        traffic.wait_for_answers(20, since=healed)
+    answers = traffic.answers
+    # during the outage (once it was noticed, until it was healed) every request got a quick 503 with Retry-After
+    during = [a for a in answers if injected + noticed + DEADLINE_S < a.sent and a.sent + a.took < healed]
+    assert during, "no request was sent during the outage"
+    assert {a.status for a in during} == {503}, Counter(a.status for a in during)
+    assert max(a.took for a in during) < DEADLINE_S + 1.0, sorted(a.took for a in during)[-5:]
+    assert all(a.retry_after for a in during)
+    assert {a.status for a in answers} <= {200, 503}, Counter(a.status for a in answers)
+    # and every prediction answered 200 is stored, and nothing else is
+    answered = [i for a in answers for i in a.ids]
+    stored = stored_ids(server.db_url)
+    lost = set(answered) - set(stored)
+    unanswered = set(stored) - set(answered)
+    assert not lost, f"{len(lost)} acknowledged prediction(s) lost"
+    assert not unanswered, f"{len(unanswered)} prediction(s) stored although the client got no 200"
+    assert len(stored) == len(set(stored))
+    log = server.log.read_bytes()[logged:].decode(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+    timeline = {
+        "outage": name,
+        "requests": len(answers),
+        "by_code": dict(sorted(Counter(str(a.status) for a in answers).items())),
+        "slowest_503_s": round(max(a.took for a in answers if a.status == 503), 3),
+        "noticed_s": round(noticed, 2),
+        "recovery_s": round(max(recovered, first_200), 2),
+        "acknowledged_lost": len(lost),
+        "stored_without_200": len(unanswered),
+    }
+    if path := os.environ.get("OUTAGES_REPORT"):
+        with Path(path).open("a") as report:
+            report.write(json.dumps(timeline) + "\n")
+    return timeline
+
+
+@pytest.fixture(scope="module")
+def sqlite_service(trained_project, champion, bentoml_home, tmp_path_factory) -> Iterator[Server]:
+    running = start_server(trained_project, bentoml_home, tmp_path_factory.mktemp("sqlite-outages"), env=FAST)
+    yield running
+    running.stop()
+
+
+def test_sqlite_locked_by_another_client(sqlite_service, feature_rows) -> None:
+    path = str(sqlalchemy.make_url(sqlite_service.db_url).database)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def inject() -> None:
+        holder.execute("BEGIN IMMEDIATE")  # another client holds SQLite's write lock
+
+    outage("SQLite write lock held by another client", sqlite_service, feature_rows, inject, holder.rollback)
+    holder.close()
+
+
+def test_the_write_lock_held_past_the_deadline_detaches_the_waiting_requests(sqlite_service, feature_rows) -> None:
+    # the service's own lock (database.WriteLock): a write that waits on it stalls past every request's deadline;
+    # the requests answered 503 abandon their rows, which are removed again once the late write commits
+    path = Path(f"{sqlalchemy.make_url(sqlite_service.db_url).database}.write-lock")
+    with path.open("a") as lock:
+        outage(
+            "serving.db.write-lock held (a write hung past the deadline)",
+            sqlite_service,
+            feature_rows,
+            lambda: fcntl.flock(lock, fcntl.LOCK_EX),
+            lambda: fcntl.flock(lock, fcntl.LOCK_UN),
+        )
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Postgres]:
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pg_service(pg, trained_project, champion, bentoml_home, tmp_path_factory) -> Iterator[Server]:
+    running = start_server(
+        trained_project, bentoml_home, tmp_path_factory.mktemp("pg-outages"), db_url=pg.url, env=FAST
+    )
+    yield running
+    running.stop()
+
+
+def test_postgres_stopped(pg, pg_service, feature_rows) -> None:
+    outage("PostgreSQL stopped", pg_service, feature_rows, pg.stop, pg.start)
+
+
+def test_postgres_frozen(pg, pg_service, feature_rows) -> None:
+    outage("PostgreSQL frozen (SIGSTOP)", pg_service, feature_rows, pg.freeze, pg.thaw)
+
+
+def test_postgres_table_locked(pg, pg_service, feature_rows) -> None:
+    holder = sqlalchemy.create_engine(pg.url).connect()
+
+    def inject() -> None:
+        holder.exec_driver_sql("BEGIN")
+        holder.exec_driver_sql("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE")
+
+    outage("PostgreSQL table locked", pg_service, feature_rows, inject, holder.rollback)
+    holder.close()
+
+
+def test_a_cold_start_with_postgres_down_waits_and_says_so(
+    pg, trained_project, champion, bentoml_home, tmp_path
+) -> None:
+    # given PostgreSQL down when the service starts
+    pg.stop()
+    try:
+        own = start_server(trained_project, bentoml_home, tmp_path, db_url=pg.url, env=FAST, ready=(503,))
+        try:
+            # then it answers, not ready, and refuses predictions at once; its log says why, without tracebacks
+            time.sleep(12)
+            assert ready(own) == 503
+            refused = httpx.post(f"{own.url}/predict", json={"records": []}, timeout=10)
+            assert refused.status_code == 503 and refused.headers["retry-after"]
+            log = own.log.read_text()
+            waiting = [line for line in log.splitlines() if "connecting to the serving layer" in line]
+            assert waiting and len(waiting) <= 2 * 4, log[-3000:]  # one line per interval and worker, not a flood
+            assert "Traceback" not in log, log[-3000:]
+        finally:
+            pg.start()
+        # when PostgreSQL is back, it turns ready on its own and serves
+        wait_until(lambda: ready(own) == 200, 30, "/readyz 200 once PostgreSQL is back")
+        assert own.process.poll() is None
+    finally:
+        with contextlib.suppress(Exception):
+            own.stop()
