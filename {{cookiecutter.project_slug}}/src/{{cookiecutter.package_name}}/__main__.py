@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .core import config, environment
 from .core.errors import ConfigError, MissingFile, UserError
@@ -37,7 +38,10 @@ def _stage(name: str) -> Callable[[argparse.Namespace, config.Config], object]:
     def call(args: argparse.Namespace, cfg: config.Config) -> object:
         from importlib import import_module
 
-        return import_module(f".stages.{name}", __package__).run(_with_paths(args, cfg))
+        from .tracking import outages
+
+        with outages.reported(name, cfg.tracking):  # the tracking server failed: one line, not a traceback
+            return import_module(f".stages.{name}", __package__).run(_with_paths(args, cfg))
 
     return call
 
@@ -125,10 +129,25 @@ def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
         gc.enable()
     gc.freeze()  # and the job's own collections need not walk them again (benchmarks/batch_start.py: -0.35 s CPU)
 
+    from .predictions import database
+    from .serving import resume
+
+    try:
+        result = _score(args, cfg, batch)
+    except Exception as error:  # the database stayed down through the retries: one line, the command that resumes
+        if not database.transient(error):
+            raise
+        rerun = resume.rerun_command(args.input, args.batch_id, args.key_column, args.engine)
+        raise resume.unreachable(cfg.serving.resolved_db_url, error, rerun, args.db_retry) from None
+    print(json.dumps(batch.as_dict(result)))
+    return result
+
+
+def _score(args: argparse.Namespace, cfg: config.Config, batch: Any) -> Any:
     if args.engine == "spark":
         from .serving import spark_batch
 
-        result = spark_batch.run(
+        return spark_batch.run(
             cfg,
             args.input,
             batch_id=args.batch_id,
@@ -137,12 +156,14 @@ def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
             partitions=args.spark_partitions,
             chunk_rows=args.chunk_rows,
         )
-    else:
-        result = batch.run(
-            cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows
-        )
-    print(json.dumps(batch.as_dict(result)))
-    return result
+    return batch.run(
+        cfg,
+        args.input,
+        batch_id=args.batch_id,
+        key_column=args.key_column,
+        chunk_rows=args.chunk_rows,
+        retry_s=args.db_retry,
+    )
 
 
 def _predict(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -301,6 +322,13 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--key-column", help="a unique column to use as row key (default: row position)")
     batch.add_argument(
         "--chunk-rows", type=int, default=config.CHUNK_ROWS, help="rows per transaction (default: %(default)s)"
+    )
+    batch.add_argument(
+        "--db-retry",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="retry an unreachable or locked serving layer this long before giving up (default: %(default)s)",
     )
     batch.add_argument("--engine", choices=["in-process", "spark"], default="in-process", help="default: %(default)s")
     batch.add_argument("--spark-master", default="local[*]", help="with --engine spark (default: %(default)s)")

@@ -11,13 +11,11 @@ from ..core.config import Config
 from ..core.reports import Candidate
 from ..core.schema import Schema
 from ..data.tables import file_md5
-from ..tracking import runs
+from ..tracking import outages, runs
 from ..training import features, models, search, search_logging
 
 
 def run(cfg: Config) -> Candidate:
-    import mlflow
-
     paths = cfg.paths
     families = [candidate.family for candidate in cfg.train.search.candidates]
     device = models.resolve_device(cfg.train.device, families)  # first: a wrong device fails before any work
@@ -28,7 +26,7 @@ def run(cfg: Config) -> Candidate:
     runs.configure(cfg.tracking)
 
     data_md5 = file_md5(paths.train)
-    with mlflow.start_run(run_name=runs.run_name("search", data_md5)):
+    with outages.run(cfg.tracking, run_name=runs.run_name("search", data_md5)):
         candidate = search_logging.search_and_log(cfg, frame, X, schema, trials, device=device, data_md5=data_md5)
     candidate.save(paths.candidate)
     return candidate
