@@ -202,6 +202,7 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
     (container,) = pod["containers"]
     assert container["image"] == f"ghcr.io/acme-corp/{SLUG}@sha256:{'0' * 64}"  # owner lower-cased; make image-pin
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/livez"  # a database outage at start: waiting, not failing
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["resources"]["requests"].keys() == {"cpu", "memory"}
     env = {e["name"]: e for e in container["env"]}

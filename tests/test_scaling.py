@@ -20,7 +20,14 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def spark_project(default_project: Path) -> Path:
+def spark_project(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # before its extra: one line naming `make setup-spark` (and the Java it needs), no traceback, nothing written
+    db = tmp_path_factory.mktemp("no-spark") / "serving.db"
+    env = project_env(default_project) | {"SERVING_DB_URL": f"sqlite:///{db}"}
+    done = run(["make", "batch", "ENGINE=spark"], default_project, env=env, check=False)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode != 0 and len(errors) == 1 and "make setup-spark" in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr and not db.exists()
     run(["make", "setup-spark"], default_project, timeout=900)
     return default_project
 
