@@ -1,6 +1,6 @@
 """Outages of the serving layer under a steady load, against a real `bentoml serve`: SQLite's write lock held by
 another client, the service's own write lock held past the deadline, PostgreSQL stopped, frozen (SIGSTOP) and its
-table locked, and a cold start with PostgreSQL down.
+table locked, and a cold start with PostgreSQL down; and batch jobs that meet a database that is down.
 
 Each outage checks what a client and an operator see: every request sent during it answered 503 with Retry-After
 within about a second (SERVING_WRITE_TIMEOUT is 1 s here), `/readyz` 503 during it and 200 again on its own after
@@ -15,7 +15,10 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -24,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import sqlalchemy
 from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.predictions import database
 
-from ..helpers import Postgres, Server, postgres, start_server
+from ..helpers import PACKAGE, PATHS, Postgres, Server, postgres, start_server
 
 pytestmark = pytest.mark.slow  # real service processes, a real PostgreSQL server
 CLIENTS = 4
@@ -269,3 +273,60 @@ def test_a_cold_start_with_postgres_down_waits_and_says_so(
     finally:
         with contextlib.suppress(Exception):
             own.stop()
+
+
+def batch_command(project: Path, bentoml_home: Path, url: str, *args: str) -> dict:
+    env = os.environ | {
+        "SERVING_DB_URL": url,
+        "BENTOML_HOME": str(bentoml_home),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+    }
+    return {"args": [sys.executable, "-m", PACKAGE, "batch", *args], "cwd": project, "env": env, "text": True}
+
+
+def batch(project: Path, bentoml_home: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = batch_command(project, bentoml_home, url, *args)
+    return subprocess.run(**command, capture_output=True, timeout=600, check=False)
+
+
+def test_batch_waits_for_a_database_that_comes_back(pg, trained_project, champion, bentoml_home) -> None:
+    # given PostgreSQL down when a batch starts
+    pg.stop()
+    command = batch_command(trained_project, bentoml_home, pg.url, "--input", str(PATHS.holdout), "--batch-id", "back")
+    job = subprocess.Popen(**command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # when it has met the database down (a line per retry) and the database comes back
+        assert job.stderr is not None
+        seen: list[str] = []
+        while not any("retrying in" in line for line in seen):
+            line = job.stderr.readline()
+            assert line, "".join(seen)[-3000:]
+            seen.append(line)
+    finally:
+        pg.start()
+    stdout, stderr = job.communicate(timeout=300)
+    # then it scores the whole file, without a traceback
+    assert job.returncode == 0, stderr[-3000:]
+    assert json.loads(stdout.splitlines()[-1])["written"] == len(pd.read_parquet(trained_project / PATHS.holdout))
+    assert "Traceback" not in "".join(seen) + stderr
+
+
+def test_batch_gives_up_in_one_line_naming_the_database_and_the_rerun(
+    pg, trained_project, champion, bentoml_home
+) -> None:
+    # given PostgreSQL down for good
+    pg.stop()
+    try:
+        done = batch(trained_project, bentoml_home, pg.url, "--input", str(PATHS.holdout), "--db-retry", "3")
+    finally:
+        pg.start()
+    # then the job ends after its retries with one line: the database (no password), the error, the rerun
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: the serving layer {pg.url} failed (OperationalError"), last
+    rerun = shlex.split(last.split("rerun `")[1].split("`")[0])
+    assert rerun[:4] == ["python", "-m", PACKAGE, "batch"]
+    # and that command, run once the database is back, scores the file
+    again = batch(trained_project, bentoml_home, pg.url, *rerun[4:])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout.splitlines()[-1])["rows"] == len(pd.read_parquet(trained_project / PATHS.holdout))
