@@ -11,7 +11,16 @@ from __future__ import annotations
 import keyword
 from typing import Annotated, Any, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    model_validator,
+)
 
 from ..core.metrics import TASKS
 from ..core.schema import Schema
@@ -83,6 +92,18 @@ class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=3, max_length=512)
     label: Any = Field(description="the true class (classification) or value (regression)")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_id(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A bad label's problem names its prediction id (which item of a long list is wrong)."""
+        try:
+            return handler(data)
+        except ValidationError as error:
+            if not (isinstance(data, dict) and isinstance(data.get("id"), str)):
+                raise
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"id {data['id']!r}: {problems}") from None
 
 
 class FeedbackRequest(BaseModel):
