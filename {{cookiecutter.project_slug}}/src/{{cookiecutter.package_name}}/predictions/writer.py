@@ -187,7 +187,7 @@ class Writer(Generic[T]):
         while not stopping:
             try:
                 stopping = self._step()
-            except Exception:  # a bug of ours: logged once, and the thread goes on (the futures are settled)
+            except Exception:  # a bug of ours: logged, and the thread goes on (its requests get 503 at their deadline)
                 log.exception("the serving-layer writer hit an unexpected error; it goes on")
         while True:  # what was submitted concurrently with close()
             try:
