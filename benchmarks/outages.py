@@ -111,7 +111,9 @@ def tracking_outage(project: Path, how: str) -> dict:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     server = mlflow_server(project, store, port, work / "server.log")
     try:
-        subprocess.run(train, cwd=work / "p", env=env, capture_output=True, check=True, timeout=900)
+        again = subprocess.run(train, cwd=work / "p", env=env, capture_output=True, text=True, timeout=900)
+        if again.returncode != 0:
+            print(f"the next train failed: {again.stderr[-2000:]}", file=sys.stderr)
         left = running_runs(project, uri)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -123,7 +125,8 @@ def tracking_outage(project: Path, how: str) -> dict:
         "exit": job.returncode,
         "traceback": "Traceback" in stderr,
         "last line": lines[-1][:160] if lines else "",
-        "runs RUNNING after the next train": left,
+        "next train": "ok" if again.returncode == 0 else f"exit {again.returncode}",
+        "runs RUNNING after it": left,
     }
 
 

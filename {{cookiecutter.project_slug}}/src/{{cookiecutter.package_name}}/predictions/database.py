@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -66,7 +66,6 @@ from sqlalchemy.exc import DBAPIError
 from ..core.errors import UserError
 
 log = logging.getLogger(__name__)
-R = TypeVar("R")
 ONLINE = "online"
 BATCH = "batch"
 ID = BigInteger().with_variant(Integer, "sqlite")
@@ -208,7 +207,7 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
-def retrying(call: Callable[[], R], *, seconds: float, what: str) -> R:
+def retrying(call: Callable[[], Any], *, seconds: float, what: str) -> Any:
     """``call()``, again after pauses of 0.5 s doubling to 8 s while it fails with a transient error, for about
     ``seconds``; then (or on any other error) the error is raised. Each retry is one log line."""
     deadline, pause = time.monotonic() + seconds, 0.5
