@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, project_env, serving
+from .projects import free_port, project_env, serving
 
 pytestmark = pytest.mark.slow
 SEED = 25
