@@ -1,16 +1,17 @@
 """Outages under a steady load: what clients and operators see while the serving layer or the tracking server fails.
 
-    python benchmarks/outages.py --project DIR [--hold 65]
+    python -m benchmarks.outages [--project DIR] [--hold 65] [--skip-serving] [--smoke]
 
-DIR is a baked project after `make setup` (its tests train their own small project). The serving-layer outages are
-the project's own tests (tests/serving/test_outages.py: SQLite's write lock held by another client, the service's
-write lock held so that a write hangs past every deadline, PostgreSQL stopped, frozen with SIGSTOP, its table
-locked), each under 4 clients for ``--hold`` seconds (the issue's 60 s timeout: 65), with their timeline written by
-the tests (OUTAGES_REPORT). Then the tracking server: `make mlflow-server`'s `mlflow server` killed, then frozen,
-while `python -m <package> train` runs against it, with the project's own MLflow retry defaults: how long until
-the stage gives up, its last line, and whether its run stayed RUNNING after the next train.
+DIR is a baked project after `make setup` (default: a fresh one; its tests train their own small project). The
+serving-layer outages are the project's own tests (tests/serving/test_outages.py: SQLite's write lock held by
+another client, the service's write lock held so that a write hangs past every deadline, PostgreSQL stopped, frozen
+with SIGSTOP, its table locked), each under 4 clients for ``--hold`` seconds (the issue's 60 s timeout: 65), with
+their timeline written by the tests (OUTAGES_REPORT). Then the tracking server: an `mlflow server` killed, then
+frozen, while `python -m <package> train` runs against it, with the project's own MLflow retry defaults: how long
+until the stage gives up, its last line, and whether its run stayed RUNNING after the next train.
 
-Prints a markdown table per part and the machine's load. Not a test (the tests assert; this measures).
+Prints a markdown table per part and the machine's load. Not a test (the project's tests assert; this measures);
+--smoke holds one serving outage (SQLite locked) 3 s and kills the tracking server only (tests/test_benchmarks.py).
 """
 
 from __future__ import annotations
@@ -18,84 +19,59 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _env import QUIET
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.project import IN_PROJECT, Project, bake_and_set_up, load_average
+from tools.servers import free_port, wait_until_ready
 
 
-def serving_outages(project: Path, hold: float) -> list[dict]:
+def serving_outages(project: Project, hold: float, select: str = "") -> list[dict[str, Any]]:
+    """The project's outage tests under load (those pytest's -k ``select`` picks); one timeline (a dict) each."""
     report = Path(tempfile.mkdtemp(prefix="outages-")) / "timelines.jsonl"
-    env = os.environ | QUIET | {"OUTAGES_REPORT": str(report), "OUTAGES_HOLD_S": str(hold)}
-    command = [str(project / ".venv/bin/pytest"), "tests/serving/test_outages.py", "-q", "-p", "no:cacheprovider"]
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+    env = project.env(OUTAGES_REPORT=str(report), OUTAGES_HOLD_S=str(hold))
+    command = [str(project.python), "-m", "pytest", "tests/serving/test_outages.py", "-q", "-p", "no:cacheprovider"]
+    command += ["-k", select] if select else []
+    done = subprocess.run(command, cwd=project.root, env=env, capture_output=True, text=True, check=False)
     print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:], file=sys.stderr)
     return [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
 
 
-TRAIN_READY = r"""
-import sys
-sys.path.insert(0, ".")
-from pathlib import Path
-from tests.helpers import make_project, inside, run_pipeline
-from {package}.core import config
-root = Path(sys.argv[1])
-make_project(root)
-with inside(root):
-    run_pipeline(config.load("params.yaml"), until="prepare")
-"""
-
-
-def mlflow_server(project: Path, store: Path, port: int, log: Path) -> subprocess.Popen:
-    command = [str(project / ".venv/bin/mlflow"), "server", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}"]
+def mlflow_server(project: Project, store: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`mlflow server` on loopback over ``store`` (SQLite and a local artifact folder), once it answers."""
+    command = [
+        str(project.python.parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{store / 'mlflow.db'}",
+    ]
     command += ["--artifacts-destination", str(store / "artifacts"), "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as out:
-        server = subprocess.Popen(command, env=os.environ | QUIET, stdout=out, stderr=out, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"mlflow server did not start: {log.read_text()[-2000:]}")
+        server = subprocess.Popen(command, env=project.env(), stdout=out, stderr=out, start_new_session=True)
+    wait_until_ready(server, f"http://127.0.0.1:{port}/health", log, 120)
+    return server
 
 
-def running_runs(project: Path, uri: str) -> int:
-    code = (
-        "import sys, mlflow; c = mlflow.MlflowClient(sys.argv[1]);"
-        "print(sum(len(c.search_runs([e.experiment_id], \"attributes.status = 'RUNNING'\")) for e in c.search_experiments()))"
-    )
-    done = subprocess.run([str(project / ".venv/bin/python"), "-c", code, uri], capture_output=True, text=True)
-    return int(done.stdout.strip() or -1)
+def running_runs(project: Project, uri: str) -> int:
+    return int(project.script("running_runs", uri) or -1)
 
 
-def tracking_outage(project: Path, how: str) -> dict:
-    package = next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+def tracking_outage(project: Project, how: str) -> dict[str, Any]:
+    """Train against a tracking server that is killed (or frozen) once the stage's run is RUNNING."""
     work = Path(tempfile.mkdtemp(prefix=f"tracking-{how}-"))
-    code = TRAIN_READY.replace("{package}", package)
-    subprocess.run([str(project / ".venv/bin/python"), "-c", code, str(work / "p")], cwd=project, check=True,
-                   env=os.environ | QUIET, capture_output=True)  # fmt: skip
+    command = [str(project.python), str(IN_PROJECT / "train_ready.py"), project.package, str(work / "p")]
+    subprocess.run(command, cwd=project.root, env=project.env(), check=True, capture_output=True)
     port, store = free_port(), work / "store"
     store.mkdir()
     uri = f"http://127.0.0.1:{port}"
     server = mlflow_server(project, store, port, work / "server.log")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_")} | QUIET
-    env |= {"MLFLOW_TRACKING_URI": uri}
-    train = [str(project / ".venv/bin/python"), "-m", package, "train"]
+    env = {k: v for k, v in project.env(MLFLOW_TRACKING_URI=uri).items() if not k.startswith("MLFLOW_HTTP_")}
+    train = [str(project.python), "-m", project.package, "train"]
     started = time.monotonic()
     job = subprocess.Popen(train, cwd=work / "p", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while running_runs(project, uri) < 1 and job.poll() is None:
@@ -130,7 +106,7 @@ def tracking_outage(project: Path, how: str) -> dict:
     }
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(none)"
     head = list(rows[0])
@@ -140,19 +116,22 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", type=Path, required=True)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--project", type=Path, help="a baked, set-up project (default: bake and set up one)")
     parser.add_argument("--hold", type=float, default=65, help="seconds each serving-layer outage lasts")
     parser.add_argument("--skip-serving", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="one 3 s outage per part (tests)")
     args = parser.parse_args()
-    project = args.project.resolve()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start")
+    hold, kinds = (3.0, ("killed",)) if args.smoke else (args.hold, ("killed", "frozen"))
+    select = "sqlite_locked_by_another_client" if args.smoke else ""
+    project = Project.at(args.project or bake_and_set_up("mlops-bench-outages-"))
+    print(f"{os.cpu_count()} cores; load average (1/5/15 min) at start: {load_average()}")
     if not args.skip_serving:
-        print(f"\n## The serving layer ({args.hold:g} s each, 4 clients, SERVING_WRITE_TIMEOUT=1)\n")
-        print(table(serving_outages(project, args.hold)))
+        print(f"\n## The serving layer ({hold:g} s each, 4 clients, SERVING_WRITE_TIMEOUT=1)\n")
+        print(table(serving_outages(project, hold, select)))
     print("\n## The tracking server (mlflow server, train running; the project's retry defaults)\n")
-    print(table([tracking_outage(project, how) for how in ("killed", "frozen")]))
-    print(f"\nload {os.getloadavg()[0]:.2f} at the end")
+    print(table([tracking_outage(project, how) for how in kinds]))
+    print(f"\nload average at the end: {load_average()}")
 
 
 if __name__ == "__main__":
