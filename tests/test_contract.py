@@ -51,7 +51,8 @@ def fuzz(url: str, report: Path, headers: dict[str, str] | None = None) -> subpr
     ]
     for name, value in (headers or {}).items():
         command += ["--header", f"{name}: {value}"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    # in the report's folder: schemathesis keeps a crash cache (.schemathesis/) in its working directory
+    return subprocess.run(command, cwd=report.parent, capture_output=True, text=True, timeout=900, check=False)
 
 
 def test_the_spec_is_the_contract(default_project: Path, tmp_path: Path) -> None:
