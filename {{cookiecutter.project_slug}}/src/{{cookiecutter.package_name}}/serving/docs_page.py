@@ -70,6 +70,11 @@ ERRORS = {
     "request waited longer than its batch allows; retry after Retry-After seconds",
     "504": "Not answered within the service's 60 s timeout; retry with the same body (feedback replaces)",
 }
+FEEDBACK_ERRORS = {  # serving/credentials.Guard, before the body is read
+    "401": "No feedback token, or a wrong one: send `Authorization: Bearer <FEEDBACK_TOKEN>`",
+    "403": "Feedback is disabled: the service was started without FEEDBACK_TOKEN",
+}
+CHALLENGE = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
 PROBES = {"/livez", "/readyz", "/healthz"}
 
 
@@ -92,6 +97,10 @@ def openapi_document(spec: dict[str, Any], version: str, example: dict[str, Any]
         for status, text in ERRORS.items():
             responses[status] = {"description": text, "content": {"application/json": {"schema": ERROR_BODY}}}
         responses["503"]["headers"] = RETRY_AFTER
+    feedback = spec["paths"]["/feedback"]["post"]["responses"]
+    for status, text in FEEDBACK_ERRORS.items():
+        feedback[status] = {"description": text, "content": {"application/json": {"schema": ERROR_BODY}}}
+    feedback["401"]["headers"] = CHALLENGE
     for path in PROBES & set(spec["paths"]):
         responses = spec["paths"][path]["get"]["responses"]
         responses["200"] = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
