@@ -63,7 +63,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..core import config, environment
 from ..core.errors import UserError
 from ..core.gate import schema_change
-from ..predictions import database, store, writer
+from ..predictions import database, housekeeping, store, writer
 from ..predictions.labels import check_labels
 from . import credentials
 from .asgi import (
@@ -254,11 +254,11 @@ class Predictor:
 
     def _probe(self) -> None:
         with self.write_lock:
-            store.probe(self.engine)
+            housekeeping.probe(self.engine)
 
     def _undo(self, groups: Sequence[list[dict[str, Any]]]) -> None:
         with self.write_lock:
-            store.remove_requests(
+            housekeeping.remove_requests(
                 self.engine, database.ONLINE, sorted({row["request_id"] for g in groups for row in g})
             )
         self.written -= sum(map(len, groups))
