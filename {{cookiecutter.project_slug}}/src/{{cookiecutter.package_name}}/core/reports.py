@@ -58,13 +58,17 @@ class Report(BaseModel):
 
 
 class Prepared(Report):
-    """prepare's row counts (duplicates are removed before the split)."""
+    """prepare's row counts, in the order it takes them: rows without a target first (``rows_in`` = the four
+    counts after it summed), then exact duplicates of the whole raw row, then the split. Every value is a number
+    (evaluate logs them as ``prepare_<name>`` metrics)."""
 
     rows_in: int
-    duplicates_removed: int
     missing_target_removed: int
+    missing_target_share: float  # of rows_in
+    duplicates_removed: int
     train_rows: int
     holdout_rows: int
+    identical_feature_rows: int  # rows whose features equal another row's (other ids): kept on one side of the split
 
 
 class Statistics(Report):
