@@ -150,8 +150,10 @@ class SchemaChangeReport(Report):
 
 
 class ChampionScores(Report):
-    """The champion on the candidate's holdout: its metrics (one key each, as a DVC metric), or why there are none:
-    ``error`` (it could not be loaded or scored) or ``schema_change`` (trained on other features or another task)."""
+    """The champion on the candidate's holdout: its metrics (one key each, as a DVC metric), scored with its own
+    columns also when the candidate's differ (``schema_change`` then names the difference), or why there are none:
+    ``unscorable`` (the columns it needs are gone, another target or task: nothing fair to compare) or ``error``
+    (it could not be loaded or scored)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, float] = Field(init=False)
@@ -159,6 +161,7 @@ class ChampionScores(Report):
     version: int
     error: str | None = None
     schema_change: SchemaChangeReport | None = None
+    unscorable: str | None = None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -167,7 +170,7 @@ class ChampionScores(Report):
     @model_serializer(mode="wrap")
     def _only_what_is_there(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if not (k in ("error", "schema_change") and v is None)}
+        return {k: v for k, v in data.items() if not (k in ("error", "schema_change", "unscorable") and v is None)}
 
 
 class HoldoutMetrics(Report):
@@ -200,6 +203,7 @@ class Registration(Report):
     checks: list[CheckReport]
     reasons: list[str]
     schema_change: str | None
+    comparison: str = ""  # which case the gate applied: no champion, the same holdout rows, or why not scored
     champion_before: int | None
     champion_after: int | None
     onnx: OnnxOutcome
