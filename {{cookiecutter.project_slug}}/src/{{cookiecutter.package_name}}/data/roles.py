@@ -36,7 +36,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar, get_args
+from typing import get_args, overload
 
 import numpy as np
 import pandas as pd
@@ -69,9 +69,6 @@ DATE_LIKE = re.compile(
 )
 
 
-Sampled = TypeVar("Sampled", pd.Series, pd.DataFrame)
-
-
 @dataclass(frozen=True)
 class ColumnRole:
     column: str
@@ -89,7 +86,11 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "0%"
 
 
-def _sample(values: Sampled, rows: int = SAMPLE_ROWS) -> Sampled:
+@overload
+def _sample(values: pd.Series, rows: int = SAMPLE_ROWS) -> pd.Series: ...
+@overload
+def _sample(values: pd.DataFrame, rows: int = SAMPLE_ROWS) -> pd.DataFrame: ...
+def _sample(values: pd.Series | pd.DataFrame, rows: int = SAMPLE_ROWS) -> pd.Series | pd.DataFrame:
     """A seeded sample of ``rows`` rows (all of them when there are fewer)."""
     return values.sample(rows, random_state=0) if len(values) > rows else values
 
