@@ -15,15 +15,20 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import bake, free_port, post, project_env, run, serving, setup_project
+from tools.environment import project_env
+from tools.servers import free_port
+
 from .data.make_messy_table import COPIES, ROWS, messy_rows, write_csv
+from .projects import bake, post, run, serving, setup_project
 
 pytestmark = pytest.mark.slow
 PEAK_RSS_BOUND = 2 << 30  # the whole `make pipeline` process tree
@@ -68,8 +73,6 @@ def tree_rss(root: int) -> int:
 
 def run_measured(command: list[str], cwd: Path) -> tuple[int, str, float, int]:
     """Run ``command``; its exit status, output, wall seconds and the process tree's peak RSS (sampled every 0.1 s)."""
-    import subprocess
-
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=project_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -89,7 +92,7 @@ def run_measured(command: list[str], cwd: Path) -> tuple[int, str, float, int]:
 
 
 @pytest.fixture(scope="module")
-def messy(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def messy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A default project, baked and set up; the messy table brought with `make data` and `make pipeline` run."""
     root = tmp_path_factory.mktemp("messy")
     project = setup_project(bake(root))
@@ -97,8 +100,8 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> dict:
     table.parent.mkdir()
     write_csv(table, messy_rows())
     brought = run(["make", "data", f"FILE={table}", "TARGET=fraud"], project)
-    params = project / "params.yaml"  # a quick search (README: the search is set in params.yaml): CI has 2 cores
-    text = params.read_text().replace("  cv_folds: 5\n", "  cv_folds: 3\n")
+    params = project / "params.yaml"  # a quick search (README: the search is set in params.yaml): CI has 2 cores;
+    text = params.read_text().replace("  cv_folds: 5\n", "  cv_folds: 3\n")  # edited as text: the roles' comments stay
     start, end = text.index("    candidates:\n"), text.index("\nregister:")
     params.write_text(text[:start] + "    candidates:\n      - family: logistic_regression\n" + text[end:])
     status, output, seconds, peak = run_measured(["make", "pipeline"], project)
@@ -113,7 +116,7 @@ def roles_printed(output: str) -> dict[str, str]:
     return {words[0]: words[1] for words in rows if len(words) > 1 and words[0] in ROLES}
 
 
-def test_roles_are_inferred_printed_and_kept_in_params(messy: dict) -> None:
+def test_roles_are_inferred_printed_and_kept_in_params(messy: dict[str, Any]) -> None:
     assert roles_printed(messy["brought"]) == ROLES, "every column's role, inferred and printed by make data"
     leaks = [line for line in messy["brought"].splitlines() if "WARNING" in line and "LIKELY TARGET LEAK" in line]
     assert len(leaks) == 1 and f"column '{LEAK}'" in leaks[0], "the leak is named, and only the leak"
@@ -123,7 +126,7 @@ def test_roles_are_inferred_printed_and_kept_in_params(messy: dict) -> None:
     assert roles_printed(messy["output"]) == ROLES, "prepare prints them again on every run"
 
 
-def test_the_pipeline_fits_the_memory_bound_and_reports_the_missing_targets(messy: dict) -> None:
+def test_the_pipeline_fits_the_memory_bound_and_reports_the_missing_targets(messy: dict[str, Any]) -> None:
     assert messy["status"] == 0, messy["output"][-4000:]
     assert messy["peak"] < PEAK_RSS_BOUND, f"peak RSS {messy['peak'] / 2**20:.0f} MiB"
     project, rows = messy["project"], messy_rows()
@@ -144,10 +147,8 @@ def test_the_pipeline_fits_the_memory_bound_and_reports_the_missing_targets(mess
     assert registration["promoted"] is True and registration["comparison"] == "no champion yet"
 
 
-def holdout_records(project: Path) -> list[dict]:
+def holdout_records(project: Path) -> list[dict[str, Any]]:
     """The holdout's rows as the service takes them: the model's features only, missing values as null."""
-    import subprocess
-
     names = [f["name"] for f in json.loads((project / "data" / "processed" / "features.json").read_text())["features"]]
     code = (
         "import json, sys, pandas as pd; frame = pd.read_parquet('data/processed/test.parquet')[json.loads(sys.argv[1])]"
@@ -157,10 +158,11 @@ def holdout_records(project: Path) -> list[dict]:
         [str(project / ".venv" / "bin" / "python"), "-c", code, json.dumps(names)],
         cwd=project, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return json.loads(done.stdout)
+    records: list[dict[str, Any]] = json.loads(done.stdout)
+    return records
 
 
-def test_the_champion_is_served(messy: dict, tmp_path: Path) -> None:
+def test_the_champion_is_served(messy: dict[str, Any], tmp_path: Path) -> None:
     project = messy["project"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -175,7 +177,7 @@ def test_the_champion_is_served(messy: dict, tmp_path: Path) -> None:
     # (issue 20's second half adds here: the tuned threshold applied the same by the service, batch and ONNX)
 
 
-def test_batch_stores_one_row_per_input_row_under_its_key(messy: dict, tmp_path: Path) -> None:
+def test_batch_stores_one_row_per_input_row_under_its_key(messy: dict[str, Any], tmp_path: Path) -> None:
     project = messy["project"]
     database = tmp_path / "batch.db"
     env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{database}"}
@@ -187,7 +189,7 @@ def test_batch_stores_one_row_per_input_row_under_its_key(messy: dict, tmp_path:
     assert len(set(keys)) == len(keys) and all(uuid.UUID(key).version == 4 for key in keys), "the ids, one per row"
 
 
-def test_changing_your_mind_is_one_command_and_the_champion_is_compared_on_the_same_rows(messy: dict) -> None:
+def test_changing_your_mind_is_one_command_and_the_champion_is_compared_on_the_same_rows(messy: dict[str, Any]) -> None:
     # Given the champion above, trained with the leaking column: the user leaves the column out
     project = messy["project"]
     run(["make", "data", f"FILE={messy['table']}", "TARGET=fraud", f"DROP={LEAK}"], project)
