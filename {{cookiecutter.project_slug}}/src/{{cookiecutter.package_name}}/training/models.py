@@ -60,9 +60,9 @@ class Family:
     needs_label_codes: bool = False  # the classifier only accepts labels 0..k-1 (XGBoost)
     # numbers reach it unscaled (the tree families): a split threshold lies between two training values, and the same
     # value scaled in float32 (the ONNX export) instead of float64 lands on either side of it; trees are indifferent
-    # to scale. benchmarks/onnx_parity.py, four tables: with scaled inputs HistGradientBoosting's ONNX probabilities
-    # differed from scikit-learn's by up to 0.0032 (0.061 on issue 20's table) and a random forest's by up to 0.03;
-    # unscaled, by at most 4.2e-07 and 6.6e-07.
+    # to scale. The template's benchmarks/onnx_parity.py, four tables: with scaled inputs HistGradientBoosting's ONNX
+    # probabilities differed from scikit-learn's by up to 0.0032 (0.061 on issue 20's table) and a random forest's by
+    # up to 0.03 (its regression values by 3.3); unscaled, by at most 4.2e-07 and 6.6e-07 (values 1.2e-04).
     scale_inputs: bool = True
 
 
