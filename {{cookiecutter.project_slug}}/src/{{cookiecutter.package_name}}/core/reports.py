@@ -59,8 +59,8 @@ class Report(BaseModel):
 
 class Prepared(Report):
     """prepare's row counts, in the order it takes them: rows without a target first (``rows_in`` = the four
-    counts after it summed), then exact duplicates of the whole raw row, then the split. Every value is a number
-    (evaluate logs them as ``prepare_<name>`` metrics)."""
+    counts after it summed, less ``harvested_rows``), then exact duplicates of the whole raw row, then the split, then
+    the harvested rows added to train. Every value is a number (evaluate logs them as ``prepare_<name>`` metrics)."""
 
     rows_in: int
     missing_target_removed: int
@@ -69,6 +69,7 @@ class Prepared(Report):
     train_rows: int
     holdout_rows: int
     identical_feature_rows: int  # rows whose features equal another row's (other ids): kept on one side of the split
+    harvested_rows: int = 0  # labelled production rows in train (never in the holdout)
 
 
 class Statistics(Report):

@@ -5,11 +5,18 @@ Duplicates are judged on the whole raw row, identifiers included, and removed **
 into both parts would be scored by the holdout as remembered rather than predicted (every row duplicated ten times
 once scored a perfect holdout). Rows that differ only in a column that is no feature (two events with the same
 values under different ids) are not duplicates and both stay, but the split keeps them together (a grouped split
-on the feature values), so the holdout never scores a row whose features it was trained on.
+on the feature values), so the holdout never scores a row whose features it was trained on. The harvested rows
+(labelled production rows, monitoring/harvest.py) are then added to train only.
+
+The holdout is frozen: it is split from the source's rows alone, with a fixed seed, and harvested rows never join it
+(they live in a file of their own). So the holdout the gate scores on stays the same row for row whatever a harvest,
+and the retraining pull request that carries it, adds: no new label can move a row into or out of it. A harvested
+row whose features equal a holdout row's is left out of train too, so the holdout stays unseen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -86,3 +93,58 @@ def split(
         return train, held
     in_holdout = np.isin(groups, groups[held.index.to_numpy()])  # rows' index is their position (labelled())
     return rows[~in_holdout], rows[in_holdout]
+
+
+def row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One text key per row over ``columns``; numbers as floats, so 52 (an int in a CSV) and 52.0 (a served
+    value) are equal."""
+    parts = []
+    for column in columns:
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().sum() == values.notna().sum():
+            parts.append(numbers.map(lambda v: "" if pd.isna(v) else repr(float(v))))
+        else:
+            parts.append(values.map(lambda v: "" if pd.isna(v) else str(v)))
+    if not parts:
+        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    return pd.concat(parts, axis=1).astype(object).agg("\x1f".join, axis=1)
+
+
+def add_harvested(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    harvested: pd.DataFrame,
+    target: str,
+    *,
+    features: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """``train`` with the harvested rows that are new to it: none whose features equal a holdout row's, none that
+    repeats a train row, no row without a target. Returns the new train and how many rows it gained.
+
+    ``features``: the columns a harvested row must have (the model's; default every column of ``train`` but the
+    target). train's other columns (identifiers, columns left out) are missing in the rows added."""
+    features = [c for c in train.columns if c != target] if features is None else list(features)
+    needed = [*features, target]
+    if missing := [c for c in needed if c not in harvested.columns]:
+        raise UserError(
+            f"the harvested rows lack column(s) {', '.join(map(str, missing))} of the data: they were harvested for "
+            "another schema; harvest again from the serving layer, or remove the harvested file (paths.harvested)"
+        )
+    rows = harvested[needed].dropna(subset=[target])
+    keys = row_keys(rows, features)
+    seen = set(row_keys(holdout, features))
+    whole = row_keys(rows, needed)
+    rows = rows[~keys.isin(seen) & ~whole.isin(set(row_keys(train, needed))) & ~whole.duplicated()]
+    if rows.empty:
+        return train, 0
+    return keep_types(pd.concat([train, rows], ignore_index=True), train), len(rows)
+
+
+def keep_types(combined: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
+    """``combined``'s columns in ``original``'s types where they still fit (ints stay ints when none is missing)."""
+    for column in original.columns:
+        if column in combined.columns and not combined[column].isna().any():
+            with contextlib.suppress(TypeError, ValueError):
+                combined[column] = combined[column].astype(original[column].dtype)
+    return combined

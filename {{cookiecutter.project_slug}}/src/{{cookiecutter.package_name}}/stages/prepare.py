@@ -1,5 +1,7 @@
 """prepare: rows without a target counted and left out, exact duplicates removed, the column roles shown, then a
-seeded split of the validated data (the holdout is for evaluate).
+seeded split of the validated data (the holdout is for evaluate). The harvested rows
+(paths.harvested, under paths.external: make harvest writes them) join train only, so the holdout stays frozen
+whatever a harvest adds (data/split.py).
 
 The order matters: the missing targets are counted on the raw rows, duplicates are judged on the whole raw row
 (identifiers included) before any column is left out, and the split keeps rows with identical features on one side
@@ -26,6 +28,7 @@ from ..core.metrics import TASKS
 from ..core.reports import Prepared
 from ..core.schema import Kind, Schema
 from ..data import roles, split
+from ..data.tables import read_table
 from ..training import budget, features
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,10 @@ def run(cfg: Config) -> Schema:
         stratify=cfg.prepare.stratify,
         group_on=list(kinds),
     )
+    harvested = 0
+    if paths.harvested.exists():  # under paths.external, which dvc.yaml lists as this stage's dep
+        train, harvested = split.add_harvested(train, test, read_table(paths.harvested), target, features=list(kinds))
+        log.info("added %d harvested row(s) from %s to train (the holdout never takes any)", harvested, paths.harvested)
     schema = features.infer(train, target, cfg.task, kinds)
     size = budget.check(schema, train, cfg.prepare.memory_budget_gb)
     for path in (paths.train, paths.holdout, paths.features):
@@ -81,6 +88,7 @@ def run(cfg: Config) -> Schema:
         train_rows=len(train),
         holdout_rows=len(test),
         identical_feature_rows=identical,
+        harvested_rows=harvested,
     ).save(paths.prepared)
     log.info(
         "split %d rows (%d without a target, %d duplicate(s) removed; %d share their features with another row and "

@@ -21,7 +21,7 @@ from ..core.config import Config
 from ..core.gate import schema_change
 from ..core.reports import ChampionScores
 from ..core.schema import Schema
-from ..tracking import registry
+from ..tracking import model_files, registry
 from . import features
 
 if TYPE_CHECKING:
@@ -57,15 +57,13 @@ def unscorable(champion: Schema, candidate: Schema, holdout: pd.DataFrame) -> st
 def champion_metrics(cfg: Config, client: MlflowClient, holdout: pd.DataFrame, schema: Schema) -> ChampionScores | None:
     """The champion's metrics on the candidate's holdout rows (``holdout``: as prepare wrote it), with its own
     columns; why it cannot be scored instead, when it cannot; None when there is no champion yet."""
-    import mlflow
-
     version = registry.champion(client, cfg.tracking.model_name)
     if version is None:
         return None
     number = int(version.version)
     uri = registry.version_uri(version)
     try:
-        model = mlflow.sklearn.load_model(uri)
+        model = model_files.load_version(version)  # its files checked against the manifest, never unpickled
         theirs = registry.version_schema(version, uri, model)
     except Exception as error:  # a champion that cannot be loaded cannot be compared; the gate says so
         log.warning("champion version %s could not be loaded: %s", version.version, error)
