@@ -33,6 +33,7 @@ SLOW_ORDER = (
     "default_project",
     "set_up_project",
     "test_own_data.py",
+    "test_messy_table.py",
     "test_act.py",
     "gpu_project",
     "test_pipeline.py",

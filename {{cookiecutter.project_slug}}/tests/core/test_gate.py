@@ -74,6 +74,34 @@ def test_a_schema_change_promotes_on_the_floor_alone_and_says_so() -> None:
     assert not below.promote, "the floor still applies after a schema change"
 
 
+def test_a_champion_scored_despite_a_schema_change_must_still_be_beaten() -> None:
+    # the champion's columns were still in the data: evaluate scored it on the same holdout rows with its own
+    change = gate.schema_change(SCHEMA, Schema("churned", "classification", (PLAN,), SCHEMA.classes)).report()
+    scored = champion(version=4, schema_change=change, roc_auc=0.9489)
+    decision = gate.decide({"roc_auc": 0.9485}, scored, AUC, {"roc_auc": 0.5})
+    assert not decision.promote, "a schema change no longer skips the improvement check"
+    assert decision.schema_change == "1 column(s) removed: tenure"
+    assert decision.comparison == "champion v4 scored on the same holdout rows with its own columns (schema changed)"
+    assert (
+        decision.checks[-1].name == "improvement"
+        and "schema changed: 1 column(s) removed: tenure" in decision.reasons[-1]
+    )
+
+
+def test_which_comparison_applied_is_said_in_one_line() -> None:
+    assert gate.decide({"roc_auc": 0.9}, None, AUC).comparison == "no champion yet"
+    assert gate.decide({"roc_auc": 0.9}, champion(version=2, roc_auc=0.8), AUC).comparison == (
+        "champion v2 scored on the same holdout rows"
+    )
+    change = gate.schema_change(SCHEMA, Schema("spend", "regression", SCHEMA.features)).report()
+    other = champion(version=3, schema_change=change, unscorable="another task: classification -> regression")
+    assert gate.decide({"roc_auc": 0.9}, other, AUC).comparison == (
+        "champion v3 not scored (another task: classification -> regression): floor and baseline alone"
+    )
+    broken = champion(version=5, error="boom")
+    assert gate.decide({"roc_auc": 0.9}, broken, AUC).comparison == "champion v5 could not be scored: boom"
+
+
 def test_an_error_metric_floor_on_another_scale_is_a_config_error() -> None:
     with pytest.raises(config.ConfigError) as error:
         gate.check_floor_scale("rmse", 0.8, {"rmse": 312.4})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.core import config
-from {{ cookiecutter.package_name }}.core.reports import Registration
-from {{ cookiecutter.package_name }}.stages import evaluate, register, train
+from {{ cookiecutter.package_name }}.core.reports import HoldoutMetrics, Registration
+from {{ cookiecutter.package_name }}.stages import evaluate, ingest, prepare, register, train
 
 from ..helpers import PATHS, run_pipeline, write_params
 
@@ -51,3 +52,42 @@ def test_registering_the_same_model_again_adds_no_version(tmp_project, cfg) -> N
     again = register.run(cfg)
     assert again.version == 1 and again.promoted is True
     assert len(MlflowClient().search_model_versions(f"name = '{cfg.tracking.model_name}'")) == 1
+
+
+def test_a_changed_schema_is_still_compared_on_the_same_holdout(tmp_project, cfg) -> None:
+    # Given a champion that uses `region`, and a candidate told to leave it out (its columns are still in the data)
+    run_pipeline(cfg)
+    params = cfg.model_dump(by_alias=True, mode="json")
+    params["prepare"]["roles"] = {"region": "ignore"}
+    mine = write_params(tmp_project, params)
+    # When the pipeline runs again
+    for stage in (prepare, train, evaluate):
+        stage.run(mine)
+    report = register.run(mine)
+    # Then the champion was scored on the same holdout rows with its own columns, and the improvement check applied
+    metrics = HoldoutMetrics.load(PATHS.metrics)
+    assert metrics.champion is not None and mine.register_.metric in metrics.champion.scores
+    assert metrics.champion.schema_change is not None and metrics.champion.schema_change.removed == ["region"]
+    assert report.comparison == "champion v1 scored on the same holdout rows with its own columns (schema changed)"
+    assert [c.name for c in report.checks][-1] == "improvement"
+    assert "schema changed: 1 column(s) removed: region" in report.checks[-1].detail
+    tags = MlflowClient().get_model_version(mine.tracking.model_name, "2").tags
+    assert tags["gate.comparison"] == report.comparison and tags["gate.schema_change"] == "1 column(s) removed: region"
+
+
+def test_a_champion_whose_columns_are_gone_is_judged_on_floor_and_baseline_and_says_why(tmp_project, cfg) -> None:
+    # Given a champion that uses `region`, and a new version of the data without that column
+    run_pipeline(cfg)
+    source = tmp_project / cfg.ingest.source
+    pd.read_csv(source).drop(columns=["region"]).to_csv(source, index=False)
+    # When the pipeline runs again (the suite would stop it at validate: the test skips that stage)
+    for stage in (ingest, prepare, train, evaluate):
+        stage.run(cfg)
+    report = register.run(cfg)
+    # Then the champion could not be scored, and the candidate was judged on the floor and baseline alone, saying why
+    assert report.comparison == (
+        "champion v1 not scored (the columns it needs are gone from the data: region): floor and baseline alone"
+    )
+    assert [c.name for c in report.checks] == ["floor", "baseline", "schema"] and report.promoted
+    scores = HoldoutMetrics.load(PATHS.metrics).champion
+    assert scores is not None and (scores.unscorable or "").startswith("the columns it needs are gone")

@@ -87,10 +87,16 @@ class Validate(Section):
     suite: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+# What a column is to the model (data/roles.py: how each is inferred, what each becomes)
+Role = Literal["identifier", "datetime", "numeric", "categorical", "high_cardinality", "text", "constant", "ignore"]
+
+
 class Prepare(Section):
     test_size: float = Field(gt=0, lt=1)
     seed: int
     stratify: bool  # left out: true for classification, false for regression
+    roles: dict[str, Role] = Field(default_factory=dict)  # column -> role; a column left out is inferred
+    memory_budget_gb: float | None = Field(default=None, gt=0)  # left out: a quarter of the memory (training/budget.py)
 
 
 class Candidate(Section):

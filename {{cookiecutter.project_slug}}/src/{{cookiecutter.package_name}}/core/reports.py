@@ -58,13 +58,17 @@ class Report(BaseModel):
 
 
 class Prepared(Report):
-    """prepare's row counts (duplicates are removed before the split)."""
+    """prepare's row counts, in the order it takes them: rows without a target first (``rows_in`` = the four
+    counts after it summed, less ``harvested_rows``), then exact duplicates of the whole raw row, then the split, then
+    the harvested rows added to train. Every value is a number (evaluate logs them as ``prepare_<name>`` metrics)."""
 
     rows_in: int
-    duplicates_removed: int
     missing_target_removed: int
+    missing_target_share: float  # of rows_in
+    duplicates_removed: int
     train_rows: int
     holdout_rows: int
+    identical_feature_rows: int  # rows whose features equal another row's (other ids): kept on one side of the split
     harvested_rows: int = 0  # labelled production rows in train (never in the holdout)
 
 
@@ -147,8 +151,10 @@ class SchemaChangeReport(Report):
 
 
 class ChampionScores(Report):
-    """The champion on the candidate's holdout: its metrics (one key each, as a DVC metric), or why there are none:
-    ``error`` (it could not be loaded or scored) or ``schema_change`` (trained on other features or another task)."""
+    """The champion on the candidate's holdout: its metrics (one key each, as a DVC metric), scored with its own
+    columns also when the candidate's differ (``schema_change`` then names the difference), or why there are none:
+    ``unscorable`` (the columns it needs are gone, another target or task: nothing fair to compare) or ``error``
+    (it could not be loaded or scored)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, float] = Field(init=False)
@@ -156,6 +162,7 @@ class ChampionScores(Report):
     version: int
     error: str | None = None
     schema_change: SchemaChangeReport | None = None
+    unscorable: str | None = None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -164,7 +171,7 @@ class ChampionScores(Report):
     @model_serializer(mode="wrap")
     def _only_what_is_there(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if not (k in ("error", "schema_change") and v is None)}
+        return {k: v for k, v in data.items() if not (k in ("error", "schema_change", "unscorable") and v is None)}
 
 
 class HoldoutMetrics(Report):
@@ -197,6 +204,7 @@ class Registration(Report):
     checks: list[CheckReport]
     reasons: list[str]
     schema_change: str | None
+    comparison: str = ""  # which case the gate applied: no champion, the same holdout rows, or why not scored
     champion_before: int | None
     champion_after: int | None
     onnx: OnnxOutcome

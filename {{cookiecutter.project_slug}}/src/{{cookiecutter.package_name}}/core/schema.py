@@ -1,4 +1,4 @@
-"""The feature schema: which columns a model takes, numeric or categorical, its task and its classes.
+"""The feature schema: which columns a model takes and how each is encoded, its task and its classes.
 
 prepare writes it to data/processed/features.json (``paths.features``); train, evaluate, register, serving and
 monitoring read it, so every consumer agrees on the columns and their kinds. It is serialised one way
@@ -13,7 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["numeric", "categorical"]
+# How a feature is encoded (training/features.preprocessor; data/roles.py says which column gets which). Only
+# ``numeric`` features take numbers: every other kind reaches the model as text (a category, or a date and time that
+# the model turns into calendar features), which is all the service, the batch job and the ONNX export ask of a kind.
+Kind = Literal["numeric", "categorical", "high_cardinality", "datetime"]
+KINDS: tuple[Kind, ...] = ("numeric", "categorical", "high_cardinality", "datetime")
 NUMERIC_TYPES = {"double", "float", "long", "integer"}  # MLflow signature types that are numeric features
 
 

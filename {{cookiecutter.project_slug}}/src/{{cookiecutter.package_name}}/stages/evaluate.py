@@ -39,7 +39,7 @@ def run(cfg: Config) -> HoldoutMetrics:
     classes = np.asarray(model.classes_) if TASKS[schema.task].has_classes else None
     report = HoldoutMetrics(
         candidate=found,
-        champion=evaluation.champion_metrics(cfg, client, X, y, schema),
+        champion=evaluation.champion_metrics(cfg, client, test, schema),
         baseline=evaluation.baseline_metrics(pd.read_parquet(paths.train), X, y, schema),
         holdout_rows=len(X),
     )

@@ -1,8 +1,8 @@
 """register: the new version gets alias `challenger`; `champion` moves to it only if the gate passes (core/gate.py).
 
 Versions are never deleted. The decision and its reasons go to reports/registration.json (core/reports.Registration)
-and onto the version as tags (``gate.decision``, ``gate.reasons``, and ``gate.schema_change`` when the candidate's
-features or task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
+and onto the version as tags (``gate.decision``, ``gate.reasons``, ``gate.comparison``: which case applied, and
+``gate.schema_change`` when the candidate's features or task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
 ``"promoted": false`` (train.yml stays green); the pull-request check (``make review``) fails on it.
 
 Each new version also gets its fast path, the ONNX export (training/onnx_logging.py), and, before any alias moves
@@ -52,7 +52,8 @@ def run(cfg: Config) -> Registration:
     client.set_registered_model_alias(name, aliases.CHALLENGER, version.version)
 
     if before is not None and before.version == version.version:
-        decision = Decision(True, (Check("already", True, f"v{version.version} is already the champion"),))
+        already = f"v{version.version} is already the champion"
+        decision = Decision(True, (Check("already", True, already),), comparison=already)
     else:
         decision = decide(holdout.candidate, holdout.champion, cfg.register_, holdout.baseline)
     if decision.promote:
@@ -63,6 +64,8 @@ def run(cfg: Config) -> Registration:
         "gate.metric": metric,
         f"holdout.{metric}": str(holdout.candidate[metric]),
     }
+    if decision.comparison:
+        tags["gate.comparison"] = decision.comparison
     if decision.schema_change:
         tags["gate.schema_change"] = decision.schema_change
     for key, value in tags.items():
@@ -83,6 +86,7 @@ def run(cfg: Config) -> Registration:
             "checks": [asdict(c) for c in decision.checks],
             "reasons": decision.reasons,
             "schema_change": decision.schema_change or None,
+            "comparison": decision.comparison,
             "champion_before": int(before.version) if before else None,
             "champion_after": int(after.version) if after else None,
             "onnx": OnnxOutcome(parity=onnx_tags.get("onnx.parity"), reason=onnx_tags.get("onnx.reason") or None),
@@ -98,6 +102,7 @@ def run(cfg: Config) -> Registration:
     )
     if decision.schema_change:
         log.warning("schema change vs the champion: %s", decision.schema_change)
+    log.info("compared: %s", decision.comparison)
     for reason in decision.reasons:
         log.info("  %s", reason)
     return result
