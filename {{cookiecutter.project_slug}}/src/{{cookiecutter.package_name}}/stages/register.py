@@ -5,20 +5,26 @@ and onto the version as tags (``gate.decision``, ``gate.reasons``, and ``gate.sc
 features or task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
 ``"promoted": false`` (train.yml stays green); the pull-request check (``make review``) fails on it.
 
-Each new version also gets its fast path, the ONNX export (training/onnx_logging.py).
+Each new version also gets its fast path, the ONNX export (training/onnx_logging.py), and its profile in the runtime
+that will serve it (serving/footprint.py: tags ``profile.*``), which the gate holds to the ``register.max_*`` budgets
+and compares with the champion's.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
+import time
 from dataclasses import asdict
+from typing import Any
 
 import pandas as pd
 
 from ..core.config import Config
-from ..core.gate import Check, Decision, check_floor_scale, decide
-from ..core.reports import Candidate, HoldoutMetrics, OnnxOutcome, Registration
+from ..core.gate import Check, Decision, budget_checks, check_floor_scale, decide, with_checks
+from ..core.reports import Candidate, HoldoutMetrics, OnnxOutcome, Profile, Registration
 from ..core.schema import Schema
+from ..serving import footprint
 from ..tracking import aliases, registry, runs
 from ..training import onnx_logging
 
@@ -38,17 +44,23 @@ def run(cfg: Config) -> Registration:
     if version is None:
         version = mlflow.register_model(candidate.model_uri, name, tags={"run_id": candidate.run_id})
     onnx_tags = client.get_model_version(name, version.version).tags or {}
+    schema = Schema.load(cfg.paths.features)
+    holdout_rows = pd.read_parquet(cfg.paths.holdout)
     if "onnx.parity" not in onnx_tags:  # once per version
-        schema = Schema.load(cfg.paths.features)
-        holdout_rows = pd.read_parquet(cfg.paths.holdout)
         onnx_tags = onnx_logging.export_onnx(client, name, version, candidate, schema, holdout_rows)
+    profile = Profile.from_tags(onnx_tags) or _profile(
+        client, name, version.version, onnx_tags, candidate, schema, holdout_rows
+    )
     before = registry.champion(client, name)
+    champion_profile = Profile.from_tags(before.tags or {}) if before is not None else None
     client.set_registered_model_alias(name, aliases.CHALLENGER, version.version)
 
     if before is not None and before.version == version.version:
         decision = Decision(True, (Check("already", True, f"v{version.version} is already the champion"),))
     else:
         decision = decide(holdout.candidate, holdout.champion, cfg.register_, holdout.baseline)
+        champion_version = int(before.version) if before is not None else None
+        decision = with_checks(decision, budget_checks(cfg.register_, profile, champion_profile, champion_version))
     if decision.promote:
         client.set_registered_model_alias(name, aliases.CHAMPION, version.version)
     tags = {
@@ -80,6 +92,8 @@ def run(cfg: Config) -> Registration:
             "champion_before": int(before.version) if before else None,
             "champion_after": int(after.version) if after else None,
             "onnx": OnnxOutcome(parity=onnx_tags.get("onnx.parity"), reason=onnx_tags.get("onnx.reason") or None),
+            "profile": profile,
+            "champion_profile": champion_profile,
         }
     )
     result.save(cfg.paths.registration)
@@ -95,3 +109,34 @@ def run(cfg: Config) -> Registration:
     for reason in decision.reasons:
         log.info("  %s", reason)
     return result
+
+
+def _profile(
+    client: Any, name: str, version: str, tags: dict[str, str], candidate: Candidate, schema: Schema, holdout: Any
+) -> Profile:
+    """Profile the new version in its serving runtime and tag it (once per version)."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    profile = footprint.profile_registered(tags, candidate.model_uri, schema, holdout)
+    for key, value in profile.tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    log.info(
+        "profile (%s): single row p50 %.3g ms, p99 %.3g ms (CPU time); %.0f rows/s; %.3g MiB; loads in %.3g s to "
+        "%.0f MiB RSS; %d features (measured in %.1f s, %.1f s of CPU)",
+        profile.runtime,
+        profile.latency_p50_ms,
+        profile.latency_p99_ms,
+        profile.rows_per_s,
+        profile.size_mb,
+        profile.load_s,
+        profile.rss_mb,
+        profile.features,
+        time.perf_counter() - started,
+        _cpu_seconds() - cpu,
+    )
+    return profile
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (the profile's fresh process)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
