@@ -170,6 +170,35 @@ def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
     return rows
 
 
+def _profile(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import sizing
+
+    out = Path(args.out)
+    found = sizing.profile_service(
+        cfg, args.rps, seconds=args.seconds, concurrency=args.concurrency, workers=args.workers, out=out
+    )
+    print(sizing.describe(found, out))
+    return found
+
+
+def _manifests(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import sizing
+
+    found = sizing.write_manifest(Path(args.profile), Path(args.manifest))
+    sized = found.sizing
+    print(f"{args.manifest}: cpu {sized.cpu_request_m}m, memory {sized.memory_request_mi}Mi per replica, "
+          f"{sized.min_replicas}..{sized.max_replicas} replicas (from {args.profile})")  # fmt: skip
+    return found
+
+
+def _edge(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import edge
+
+    folder = edge.build(cfg, Path(args.out))
+    print(folder)
+    return folder
+
+
 def _review(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import review
 
@@ -312,6 +341,20 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--rows", type=int, default=3)
     predict.add_argument("--wait", type=float, default=120, help="seconds to wait for the service to be ready")
     predict.set_defaults(handler=_predict)
+    profile = commands.add_parser("profile", help="load-test the served champion on loopback; size its replicas")
+    profile.add_argument("--rps", type=float, required=True, help="the target rate, requests/s")
+    profile.add_argument("--seconds", type=float, default=10, help="measured load (default: %(default)s)")
+    profile.add_argument("--concurrency", type=int, default=8, help="clients (default: %(default)s)")
+    profile.add_argument("--workers", type=int, default=2, help="the service's workers (default: %(default)s)")
+    profile.add_argument("--out", default="reports/profile.json", help="default: %(default)s")
+    profile.set_defaults(handler=_profile)
+    manifests = commands.add_parser("manifests", help="deploy/k8s/serving.yaml's resources from reports/profile.json")
+    manifests.add_argument("--profile", default="reports/profile.json", help="default: %(default)s")
+    manifests.add_argument("--manifest", default="deploy/k8s/serving.yaml", help="default: %(default)s")
+    manifests.set_defaults(handler=_manifests)
+    edge = commands.add_parser("edge", help="the champion as an edge bundle (ONNX, schema, predict.py)")
+    edge.add_argument("--out", default="dist/edge", help="default: %(default)s")
+    edge.set_defaults(handler=_edge)
     stats = commands.add_parser("serving-stats", help="row counts in the serving-layer database")
     stats.set_defaults(handler=_serving_stats)
     feedback = commands.add_parser("feedback", help="store true labels for served predictions (ground truth)")
