@@ -224,8 +224,8 @@ def archive(folder: Path, mtime: int) -> Path:
     return target
 
 
-def build(cfg: Config, out: Path = OUT) -> Path:
-    """Write the champion's bundle under ``out`` (the module docstring); its folder."""
+def build(cfg: Config, out: Path = OUT, lock: Path = LOCK) -> Path:
+    """Write the champion's bundle under ``out`` (the module docstring), its requirements from ``lock``; its folder."""
     stored = import_champion(cfg)
     meta = stored.info.metadata
     name, version = meta["registered_model"], meta["registered_version"]
@@ -237,6 +237,7 @@ def build(cfg: Config, out: Path = OUT) -> Path:
             f"{name} v{version} has no ONNX export whose parity held ({why}): an edge bundle runs model.onnx alone, "
             "and this version is served by scikit-learn"
         )
+    pinned = requirements(lock)
     schema = stored_schema(stored)
     known: dict[str, list[str]] = {}
     if schema.of_kind("categorical"):
@@ -251,7 +252,7 @@ def build(cfg: Config, out: Path = OUT) -> Path:
     shutil.copyfile(model, folder / ONNX_FILE)
     (folder / "schema.json").write_text(json.dumps(described, indent=2) + "\n")
     shutil.copyfile(edge_predict.__file__, folder / "predict.py")
-    (folder / "requirements.txt").write_text(requirements())
+    (folder / "requirements.txt").write_text(pinned)
     (folder / "README.md").write_text(readme(described, meta.get("onnx", {}).get("detail", ""), python_version()))
     bundle = archive(folder, int(stored.info.creation_time.timestamp()))
     log.info("edge bundle for %s v%s: %s/ and %s", name, version, folder, bundle.name)
