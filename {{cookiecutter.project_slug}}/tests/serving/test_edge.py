@@ -68,7 +68,8 @@ def predict(bundle: Path, csv: Path, *args: str) -> subprocess.CompletedProcess[
 @pytest.mark.slow
 def test_the_bundle_holds_the_champions_model_schema_and_a_reproducible_archive(bundle: Path, champion) -> None:
     assert sorted(p.name for p in bundle.iterdir()) == FILES
-    assert (bundle / "model.onnx").read_bytes() == serving.model.onnx_path(champion).read_bytes()
+    exported = serving.model.onnx_path(champion)
+    assert exported is not None and (bundle / "model.onnx").read_bytes() == exported.read_bytes()
     schema = json.loads((bundle / "schema.json").read_text())
     served = serving.stored_schema(champion)
     assert [c["name"] for c in schema["columns"]] == served.names
@@ -78,7 +79,8 @@ def test_the_bundle_holds_the_champions_model_schema_and_a_reproducible_archive(
     assert (bundle / "predict.py").read_text() == Path(edge_predict.__file__).read_text()
     with tarfile.open(bundle.with_name(bundle.name + ".tar.gz")) as archive:
         assert archive.getnames() == [f"{bundle.name}/{name}" for name in FILES]
-        assert archive.extractfile(f"{bundle.name}/schema.json").read() == (bundle / "schema.json").read_bytes()
+        packed = archive.extractfile(f"{bundle.name}/schema.json")
+        assert packed is not None and packed.read() == (bundle / "schema.json").read_bytes()
 
 
 @pytest.mark.slow
