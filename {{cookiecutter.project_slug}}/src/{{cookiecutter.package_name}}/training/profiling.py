@@ -3,11 +3,13 @@ it takes to load and how much memory a process holds once it has. register profi
 (serving/footprint.py wires the runtime in; the figures are core/reports.Profile, tagged ``profile.*``), and the gate
 holds it to the ``register.max_*`` budgets (core/gate.budget_checks).
 
-- **Latency**: one holdout row per call, ``CALLS`` calls after ``WARMUP``; p50 and p99 of each call's CPU time on the
-  calling thread. CPU time, not wall time: on a shared 2-core machine at load 8, the wall-clock p99 of a 0.065 ms
-  model ranged 0.2 to 8 ms from run to run (the scheduler's time slices), its CPU-time p99 0.15 to 0.19 ms. The model
-  runs on that one thread (onnxruntime's session has one; ``one_thread`` holds scikit-learn's BLAS and OpenMP to
-  one), so the figure is its latency on an idle core.
+- **Latency**: one holdout row per call, after ``WARMUP`` calls; p50 and p99 of each call's CPU time on the calling
+  thread, over ``CALLS`` calls, or fewer (never under ``MIN_CALLS``) once they have cost ``LATENCY_S`` of CPU (a
+  300-tree random forest on scikit-learn takes 6 ms a row: 500 rows would add 3 s to the stage). CPU time, not wall
+  time: on a shared 2-core machine at load 8, the wall-clock p99 of a 0.065 ms model ranged 0.2 to 8 ms from run to
+  run (the scheduler's time slices), its CPU-time p99 0.15 to 0.19 ms (0.4 to 0.5 ms at load 10 to 15, caches
+  shared with more neighbours). The model runs on that one thread (onnxruntime's session has one; ``one_thread``
+  holds scikit-learn's BLAS and OpenMP to one), so the figure is its latency on an idle core.
 - **Throughput**: the whole holdout per call, rows per CPU second of that thread, over at least ``THROUGHPUT_S``.
 - **Size, load time, memory**: the model's files; and a fresh process that loads them and prints the load's seconds
   and its peak resident memory (``report_footprint``), so the stage's own memory does not count.
@@ -33,6 +35,8 @@ from ..core.reports import Profile
 
 WARMUP = 20  # single-row calls before any is timed: first calls allocate and fill caches
 CALLS = 500  # timed single-row calls: p99 is then the 5th slowest
+MIN_CALLS = 100  # ... unless they cost LATENCY_S first, but never fewer than this
+LATENCY_S = 1.0  # CPU seconds of timed single-row calls
 THROUGHPUT_S = 0.2  # CPU seconds of whole-holdout calls
 PROBE_TIMEOUT_S = 300.0
 MIB = 2**20
@@ -74,12 +78,14 @@ def timing(predictor: Predictor, columns: Mapping[str, np.ndarray]) -> Timing:
     with one_thread():
         for i in range(WARMUP):
             predictor.predict(singles[i % len(singles)])
-        spent = np.empty(CALLS)
-        for i in range(CALLS):
-            row = singles[i % len(singles)]
+        spent: list[int] = []
+        used = 0
+        while len(spent) < CALLS and (len(spent) < MIN_CALLS or used < LATENCY_S * 1e9):
+            row = singles[len(spent) % len(singles)]
             start = clock()
             predictor.predict(row)
-            spent[i] = clock() - start
+            spent.append(clock() - start)
+            used += spent[-1]
         predictor.predict(columns)
         total, scored = 0, 0
         while total < THROUGHPUT_S * 1e9:
@@ -87,7 +93,7 @@ def timing(predictor: Predictor, columns: Mapping[str, np.ndarray]) -> Timing:
             predictor.predict(columns)
             total += clock() - start
             scored += rows
-    p50, p99 = np.percentile(spent, [50, 99]) / 1e6
+    p50, p99 = np.percentile(np.array(spent), [50, 99]) / 1e6
     return Timing(float(p50), float(p99), scored / (max(total, 1) / 1e9))
 
 
