@@ -1,8 +1,8 @@
 """Batch at scale, on one machine, one run, the same champion: `python -m <package> batch` (streaming, bounded
 memory) at two input sizes, and on Spark `local[N]` vs in-process on the same input.
 
-    python benchmarks/batch_scaling.py --project DIR [--rows 1000000 20000000] [--chunk-rows 50000]
-                                       [--spark-rows 1000000] [--spark-master local[2]]
+    python -m benchmarks.batch_scaling --project DIR [--rows 1000000 20000000] [--chunk-rows 50000]
+                                        [--spark-rows 1000000] [--spark-master local[2]] [--smoke]
 
 DIR is a baked project after `make setup pipeline` (a champion in its registry); `--spark-rows 0` skips Spark
 (which needs the project's `spark` extra and Java 17). Each size is a Parquet file of the holdout repeated, written
@@ -10,7 +10,8 @@ in pieces (the generator's memory stays small too), scored by the real command i
 Peak RSS is the command's own maximum resident set (os.wait4), the whole process: Python, the model, the chunk
 in flight. For Spark it is the driver's Python only (the JVM and the Python workers are other processes; their
 sum is printed from /proc while it runs). Target: peak RSS does not grow with the row count. Prints a markdown
-table and the machine's load. Not a test.
+table and the machine's load. Not a test; --smoke scores 2,000 and 4,000 rows in chunks of 500, and 2,000 on Spark
+unless --spark-rows 0 (tests/test_benchmarks.py).
 """
 
 from __future__ import annotations
@@ -24,22 +25,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from _env import QUIET
-
-# Runs in the project's Python: the holdout repeated to N rows, written as Parquet in row groups of ~100k rows.
-MAKE_INPUT = r"""
-import sys, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
-rows, out = int(sys.argv[1]), sys.argv[2]
-holdout = pd.read_parquet("data/processed/test.parquet")
-piece = pa.Table.from_pandas(pd.concat([holdout] * max(1, 100_000 // len(holdout)), ignore_index=True), preserve_index=False)
-with pq.ParquetWriter(out, piece.schema) as writer:
-    left = rows
-    while left:
-        take = min(left, piece.num_rows)
-        writer.write_table(piece.slice(0, take))
-        left -= take
-"""
+from benchmarks.project import IN_PROJECT, Project
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -65,17 +53,18 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
-def run_one(project: Path, python: Path, path: Path, engine: str, args, workdir: Path) -> dict:
+def run_one(project: Project, path: Path, engine: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """One scoring in a fresh process, its peak RSS from wait4 (not mixed with earlier children)."""
     db = workdir / f"serving-{engine}-{path.stem}.db"
-    env = os.environ | QUIET | {"SERVING_DB_URL": f"sqlite:///{db}"}
-    command = [str(python), "-m", args.package, "batch", "--input", str(path), "--chunk-rows", str(args.chunk_rows)]
+    env = project.env(SERVING_DB_URL=f"sqlite:///{db}")
+    command = [str(project.python), "-m", project.package, "batch", "--input", str(path)]
+    command += ["--chunk-rows", str(args.chunk_rows)]
     if engine != "in-process":
         command += ["--engine", "spark", "--spark-master", args.spark_master]
     out_path, err_path = workdir / "out.txt", workdir / "err.txt"
     started = time.perf_counter()
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        process = subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=project.root, env=env, stdout=out, stderr=err)
         tree_peak = [0]
 
         def sample() -> None:
@@ -106,14 +95,16 @@ def run_one(project: Path, python: Path, path: Path, engine: str, args, workdir:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", type=Path, required=True)
-    parser.add_argument("--package", default="my_mlops_project")
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 20_000_000])
     parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--spark-rows", type=int, default=1_000_000, help="0: skip Spark")
     parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: prove the script runs (tests)")
     args = parser.parse_args()
-    project = args.project.resolve()
-    python = project / ".venv" / "bin" / "python"
+    if args.smoke:
+        args.rows, args.chunk_rows = [2_000, 4_000], 500
+        args.spark_rows = min(args.spark_rows, 2_000)
+    project = Project.at(args.project)
     load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
@@ -121,16 +112,15 @@ def main() -> None:
         inputs: dict[int, Path] = {}
         for rows in sorted(set(args.rows + ([args.spark_rows] if args.spark_rows else []))):
             inputs[rows] = workdir / f"input-{rows}.parquet"
-            subprocess.run([str(python), "-c", MAKE_INPUT, str(rows), str(inputs[rows])], cwd=project, check=True)
+            command = [str(project.python), str(IN_PROJECT / "repeat_holdout.py"), str(rows), str(inputs[rows])]
+            subprocess.run(command, cwd=project.root, env=project.env(), check=True)
         for rows in args.rows:
-            results.append(run_one(project, python, inputs[rows], "in-process", args, workdir))
+            results.append(run_one(project, inputs[rows], "in-process", args, workdir))
             print(json.dumps(results[-1]), flush=True)
         if args.spark_rows:
             if args.spark_rows not in args.rows:
-                results.append(run_one(project, python, inputs[args.spark_rows], "in-process", args, workdir))
-            results.append(
-                run_one(project, python, inputs[args.spark_rows], f"spark {args.spark_master}", args, workdir)
-            )
+                results.append(run_one(project, inputs[args.spark_rows], "in-process", args, workdir))
+            results.append(run_one(project, inputs[args.spark_rows], f"spark {args.spark_master}", args, workdir))
             print(json.dumps(results[-1]), flush=True)
     load_after = os.getloadavg()
     print()

@@ -1,13 +1,14 @@
 """The batch command's fixed cost: the whole `python -m <package> batch` on a 5-row file (imports, registry lookup,
 model load, one tiny write), with the champion already in the project's BentoML store.
 
-    .venv/bin/python benchmarks/batch_start.py PROJECT [PROJECT ...] [--runs 5] [--old-src SRC]
+    python -m benchmarks.batch_start PROJECT [PROJECT ...] [--runs 5] [--old-src SRC] [--smoke]
 
 Each PROJECT is a baked, set-up project whose pipeline has run (`make setup pipeline`); several projects (say, one
 baked before a change and one after) are measured alternately in one run, so they share the machine's load. With
 --old-src, the first PROJECT also runs from that source tree (PYTHONPATH; e.g. a copy of its src/ before a change).
 Prints a table: median and best wall seconds, median CPU seconds (user + system), and whether MLflow or BentoML
-was imported. Not a test.
+was imported (benchmarks/in_project/run_reporting_imports.py). Not a test; --smoke runs once
+(tests/test_benchmarks.py).
 """
 
 from __future__ import annotations
@@ -22,41 +23,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from _env import QUIET
-
-PROBE = (
-    "import sys, runpy\n"
-    "sys.argv = [sys.argv[0], *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_module('{package}', run_name='__main__')\n"
-    "finally:\n"
-    "    print('imported:', *(m for m in ('mlflow', 'bentoml') if m in sys.modules), file=sys.stderr)\n"
-)
+from benchmarks.project import IN_PROJECT, Project
 
 
-def package_of(project: Path) -> str:
-    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
-
-
-def environment(project: Path, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")} | QUIET
-    return env | {
-        "SERVING_DB_URL": f"sqlite:///{db}",
-        "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}",
-    }
-
-
-def one_run(project: Path, rows: Path, db: Path, batch_id: str, src: Path | None) -> tuple[float, float, str]:
+def one_run(project: Project, rows: Path, db: Path, batch_id: str, src: Path | None) -> tuple[float, float, str]:
     """Wall and CPU seconds of one batch command, and the heavy packages it imported."""
-    python = project / ".venv" / "bin" / "python"
-    code = PROBE.format(package=package_of(project))
-    command = [str(python), "-c", code, "batch", "--input", str(rows), "--batch-id", batch_id]
-    env = environment(project, db) | ({"PYTHONPATH": str(src)} if src else {})
+    probe = [str(project.python), str(IN_PROJECT / "run_reporting_imports.py"), project.package]
+    command = [*probe, "batch", "--input", str(rows), "--batch-id", batch_id]
+    env = project.env(SERVING_DB_URL=f"sqlite:///{db}") | ({"PYTHONPATH": str(src)} if src else {})
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    done = subprocess.run(command, check=False, cwd=project, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, cwd=project.root, env=env, capture_output=True, text=True)
     seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
-        raise SystemExit(f"batch failed in {project}:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"batch failed in {project.root}:\n{done.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return seconds, cpu, done.stderr.strip().splitlines()[-1].removeprefix("imported:").strip() or "neither"
 
@@ -66,36 +45,23 @@ def main() -> None:
     parser.add_argument("projects", nargs="+", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--old-src", type=Path, help="the first project also from this source tree (before/after)")
+    parser.add_argument("--smoke", action="store_true", help="one run: prove the script runs (tests)")
     args = parser.parse_args()
-    projects = [p.resolve() for p in args.projects]
+    if args.smoke:
+        args.runs = 1
+    projects = [Project.at(p) for p in args.projects]
     work = Path(tempfile.mkdtemp(prefix="batch-start-"))
     for index, project in enumerate(projects):  # the champion into each store once (not timed)
-        env = environment(project, work / f"warm-{index}.db")
-        subprocess.run(
-            [
-                str(project / ".venv" / "bin" / "python"),
-                "-m",
-                package_of(project),
-                "import-model",
-            ],
-            cwd=project,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        env = project.env(SERVING_DB_URL=f"sqlite:///{work / f'warm-{index}.db'}")
+        command = [str(project.python), "-m", project.package, "import-model"]
+        subprocess.run(command, cwd=project.root, env=env, check=True, capture_output=True)
     rows = work / "rows.parquet"
-    subprocess.run(
-        [
-            str(projects[0] / ".venv" / "bin" / "python"),
-            "-c",
-            f"import pandas as pd; pd.read_parquet('data/processed/test.parquet').head(5).to_parquet({str(rows)!r})",
-        ],
-        cwd=projects[0],
-        check=True,
-    )
-    contenders = [(str(p), p, None) for p in projects]
+    first = projects[0]
+    head = f"import pandas as pd; pd.read_parquet('data/processed/test.parquet').head(5).to_parquet({str(rows)!r})"
+    subprocess.run([str(first.python), "-c", head], cwd=first.root, env=first.env(), check=True)
+    contenders: list[tuple[str, Project, Path | None]] = [(str(p.root), p, None) for p in projects]
     if args.old_src:
-        contenders.insert(1, (f"{projects[0]} from {args.old_src}", projects[0], args.old_src.resolve()))
+        contenders.insert(1, (f"{first.root} from {args.old_src}", first, args.old_src.resolve()))
     times: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in contenders}
     imported: dict[str, str] = {}
     load_before = os.getloadavg()

@@ -2,11 +2,13 @@
 `train`, no-op `dvc repro`, each stage's import time, and each stage's wall and CPU seconds run on its own (CPU is
 the figure to compare on a shared machine, whose load stretches the wall clock).
 
-    .venv/bin/python benchmarks/pipeline.py [--keep DIR] [--project DIR]
+    python -m benchmarks.pipeline [--keep DIR] [--project DIR] [--smoke]
 
 --project times an already set-up project instead of baking one (its pipeline outputs are removed first, and its
 MLflow store when it is the default SQLite file). Prints tables (seconds, this machine, with the load average).
-Not a test: the numbers go into the README.
+Not a test: the numbers go into the README. --smoke searches one logistic regression on 3 folds (params.yaml
+edited for the run, then restored) to prove the script runs (tests/test_benchmarks.py, on a clone of the default
+project).
 """
 
 from __future__ import annotations
@@ -21,20 +23,40 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from _env import QUIET
+import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[1]
+from benchmarks.project import TEMPLATE, Project, load_average
+from tools.environment import project_env
 
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
 SEARCH_LINE = re.compile(r"in ([0-9.]+) s of search")  # train's log line: the search itself
 
 
-def environment(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")} | QUIET
-    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return env
+CV_FOLDS = re.compile(r"^(\s*cv_folds: )(\d+)$", re.MULTILINE)
+
+
+def one_fold_less(params: str) -> str:
+    """params.yaml with train.cv_folds one lower: the one-parameter change the benchmark times."""
+    return CV_FOLDS.sub(lambda m: f"{m[1]}{int(m[2]) - 1}", params, count=1)
+
+
+@contextmanager
+def lean_search(project: Path) -> Iterator[None]:
+    """params.yaml with one quick candidate (a logistic regression on 3 folds) inside the block, restored after."""
+    params = project / "params.yaml"
+    original = params.read_text()
+    lean = yaml.safe_load(original)
+    lean["train"]["cv_folds"] = 3
+    lean["train"]["search"]["candidates"] = [{"family": "logistic_regression", "params": {"C": [1.0]}}]
+    params.write_text(yaml.safe_dump(lean, sort_keys=False))
+    try:
+        yield
+    finally:
+        params.write_text(original)
 
 
 def timed(command: list[str], cwd: Path) -> float:
@@ -42,7 +64,7 @@ def timed(command: list[str], cwd: Path) -> float:
     subprocess.run(
         command,
         cwd=cwd,
-        env=environment(cwd),
+        env=project_env(cwd),
         check=True,
         capture_output=True,
         text=True,
@@ -59,7 +81,7 @@ def staged(command: list[str], cwd: Path) -> tuple[float, dict[str, float]]:
     with subprocess.Popen(
         command,
         cwd=cwd,
-        env=environment(cwd),
+        env=project_env(cwd),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -88,7 +110,7 @@ def cpu_timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU (user + system) seconds of one command; CPU is what a shared machine's load does not inflate."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=environment(cwd), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, env=project_env(cwd), capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
@@ -99,13 +121,12 @@ def cpu_timed(command: list[str], cwd: Path) -> tuple[float, float]:
 def stage_cpu(project: Path) -> dict[str, tuple[float, float]]:
     """Each stage run on its own (`python -m <package> <stage>`, no DVC) from a never-run pipeline, then train,
     evaluate and register again after train.cv_folds changed (keys ``<stage> (change)``): wall and CPU seconds."""
-    package = next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
-    python = str(project / ".venv" / "bin" / "python")
+    package, python = Project.at(project).package, str(project / ".venv" / "bin" / "python")
     reset(project)
     found = {stage: cpu_timed([python, "-m", package, stage], project) for stage in STAGES}
     params = project / "params.yaml"
     original = params.read_text()
-    params.write_text(original.replace("cv_folds: 5", "cv_folds: 4"))
+    params.write_text(one_fold_less(original))
     try:
         for stage in STAGES[3:]:
             found[f"{stage} (change)"] = cpu_timed([python, "-m", package, stage], project)
@@ -117,7 +138,7 @@ def stage_cpu(project: Path) -> dict[str, tuple[float, float]]:
 def import_seconds(project: Path, stage: str) -> tuple[float, int]:
     """Seconds `python -X importtime -m <package> <stage> --help` spends importing, and how many modules it imports
     (the stage module itself included: the parser builds before the handler runs, so this imports the stage)."""
-    package = next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+    package = Project.at(project).package
     code = (
         f"import sys, time; t = time.perf_counter(); import {package}.__main__, {package}.stages.{stage}; "
         "print(time.perf_counter() - t, len(sys.modules))"
@@ -126,16 +147,12 @@ def import_seconds(project: Path, stage: str) -> tuple[float, int]:
     out = subprocess.run(
         [str(python), "-c", code],
         cwd=project,
-        env=environment(project),
+        env=project_env(project),
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
     return float(out[0]), int(out[1])
-
-
-def load() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def reset(project: Path) -> None:
@@ -165,39 +182,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="bake into this folder and keep it")
     parser.add_argument("--project", type=Path, help="time this set-up project instead of baking one")
+    parser.add_argument("--smoke", action="store_true", help="a one-candidate search: prove the script runs (tests)")
     args = parser.parse_args()
-    rows = []
+    rows: list[tuple[str, float]] = []
     if args.project:
         project = args.project.resolve()
         reset(project)
     else:
         out = args.keep or Path(tempfile.mkdtemp(prefix="mlops-bench-"))
         out.mkdir(parents=True, exist_ok=True)
-        bake = timed(
-            [
-                sys.executable,
-                "-m",
-                "cookiecutter",
-                "--no-input",
-                str(TEMPLATE),
-                "-o",
-                str(out),
-            ],
-            out,
-        )
+        bake = timed([sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE), "-o", str(out)], out)
         project = out / "my-mlops-project"
         rows += [
             ("bake (cookiecutter + git commit)", bake),
             ("make setup (uv, lock file)", timed(["make", "setup"], project)),
         ]
-    load_before = load()
+    with lean_search(project) if args.smoke else nullcontext():
+        measure(project, rows)
+
+
+def measure(project: Path, rows: list[tuple[str, float]]) -> None:
+    """Time the pipeline of a set-up project whose pipeline never ran; print the tables (after ``rows``)."""
+    load_before = load_average()
     imports = {stage: import_seconds(project, stage) for stage in STAGES}
     first, stages = staged(["make", "pipeline"], project)
     rows.append(("make pipeline (6 stages, first run)", first))
     rows.append(("  of which the model search itself", stages["search"]))
     params = project / "params.yaml"
     original = params.read_text()
-    params.write_text(original.replace("cv_folds: 5", "cv_folds: 4"))
+    params.write_text(one_fold_less(original))
     try:
         changed, train_stages = staged(["dvc", "repro"], project)
     finally:
@@ -209,7 +222,7 @@ def main() -> None:
     rows.append(("dvc status", timed(["dvc", "status"], project)))
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"load average (1/5/15 min) before: {load_before}, after: {load()}\n"
+        f"load average (1/5/15 min) before: {load_before}, after: {load_average()}\n"
     )
     print("| step | seconds |\n| --- | ---: |")
     for name, seconds in rows:
@@ -221,10 +234,10 @@ def main() -> None:
     for stage, (seconds, modules) in imports.items():
         again = f"{train_stages[stage]:.1f}" if stage in train_stages else "-"
         print(f"| {stage} | {seconds:.2f} | {modules} | {stages.get(stage, float('nan')):.1f} | {again} |")
-    load_before = load()
+    load_before = load_average()
     direct = stage_cpu(project)
     print(
-        f"\nEach stage on its own (python -m, no DVC), load before: {load_before}, after: {load()}\n\n"
+        f"\nEach stage on its own (python -m, no DVC), load before: {load_before}, after: {load_average()}\n\n"
         "| stage | wall (s) | CPU user+sys (s) |\n| --- | ---: | ---: |"
     )
     for name, (wall, cpu) in direct.items():

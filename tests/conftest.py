@@ -1,139 +1,124 @@
-"""Shared fixtures for the template's tests: bake projects, run commands in them, one set-up default project.
+"""Fixtures and ordering for the template's tests.
 
-Fast tests only render. Tests marked ``slow`` install a project's locked environment (uv, cached after the
-first time) and run real DVC, MLflow and Great Expectations.
+Fast tests only render (``rendered``: each set of answers baked once per run and shared, across modules and across
+pytest-xdist workers). Tests marked ``slow`` install a project's locked environment (uv, cached after the first
+time) and run real DVC, MLflow and Great Expectations; the expensive set-up projects are session fixtures here.
+
+Under pytest-xdist (`make test` runs `--dist loadgroup`), each test that uses a module-scoped fixture or one of the
+set-up projects is put in one group with the tests that share it, so that the fixture is built once, on one
+worker; the groups run longest first. Helpers live in plain modules (tests/projects.py, tests/matrix.py,
+tests/workflow_checks.py): test modules import from those, never from each other.
 """
 
 from __future__ import annotations
 
-import http.client
+import fcntl
+import hashlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
-TEMPLATE = Path(__file__).resolve().parents[1]
-DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "PYTHONUNBUFFERED": "1",
-}
+from .projects import bake, run, setup_project
+
+# The slow units (a shared project's group, or a module), longest first, so that pytest-xdist starts them first; a
+# unit not listed runs after these. Their summed test durations in one `make test` (2 workers, this 2-core machine
+# shared, load about 12): default_project 2792 s, set_up_project 1970 s, test_own_data 1520 s, test_act 1035 s,
+# gpu_project 528 s, test_pipeline's own bake 396 s, test_supply_chain and test_cruft 36 s each.
+SLOW_ORDER = (
+    "default_project",
+    "set_up_project",
+    "test_own_data.py",
+    "test_act.py",
+    "gpu_project",
+    "test_pipeline.py",
+    "test_supply_chain.py",
+    "test_cruft.py",
+)
+# The shared default project's users, in this order: file order (test_pages reads the first pipeline's candidate
+# before test_pipeline retrains; the modules after it were written to follow it), the benchmarks' smoke runs last.
+DEFAULT_PROJECT_ORDER = (
+    "test_mermaid.py",
+    "test_pages.py",
+    "test_pipeline.py",
+    "test_scaling.py",
+    "test_serving.py",
+    "test_benchmarks.py",
+)
+SHARED_PROJECTS = ("default_project", "set_up_project", "gpu_project")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: installs a baked project and runs it end to end")
 
 
-def bake(output_dir: Path, **answers: str) -> Path:
-    """Render the template with ``answers`` over the defaults; returns the project folder."""
-    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+def group_of(item: pytest.Item) -> str | None:
+    """The pytest-xdist group: the set-up project the test uses, else its module if it uses a module fixture."""
+    names = getattr(item, "fixturenames", ())
+    for shared in SHARED_PROJECTS:
+        if shared in names:
+            return shared
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info else ()
+    if any(d[-1].scope == "module" for d in definitions if d):
+        return item.path.name
+    return None
 
 
-def project_env(project: Path) -> dict[str, str]:
-    """The environment `make` gives the project's commands: its .venv first on PATH, telemetry off."""
-    # As a user's shell has it: no venv, tracking URI or path of ours, and not inside our `make test` (a nested make
-    # would print "make[2]: Entering/Leaving directory" around every command's output)
-    outer = ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH", "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
-    env = {k: v for k, v in os.environ.items() if k not in outer}
-    env["PATH"] = f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"
-    return env | QUIET_ENV
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fast tests first (a template typo fails in seconds), then the slow groups longest first; each test gets its
+    xdist group. Within a module the file order stays (the slow modules rely on it)."""
+    groups = {item.nodeid: group_of(item) for item in items}
+
+    def rank(item: pytest.Item) -> tuple[int, int, int]:
+        if item.get_closest_marker("slow") is None:
+            return (0, 0, 0)
+        unit = groups[item.nodeid] or item.path.name
+        order = SLOW_ORDER.index(unit) if unit in SLOW_ORDER else len(SLOW_ORDER)
+        within = DEFAULT_PROJECT_ORDER.index(item.path.name) if unit == "default_project" else 0
+        return (1, order, within)
+
+    items.sort(key=rank)  # stable: file order within each rank
+    for item in items:
+        if groups[item.nodeid]:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
 
 
-def run(
-    command: Sequence[str], cwd: Path, *, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in ``cwd``; on an unexpected exit, fail with the output's tail."""
-    done = subprocess.run(
-        list(command),
-        cwd=cwd,
-        env=env or project_env(cwd),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and done.returncode != 0:
-        pytest.fail(
-            f"{' '.join(command)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
-        )
-    return done
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, object]:
-    """POST ``body``; the status and the decoded JSON answer (also of a 4xx)."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+def run_root(factory: pytest.TempPathFactory) -> Path:
+    """This run's temporary folder, shared by all pytest-xdist workers (each worker's base folder is inside it)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @contextmanager
-def serving(
-    command: Sequence[str],
-    cwd: Path,
-    ready_url: str,
-    log: Path,
-    *,
-    env: dict[str, str] | None = None,
-    stop: signal.Signals = signal.SIGTERM,
-    timeout: float = 240,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A server command (its own process group) once it answers ``ready_url`` with 200; stopped with ``stop`` sent
-    to the whole group afterwards (SIGINT is Ctrl+C in a terminal), then SIGKILL if it has not exited in 120 s."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            list(command), cwd=cwd, env=env or project_env(cwd), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{' '.join(command)} exited {process.returncode}:\n{log.read_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{' '.join(command)} did not answer {ready_url} in {timeout}s:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(ready_url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (OSError, http.client.HTTPException):  # not listening yet, or not speaking HTTP yet
-                pass
-            time.sleep(0.5)
-        yield process
-    finally:
-        with suppress(ProcessLookupError):  # it may have exited on its own
-            os.killpg(process.pid, stop)
-        try:
-            process.wait(120)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+def exclusive(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` (a file) exclusively, across processes."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
-def setup_project(project: Path) -> Path:
-    run(["make", "setup"], project, timeout=1200)
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``rendered(**answers)``: the template baked with these answers, once per run, shared by every test and worker
+    that asks for the same answers. Read it; never write into it (copy what a test changes)."""
+    root = run_root(tmp_path_factory) / "rendered"
+
+    def project(**answers: str) -> Path:
+        key = hashlib.sha256(json.dumps(answers, sort_keys=True).encode()).hexdigest()[:16]
+        folder, made = root / key, root / f"{key}.project"
+        with exclusive(root / f"{key}.lock"):
+            if not made.exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a bake that failed earlier in this run
+                made.write_text(str(bake(folder, **answers)))
+        return Path(made.read_text())
+
     return project
 
 
@@ -143,3 +128,23 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = setup_project(bake(tmp_path_factory.mktemp("default")))
     run(["make", "pipeline"], project)
     return project
+
+
+@pytest.fixture(scope="session")
+def set_up_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default answers baked and set up, its pipeline never run: for tests that run their pipelines in git
+    clones of it (with its .venv), so that they need not wait for the default project's users."""
+    return setup_project(bake(tmp_path_factory.mktemp("set-up")))
+
+
+@pytest.fixture(scope="session")
+def spark_project(default_project: Path) -> Path:
+    """The default project with the locked `spark` extra added (`make setup-spark`)."""
+    run(["make", "setup-spark"], default_project, timeout=900)
+    return default_project
+
+
+@pytest.fixture(scope="session")
+def gpu_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The GPU runner's answer baked and set up (XGBoost installed from its lock); its pipeline not run."""
+    return setup_project(bake(tmp_path_factory.mktemp("gpu-variant"), training_runner="self-hosted-gpu"))

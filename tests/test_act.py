@@ -29,11 +29,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import bake, project_env, run, setup_project
+from .projects import bake, edit_params, lean_search, project_env, run, setup_project
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +167,7 @@ class Repo:
     labels: list[str]  # both pools' labels: act maps each to this host
 
     @property
-    def comments(self) -> list[dict]:
+    def comments(self) -> list[dict[str, Any]]:
         path = self.state / "comments.json"
         return json.loads(path.read_text()) if path.exists() else []
 
@@ -192,24 +193,16 @@ def write_stubs(project: Path, state: Path) -> list[str]:
         "actions/download-artifact": "download",
         "actions/github-script": "script",
     }
-    files = [
+    workflows = [
         *(project / ".github" / "workflows").glob("*.yml"),
         *(project / ".github" / "actions").glob("*/action.yml"),
     ]
-    used = {m.groups() for f in files for m in USES.finditer(f.read_text())}
+    used = {m.groups() for f in workflows for m in USES.finditer(f.read_text())}
     return [
         argument
         for action, sha in sorted(used)
         for argument in ("--local-repository", f"{action}@{sha}={stubs / kinds.get(action, 'noop')}")
     ]
-
-
-def lean_params(project: Path) -> None:
-    """One quick candidate: the act runs exercise the workflows, not the model search."""
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["cv_folds"] = 3
-    params["train"]["search"]["candidates"] = [{"family": "logistic_regression", "params": {"C": [1.0]}}]
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def git(project: Path, *args: str) -> str:
@@ -225,7 +218,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     state = root / "state"
     (state / "mlflow").mkdir(parents=True)
     run(["dvc", "remote", "modify", "storage", "url", str(state / "dvc-remote")], project)
-    lean_params(project)
+    edit_params(project, lean_search)  # the act runs exercise the workflows, not the model search
     git(project, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
     git(project, "commit", "-q", "-am", "Shared DVC remote for the runners; a quick search")
     # The experiment's artifacts must outlive act's workspace, as they would on an MLflow server.
@@ -248,7 +241,7 @@ def act(
     event: str,
     workflow: str,
     *,
-    payload: dict | None = None,
+    payload: dict[str, Any] | None = None,
     job: str | None = None,
     verbose: bool = False,
     extra: tuple[str, ...] = (),
@@ -285,7 +278,7 @@ def act(
     return run(command, repo.project, check=False, timeout=1200, env=env)
 
 
-def pull_request(repo: Repo, number: int, head_repo: str) -> dict:
+def pull_request(repo: Repo, number: int, head_repo: str) -> dict[str, Any]:
     head, base = git(repo.project, "rev-parse", "HEAD"), git(repo.project, "rev-parse", "main")
     return {
         "action": "synchronize",
@@ -414,7 +407,7 @@ def test_fork_pull_request_never_reaches_the_self_hosted_runner(repo: Repo) -> N
     assert repo.comments == before
 
 
-def tag_push(repo: Repo, tag: str) -> dict:
+def tag_push(repo: Repo, tag: str) -> dict[str, Any]:
     sha = git(repo.project, "rev-parse", "HEAD")
     return {
         "ref": f"refs/tags/{tag}",
@@ -483,7 +476,7 @@ if kind == "wrong":  # half of the labels say the opposite of the prediction
 """
 
 
-def gh_calls(repo: Repo) -> list[dict]:
+def gh_calls(repo: Repo) -> list[dict[str, Any]]:
     path = repo.state / "gh.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 

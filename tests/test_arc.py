@@ -20,14 +20,15 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from .conftest import bake
-from .test_workflows import combinations, combo_id, labels_of
+from .matrix import combo_id, labels_of, workflow_combinations
 
 K8S_VERSION = kubernetes_validate.latest_version()
 POOLS = ("trusted", "pr")
@@ -50,6 +51,7 @@ CHART_KEYS = {
     "annotations",
     "labels",
 }
+Projects = dict[str, tuple[dict[str, str], Path]]  # combination -> (its answers, the baked project)
 AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
 BY_DIGEST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
 NODE_POOL = {"trusted": "trusted", "pr": "pull-request"}  # the runner-pool label and taint of each pool's nodes
@@ -70,7 +72,7 @@ SHARED_VOLUMES = {
 }
 
 
-def values_of(folder: Path) -> dict[tuple[str, str], dict]:
+def values_of(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {
         (pool, kind): yaml.safe_load((folder / f"{pool}-{kind}-values.yaml").read_text())
         for pool in POOLS
@@ -78,7 +80,7 @@ def values_of(folder: Path) -> dict[tuple[str, str], dict]:
     }
 
 
-def validation_errors(resource: dict) -> list[str]:
+def validation_errors(resource: dict[str, Any]) -> list[str]:
     try:
         kubernetes_validate.validate(resource, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as error:
@@ -87,17 +89,17 @@ def validation_errors(resource: dict) -> list[str]:
     return []
 
 
-def as_pod(values: dict) -> dict:
+def as_pod(values: dict[str, Any]) -> dict[str, Any]:
     template = values["template"]
     metadata = {"name": values["runnerScaleSetName"], **template.get("metadata", {})}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
 
 
-def containers(spec: dict) -> list[dict]:
+def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [*spec.get("initContainers", []), *spec.get("containers", [])]
 
 
-def pool_findings(pool: str, kind: str, values: dict) -> list[str]:
+def pool_findings(pool: str, kind: str, values: dict[str, Any]) -> list[str]:
     name = f"{pool}-{kind}"
     found = [f"{name}: {key!r} is not a value of the gha-runner-scale-set chart" for key in set(values) - CHART_KEYS]
     spec = values["template"]["spec"]
@@ -135,7 +137,7 @@ def pool_findings(pool: str, kind: str, values: dict) -> list[str]:
     return found
 
 
-def node_pool_findings(name: str, own: str, spec: dict) -> list[str]:
+def node_pool_findings(name: str, own: str, spec: dict[str, Any]) -> list[str]:
     """A pod of the ``own`` node pool: it must require that pool's nodes and tolerate no other pool's taint."""
     required = (
         (spec.get("affinity") or {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -149,7 +151,7 @@ def node_pool_findings(name: str, own: str, spec: dict) -> list[str]:
     return found
 
 
-def toleration_findings(name: str, own: str, tolerations: list[dict]) -> list[str]:
+def toleration_findings(name: str, own: str, tolerations: list[dict[str, Any]]) -> list[str]:
     """Its own node pool's taint tolerated, and no other's."""
     found = []
     for toleration in tolerations:
@@ -164,7 +166,7 @@ def toleration_findings(name: str, own: str, tolerations: list[dict]) -> list[st
     return found
 
 
-def metadata_findings(policy: dict) -> list[str]:
+def metadata_findings(policy: dict[str, Any]) -> list[str]:
     """Each egress rule that reaches a cloud metadata address or a private range."""
     found = []
     for rule in policy["spec"].get("egress", []):
@@ -178,10 +180,13 @@ def metadata_findings(policy: dict) -> list[str]:
                 ip = ipaddress.ip_address(address)
                 if ip in network and not any(ip in e for e in excepted):
                     found.append(f"NetworkPolicy {policy['metadata']['name']}: egress reaches {address}")
+            if not isinstance(network, ipaddress.IPv4Network):
+                continue  # the private ranges are IPv4: an IPv6 block cannot reach them
+            excepted_v4 = [e for e in excepted if isinstance(e, ipaddress.IPv4Network)]
             found += [
                 f"NetworkPolicy {policy['metadata']['name']}: egress reaches {private}"
-                for private in map(ipaddress.ip_network, PRIVATE)
-                if private.subnet_of(network) and not any(private.subnet_of(e) for e in excepted)
+                for private in map(ipaddress.IPv4Network, PRIVATE)
+                if private.subnet_of(network) and not any(private.subnet_of(e) for e in excepted_v4)
             ]
     return found
 
@@ -216,13 +221,12 @@ def arc_findings(folder: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, str], Path]]:
-    root = tmp_path_factory.mktemp("arc")
-    return {combo_id(a): (a, bake(root / combo_id(a), **a).resolve()) for a in combinations()}
+def projects(rendered: Callable[..., Path]) -> Projects:
+    return {combo_id(a): (a, rendered(**a).resolve()) for a in workflow_combinations()}
 
 
-@pytest.mark.parametrize("combo", [combo_id(a) for a in combinations()])
-def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str, projects: dict) -> None:
+@pytest.mark.parametrize("combo", [combo_id(a) for a in workflow_combinations()])
+def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str, projects: Projects) -> None:
     answers, project = projects[combo]
     folder = project / "deploy" / "arc"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -252,8 +256,10 @@ def test_every_scale_set_renders_valid_pods_that_keep_the_pools_apart(combo: str
 
 # --- negative mutations --------------------------------------------------------------------------------------
 
+Change = Callable[[dict[str, Any]], None]  # edits a scale set's values in place
 
-def mutate_values(tmp_path: Path, folder: Path, pool: str, kind: str, change) -> Path:
+
+def mutate_values(tmp_path: Path, folder: Path, pool: str, kind: str, change: Change) -> Path:
     target = tmp_path / "arc"
     target.mkdir()
     for path in folder.iterdir():
@@ -264,8 +270,8 @@ def mutate_values(tmp_path: Path, folder: Path, pool: str, kind: str, change) ->
     return target
 
 
-def add_volume(volume: dict, mount: str):
-    def change(values: dict) -> None:
+def add_volume(volume: dict[str, Any], mount: str) -> Change:
+    def change(values: dict[str, Any]) -> None:
         spec = values["template"]["spec"]
         spec["volumes"].append(volume)
         spec["containers"][0]["volumeMounts"].append({"name": volume["name"], "mountPath": mount})
@@ -273,55 +279,55 @@ def add_volume(volume: dict, mount: str):
     return change
 
 
-def set_first(key: str, value: object):
-    def change(values: dict) -> None:
+def set_first(key: str, value: object) -> Change:
+    def change(values: dict[str, Any]) -> None:
         values["template"]["spec"]["containers"][0][key] = value
 
     return change
 
 
-def add_env(name: str, value: str):
-    def change(values: dict) -> None:
+def add_env(name: str, value: str) -> Change:
+    def change(values: dict[str, Any]) -> None:
         container = values["template"]["spec"]["containers"][0]
         container["env"] = [*(container.get("env") or []), {"name": name, "value": value}]
 
     return change
 
 
-def rename_key(old: str, new: str):
-    def change(values: dict) -> None:
+def rename_key(old: str, new: str) -> Change:
+    def change(values: dict[str, Any]) -> None:
         values[new] = values.pop(old)
 
     return change
 
 
-def set_labels(labels: list[str]):
-    def change(values: dict) -> None:
+def set_labels(labels: list[str]) -> Change:
+    def change(values: dict[str, Any]) -> None:
         values["scaleSetLabels"] = labels
 
     return change
 
 
-def drop_token_guard(values: dict) -> None:
+def drop_token_guard(values: dict[str, Any]) -> None:
     del values["template"]["spec"]["automountServiceAccountToken"]
 
 
-def docker(values: dict) -> None:
+def docker(values: dict[str, Any]) -> None:
     values["containerMode"] = {"type": "dind"}
 
 
-def tolerate(toleration: dict):
-    def change(values: dict) -> None:
+def tolerate(toleration: dict[str, str]) -> Change:
+    def change(values: dict[str, Any]) -> None:
         values["template"]["spec"]["tolerations"].append(toleration)
 
     return change
 
 
-def drop_affinity(values: dict) -> None:
+def drop_affinity(values: dict[str, Any]) -> None:
     del values["template"]["spec"]["affinity"]
 
 
-def prefer_only(values: dict) -> None:
+def prefer_only(values: dict[str, Any]) -> None:
     affinity = values["template"]["spec"]["affinity"]["nodeAffinity"]
     terms = affinity.pop("requiredDuringSchedulingIgnoredDuringExecution")["nodeSelectorTerms"]
     affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": 100, "preference": terms[0]}]
@@ -382,7 +388,7 @@ def prefer_only(values: dict) -> None:
     ],
 )
 def test_each_weakening_of_the_scale_sets_is_caught(
-    tmp_path: Path, projects: dict, pool: str, kind: str, change, caught: str
+    tmp_path: Path, projects: Projects, pool: str, kind: str, change: Change, caught: str
 ) -> None:
     _, project = projects["self-hosted-cpu-local"]
     folder = mutate_values(tmp_path, project / "deploy" / "arc", pool, kind, change)
@@ -394,7 +400,7 @@ def test_each_weakening_of_the_scale_sets_is_caught(
     ("address", "caught"),
     [("168.63.129.16/32", "egress reaches 168.63.129.16"), ("169.254.0.0/16", "egress reaches 169.254.169.254")],
 )
-def test_a_reachable_metadata_address_is_caught(projects: dict, address: str, caught: str) -> None:
+def test_a_reachable_metadata_address_is_caught(projects: Projects, address: str, caught: str) -> None:
     _, project = projects["self-hosted-cpu-local"]
     policy = yaml.safe_load((project / "deploy" / "arc" / "pr-network-policy.yaml").read_text())
     assert metadata_findings(policy) == []
@@ -402,7 +408,7 @@ def test_a_reachable_metadata_address_is_caught(projects: dict, address: str, ca
     assert caught in metadata_findings(policy)[0]
 
 
-def test_an_invalid_manifest_is_caught(projects: dict) -> None:
+def test_an_invalid_manifest_is_caught(projects: Projects) -> None:
     _, project = projects["self-hosted-cpu-local"]
     policy = yaml.safe_load((project / "deploy" / "arc" / "pr-network-policy.yaml").read_text())
     broken = copy.deepcopy(policy)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE
+from .projects import TEMPLATE
 
 pytestmark = pytest.mark.slow
 VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"

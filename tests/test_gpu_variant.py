@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import bake, run, setup_project
+from .projects import run
 
 GPU = {"training_runner": "self-hosted-gpu"}
 RUNS = """
 import json, mlflow
-from my_mlops_project import config, tracking
+from my_mlops_project.core import config
+from my_mlops_project.tracking import runs
 cfg = config.load()
-tracking.configure(cfg.tracking)
+runs.configure(cfg.tracking)
 candidate = json.load(open("models/candidate.json"))
 parent = mlflow.get_run(candidate["run_id"])
 children = mlflow.search_runs(experiment_names=[cfg.tracking.experiment], output_format="list",
@@ -36,20 +38,15 @@ def families(project: Path) -> list[str]:
     return [c["family"] for c in params["train"]["search"]["candidates"]]
 
 
-def test_only_the_gpu_answer_depends_on_xgboost_and_searches_it(tmp_path: Path) -> None:
-    gpu = bake(tmp_path / "gpu", **GPU)
+def test_only_the_gpu_answer_depends_on_xgboost_and_searches_it(rendered: Callable[..., Path]) -> None:
+    gpu = rendered(**GPU)
     for runner in ("self-hosted-cpu", "github-hosted"):
-        light = bake(tmp_path / runner, training_runner=runner)
+        light = rendered(training_runner=runner)
         assert "xgboost" not in (light / "requirements.lock").read_text()
         assert "xgboost" not in families(light)
     assert "\nxgboost==" in (gpu / "requirements.lock").read_text()
     assert families(gpu)[-1] == "xgboost"
     assert yaml.safe_load((gpu / "params.yaml").read_text())["train"]["device"] == "auto"
-
-
-@pytest.fixture(scope="module")
-def gpu_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return setup_project(bake(tmp_path_factory.mktemp("gpu-variant"), **GPU))
 
 
 @pytest.mark.slow

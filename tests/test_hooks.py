@@ -5,15 +5,17 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from .conftest import TEMPLATE, bake
+from .projects import TEMPLATE, bake
 
 
-def load_hook():
+def load_hook() -> ModuleType:
     spec = importlib.util.spec_from_file_location("pre_gen_project", TEMPLATE / "hooks" / "pre_gen_project.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -122,7 +124,9 @@ def test_all_problems_are_reported_at_once() -> None:
         {"mlflow_tracking_uri": "sqlite:///x.db; rm -rf /"},
     ],
 )
-def test_a_bad_answer_stops_before_anything_is_written(tmp_path: Path, changes: dict[str, str], capfd) -> None:
+def test_a_bad_answer_stops_before_anything_is_written(
+    tmp_path: Path, changes: dict[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(FailedHookException):
@@ -163,7 +167,9 @@ def test_hostile_text_stays_data(tmp_path: Path, text: str) -> None:
     assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
 
 
-def test_without_git_the_project_is_still_made_with_a_clear_message(tmp_path: Path, monkeypatch, capfd) -> None:
+def test_without_git_the_project_is_still_made_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -220,7 +226,9 @@ def test_a_user_name_alone_in_a_url_is_no_secret() -> None:
     assert HOOK.validate(answers(mlflow_tracking_uri="https://ci-bot@mlflow.example.com")) == []
 
 
-def test_a_password_answer_writes_nothing_and_leaves_no_copy(tmp_path: Path, monkeypatch, capfd) -> None:
+def test_a_password_answer_writes_nothing_and_leaves_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     # Given cookiecutter's replay folder in a place of our own (it saves the answers before the hook runs)
     replay = tmp_path / "replay"
     config = tmp_path / "cookiecutterrc.yaml"

@@ -13,16 +13,19 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from .conftest import bake, project_env
+from .projects import bake, project_env
 
 KUBERNETES = "1.33.0"  # a version the manifests must hold for; strict schemas ship with kubernetes-validate
 SLUG, PACKAGE = "my-mlops-project", "my_mlops_project"
+Manifests = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> the document, with "_file": its file
 BY_DIGEST = re.compile(
     r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9._-]+(/[a-z0-9._-]+)*(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$"
 )
@@ -40,7 +43,7 @@ RESTRICTED_VOLUMES = {
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC", "hostUsers")
 
 
-def restricted_findings(name: str, spec: dict) -> list[str]:
+def restricted_findings(name: str, spec: dict[str, Any]) -> list[str]:
     """What a pod ``spec`` does that the `restricted` Pod Security Standard forbids."""
     found = []
     pod = spec.get("securityContext") or {}
@@ -73,9 +76,9 @@ def restricted_findings(name: str, spec: dict) -> list[str]:
     return found
 
 
-def pod_specs(manifests: dict) -> dict[str, dict]:
+def pod_specs(manifests: Manifests) -> dict[str, dict[str, Any]]:
     """Every pod the manifests make: the workloads' templates, and the Spark executors' pod template."""
-    specs = {}
+    specs: dict[str, dict[str, Any]] = {}
     for (kind, name), document in manifests.items():
         if kind in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
             specs[f"{kind} {name}"] = document["spec"]["template"]["spec"]
@@ -85,14 +88,15 @@ def pod_specs(manifests: dict) -> dict[str, dict]:
     return specs
 
 
-def executor_template(manifests: dict) -> dict:
+def executor_template(manifests: Manifests) -> dict[str, Any]:
     config = manifests["ConfigMap", f"{SLUG}-batch-spark"]["data"]
     conf = dict(line.split(None, 1) for line in config["spark-defaults.conf"].splitlines())
     assert conf["spark.kubernetes.executor.podTemplateFile"] == "/opt/spark-conf/executor-pod.yaml"
-    return yaml.safe_load(config["executor-pod.yaml"])
+    template: dict[str, Any] = yaml.safe_load(config["executor-pod.yaml"])
+    return template
 
 
-def namespace_findings(manifests: dict) -> list[str]:
+def namespace_findings(manifests: Manifests) -> list[str]:
     """The project's namespace enforces `restricted`, every other resource sits in it, and every pod is restricted."""
     (namespace,) = [doc for (kind, _), doc in manifests.items() if kind == "Namespace"]
     labels = namespace["metadata"].get("labels") or {}
@@ -107,7 +111,7 @@ def namespace_findings(manifests: dict) -> list[str]:
     return found
 
 
-def role_findings(manifests: dict) -> list[str]:
+def role_findings(manifests: Manifests) -> list[str]:
     """The Spark driver's role: pods, and nothing else (no secrets, no wildcard, no other resource)."""
     found = []
     for (kind, name), document in manifests.items():
@@ -121,7 +125,7 @@ def role_findings(manifests: dict) -> list[str]:
     return found
 
 
-def image_findings(manifests: dict, dockerfiles: dict[str, str]) -> list[str]:
+def image_findings(manifests: Manifests, dockerfiles: dict[str, str]) -> list[str]:
     """Every image a manifest runs, and every Dockerfile's base, by digest."""
     found = []
 
@@ -145,10 +149,15 @@ def image_findings(manifests: dict, dockerfiles: dict[str, str]) -> list[str]:
     for name, text in dockerfiles.items():
         arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.MULTILINE))
         for base in re.findall(r"^FROM (\S+)", text, re.MULTILINE):
-            image = re.sub(r"\$\{(\w+)\}", lambda m, arguments=arguments: arguments.get(m[1], m[0]), base)
+            image = expanded(base, arguments)
             if not BY_DIGEST.match(image):
                 found.append(f"{name}: FROM {base} is not pinned by digest")
     return found
+
+
+def expanded(base: str, arguments: dict[str, str]) -> str:
+    """A Dockerfile's FROM image with its ``${ARG}`` references replaced by the ARG defaults (unknown ones kept)."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: arguments.get(m[1], m[0]), base)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +165,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake(tmp_path_factory.mktemp("k8s"), github_owner="Acme-Corp")
 
 
-def load_manifests(folder: Path) -> dict[tuple[str, str], dict]:
-    found = {}
+def load_manifests(folder: Path) -> Manifests:
+    found: Manifests = {}
     for path in sorted(folder.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             found[document["kind"], document["metadata"]["name"]] = document | {"_file": path.name}
@@ -165,7 +174,7 @@ def load_manifests(folder: Path) -> dict[tuple[str, str], dict]:
 
 
 @pytest.fixture(scope="module")
-def manifests(project: Path) -> dict[tuple[str, str], dict]:
+def manifests(project: Path) -> Manifests:
     return load_manifests(project / "deploy" / "k8s")
 
 
@@ -174,11 +183,11 @@ def dockerfiles(project: Path) -> dict[str, str]:
     return {p.relative_to(project).as_posix(): p.read_text() for p in sorted(project.glob("deploy/**/*Dockerfile"))}
 
 
-def without_file(document: dict) -> dict:
+def without_file(document: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy({k: v for k, v in document.items() if k != "_file"})
 
 
-def test_every_manifest_is_valid_for_the_kubernetes_api(manifests) -> None:
+def test_every_manifest_is_valid_for_the_kubernetes_api(manifests: Manifests) -> None:
     assert len(manifests) >= 13
     executor = executor_template(manifests) | {"metadata": {"name": "spark-executor"}}
     for (kind, name), document in [*manifests.items(), (("Pod", "spark-executor"), executor | {"_file": "spark"})]:
@@ -188,7 +197,7 @@ def test_every_manifest_is_valid_for_the_kubernetes_api(manifests) -> None:
             pytest.fail(f"{document['_file']}: {kind} {name}: {error.message} at {list(error.path)}")
 
 
-def test_the_validator_catches_a_misspelt_field(manifests) -> None:
+def test_the_validator_catches_a_misspelt_field(manifests: Manifests) -> None:
     # guards the test above: strict validation must refuse what the API server would
     deployment = without_file(manifests["Deployment", SLUG])
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -197,7 +206,7 @@ def test_the_validator_catches_a_misspelt_field(manifests) -> None:
         kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
 
 
-def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
+def test_the_service_deployment_probes_resources_and_secrets(manifests: Manifests) -> None:
     pod = manifests["Deployment", SLUG]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == f"ghcr.io/acme-corp/{SLUG}@sha256:{'0' * 64}"  # owner lower-cased; make image-pin
@@ -210,7 +219,7 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests) -> None:
     assert not [e for e in env.values() if "PASSWORD" in e["name"] or ("URL" in e["name"] and "value" in e)]
 
 
-def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> None:
+def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests: Manifests) -> None:
     deployment = manifests["Deployment", SLUG]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     service = manifests["Service", SLUG]["spec"]
@@ -222,11 +231,11 @@ def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests) -> No
     assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
 
 
-def test_every_secret_the_manifests_read_is_in_the_example(manifests) -> None:
+def test_every_secret_the_manifests_read_is_in_the_example(manifests: Manifests) -> None:
     secrets = {name: set(doc["stringData"]) for (kind, name), doc in manifests.items() if kind == "Secret"}
     read: set[tuple[str, str]] = set()
 
-    def walk(node) -> None:
+    def walk(node: object) -> None:
         if isinstance(node, dict):
             if "secretKeyRef" in node:
                 read.add((node["secretKeyRef"]["name"], node["secretKeyRef"]["key"]))
@@ -256,7 +265,7 @@ def test_every_secret_the_manifests_read_is_in_the_example(manifests) -> None:
     assert [s["secretRef"]["name"] for s in job["envFrom"]] == [f"{SLUG}-mlflow-batch"]
 
 
-def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests) -> None:
+def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests: Manifests) -> None:
     job = manifests["Job", f"{SLUG}-batch"]["spec"]["template"]["spec"]
     (driver,) = job["containers"]
     command = driver["command"]
@@ -283,11 +292,11 @@ def test_the_spark_job_runs_the_projects_batch_command_on_the_cluster(manifests)
 
 
 @pytest.fixture(scope="module")
-def compose(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return bake(tmp_path_factory.mktemp("compose")) / "deploy" / "tracking" / "compose.yaml"
+def compose(rendered: Callable[..., Path]) -> Path:
+    return rendered() / "deploy" / "tracking" / "compose.yaml"
 
 
-def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> None:
+def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose: Path) -> None:
     done = subprocess.run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose)],
         check=False,
@@ -297,7 +306,7 @@ def test_the_tracking_compose_file_is_valid_for_the_compose_spec(compose) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> None:
+def test_the_compose_schema_check_refuses_a_misspelt_key(compose: Path, tmp_path: Path) -> None:
     broken = tmp_path / "compose.yaml"
     text = compose.read_text()
     broken.write_text(text.replace("    depends_on:\n      postgres:", "    depend_on:\n      postgres:"))
@@ -307,7 +316,7 @@ def test_the_compose_schema_check_refuses_a_misspelt_key(compose, tmp_path) -> N
     assert done.returncode != 0
 
 
-def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose) -> None:
+def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_literal_secret(compose: Path) -> None:
     services = yaml.safe_load(compose.read_text())["services"]
     mlflow = services["mlflow"]
     assert mlflow["command"][:2] == ["make", "mlflow-server"]
@@ -323,17 +332,17 @@ def test_the_tracking_server_runs_the_projects_target_with_postgres_s3_and_no_li
 # --- what keeps the deployment safe, and the negative mutations that prove each check bites ---------------------
 
 
-def test_every_image_is_pinned_by_digest(manifests, dockerfiles) -> None:
+def test_every_image_is_pinned_by_digest(manifests: Manifests, dockerfiles: dict[str, str]) -> None:
     assert set(dockerfiles) == {"deploy/k8s/spark.Dockerfile", "deploy/tracking/Dockerfile"}
     assert image_findings(manifests, dockerfiles) == []
 
 
-def test_the_compose_images_are_pinned_by_digest(compose) -> None:
+def test_the_compose_images_are_pinned_by_digest(compose: Path) -> None:
     services = yaml.safe_load(compose.read_text())["services"]
     assert [name for name, s in services.items() if "image" in s and not BY_DIGEST.match(s["image"])] == []
 
 
-def test_a_tag_instead_of_a_digest_is_caught(manifests, dockerfiles) -> None:
+def test_a_tag_instead_of_a_digest_is_caught(manifests: Manifests, dockerfiles: dict[str, str]) -> None:
     mutated = copy.deepcopy(manifests)
     mutated["Deployment", SLUG]["spec"]["template"]["spec"]["containers"][0]["image"] = (
         f"ghcr.io/acme-corp/{SLUG}:latest"
@@ -349,28 +358,31 @@ def test_a_tag_instead_of_a_digest_is_caught(manifests, dockerfiles) -> None:
     assert image_findings(manifests, unset) == ["spark.Dockerfile: FROM ${BASE} is not pinned by digest"]
 
 
-def test_everything_runs_restricted_in_the_projects_namespace(manifests) -> None:
+def test_everything_runs_restricted_in_the_projects_namespace(manifests: Manifests) -> None:
     assert namespace_findings(manifests) == []
     assert role_findings(manifests) == []
 
 
-def privileged(spec: dict) -> None:
+PodChange = Callable[[dict[str, Any]], None]  # edits a pod spec in place
+
+
+def privileged(spec: dict[str, Any]) -> None:
     spec["containers"][0]["securityContext"]["privileged"] = True
 
 
-def host_path(spec: dict) -> None:
+def host_path(spec: dict[str, Any]) -> None:
     spec["volumes"] = [*spec.get("volumes", []), {"name": "host", "hostPath": {"path": "/"}}]
 
 
-def unconfined(spec: dict) -> None:
+def unconfined(spec: dict[str, Any]) -> None:
     spec["securityContext"]["seccompProfile"] = {"type": "Unconfined"}
 
 
-def as_root(spec: dict) -> None:
+def as_root(spec: dict[str, Any]) -> None:
     spec["securityContext"] |= {"runAsNonRoot": False, "runAsUser": 0}
 
 
-def net_admin(spec: dict) -> None:
+def net_admin(spec: dict[str, Any]) -> None:
     spec["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_ADMIN"]
 
 
@@ -384,7 +396,7 @@ def net_admin(spec: dict) -> None:
         (net_admin, "adds capabilities ['NET_ADMIN']"),
     ],
 )
-def test_an_unrestricted_pod_is_caught(manifests, change, caught: str) -> None:
+def test_an_unrestricted_pod_is_caught(manifests: Manifests, change: PodChange, caught: str) -> None:
     for target in ("Deployment", "Job", "executor"):
         mutated = copy.deepcopy(manifests)
         if target == "executor":
@@ -399,7 +411,7 @@ def test_an_unrestricted_pod_is_caught(manifests, change, caught: str) -> None:
         assert any(caught in f for f in found), (target, found)
 
 
-def test_a_namespace_without_pod_security_or_a_resource_outside_it_is_caught(manifests) -> None:
+def test_a_namespace_without_pod_security_or_a_resource_outside_it_is_caught(manifests: Manifests) -> None:
     mutated = copy.deepcopy(manifests)
     (namespace,) = [key for key in mutated if key[0] == "Namespace"]
     del mutated[namespace]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
@@ -409,7 +421,7 @@ def test_a_namespace_without_pod_security_or_a_resource_outside_it_is_caught(man
     assert f"Job {SLUG}-batch: not in the namespace {SLUG}" in found
 
 
-def test_a_wider_spark_role_is_caught(manifests) -> None:
+def test_a_wider_spark_role_is_caught(manifests: Manifests) -> None:
     mutated = copy.deepcopy(manifests)
     mutated["Role", f"{SLUG}-batch"]["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})
     assert any("on ['secrets'] beyond its pods" in f for f in role_findings(mutated))
@@ -426,7 +438,7 @@ echo "$DIGEST"
 
 def image_pin(
     project: Path, tmp_path: Path, version: str, digest: str
-) -> tuple[subprocess.CompletedProcess, list[str]]:
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     gh = tmp_path / "gh"
     gh.write_text(GH_STUB)
     gh.chmod(0o755)

@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import bake, project_env
-from .test_workflows import combinations, combo_id
+from .matrix import combo_id
+from .matrix import workflow_combinations as combinations
+from .projects import bake, project_env
 
 # Values that break out at each layer: make's $(...), the shell's substitutions, quoting, a second line
 PAYLOADS = {
@@ -47,9 +48,10 @@ NOT_RUN = {"setup", "setup-spark", "lint", "format", "test", "test-fast", "lock"
 OWN_VARIABLES = {"PYTHON", "VENV", "PATH"}
 # Lists of arguments (DROP="id other"): split at whitespace by the recipe, each word one argument, never expanded
 WORD_LISTS = {"DROP", "REVIEW_ARGS", "UPDATE_ARGS", "NOTEBOOK_ARGS"}
-# Each call: the program's name and arguments, NUL-terminated, then a record separator
+# Each call: the program's name and arguments, NUL-terminated, in a file of its own (serve-demo runs one stand-in
+# in the background while others run: appends to one file would interleave), named so they sort in call order
 STUB = """#!/bin/bash
-printf '%s\\0' "${0##*/}" "$@" >> "$RECORDED_CALLS"; printf '\\036' >> "$RECORDED_CALLS"
+mkdir -p "$RECORDED_CALLS"; printf '%s\\0' "${0##*/}" "$@" > "$RECORDED_CALLS/$(date +%s%N)-$$"
 """
 
 
@@ -107,7 +109,7 @@ def all_targets(makefile: str) -> list[str]:
     return sorted(set(re.findall(r"^([a-z][a-z0-9-]*):(?!=)", makefile, re.MULTILINE)))
 
 
-def hostile_env(project: Path, variables: set[str], payload: str, markers: Path, stubs: Path | None) -> dict:
+def hostile_env(project: Path, variables: set[str], payload: str, markers: Path, stubs: Path | None) -> dict[str, str]:
     env = project_env(project)
     for name in variables:
         env[name] = payload.format(marker=markers / name)
@@ -127,10 +129,12 @@ def write_stubs(folder: Path) -> Path:
 
 
 def recorded(path: Path) -> list[list[str]]:
-    """The stand-ins' calls, each [program, *arguments]."""
+    """The stand-ins' calls in the order they started, each [program, *arguments]."""
     if not path.exists():
         return []
-    return [record.split("\0")[:-1] for record in path.read_text().split("\036")[:-1]]
+    return [
+        call.read_text().split("\0")[:-1] for call in sorted(path.iterdir(), key=lambda f: int(f.name.split("-")[0]))
+    ]
 
 
 def findings(project: Path, target: str, variables: set[str], work: Path, *, real: bool) -> list[str]:
@@ -253,7 +257,9 @@ def test_the_sweep_catches_make_expanding_a_value(projects: dict[str, Path], tmp
     project = projects["self-hosted-cpu-local"]
     makefile = project / "Makefile"
     original = makefile.read_text()
-    recipe = re.search(r"^\tpython -m \S+ monitor .*$", original, re.MULTILINE)[0]
+    found = re.search(r"^\tpython -m \S+ monitor .*$", original, re.MULTILINE)
+    assert found is not None, "a `python -m <package> monitor` recipe line in the Makefile"
+    recipe = found[0]
     try:
         makefile.write_text(original.replace(recipe, '\tpython -m pkg monitor $(if $(SINCE),--since "$$SINCE")'))
         # Then the sweep reports SINCE, for make -n and for a real run

@@ -8,10 +8,11 @@ import shutil
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import TEMPLATE, run
+from .projects import TEMPLATE, run
 
 pytestmark = pytest.mark.slow
 BUILD = TEMPLATE / "build"
@@ -50,10 +51,11 @@ def checker() -> Path:
     return target
 
 
-def parse(checker: Path, markdown: Path) -> dict:
+def parse(checker: Path, markdown: Path) -> dict[str, Any]:
     done = subprocess.run(["node", str(checker), str(markdown)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 def test_the_checker_rejects_a_broken_chart(checker: Path, tmp_path: Path) -> None:

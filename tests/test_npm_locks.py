@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import TEMPLATE, bake
-from .vendor_assets import PACKAGES
+from tools.vendor_assets import PACKAGES
+
+from .projects import TEMPLATE, bake
 
 VENDOR = TEMPLATE / "{{cookiecutter.project_slug}}" / "vendor" / "web"
 EXACT = re.compile(r"^\d+\.\d+\.\d+$")

@@ -16,11 +16,11 @@ import shutil
 import signal
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import bake, free_port, post, project_env, run, serving, setup_project
-from .test_pipeline import registry
+from .projects import bake, free_port, post, project_env, registry, run, serving, setup_project
 
 pytestmark = pytest.mark.slow
 PENGUINS = Path(__file__).parent / "data" / "penguins.csv"
@@ -53,7 +53,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-def serve_and_predict(project: Path, tmp_path: Path, row: dict) -> tuple[dict, dict]:
+def serve_and_predict(project: Path, tmp_path: Path, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Start the real `make serve` on a free loopback port; the request schema and one answer for ``row``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -67,10 +67,11 @@ def serve_and_predict(project: Path, tmp_path: Path, row: dict) -> tuple[dict, d
     return spec["components"]["schemas"]["Record"], answers[0]
 
 
-def batch_rows(project: Path, tmp_path: Path) -> dict:
+def batch_rows(project: Path, tmp_path: Path) -> dict[str, Any]:
     env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'batch.db'}"}
     done = run(["make", "batch", "INPUT=data/external/penguins.csv"], project, env=env)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 def test_your_csv_becomes_the_served_and_batch_scored_champion(project: Path, tmp_path: Path) -> None:

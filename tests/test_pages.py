@@ -1,9 +1,10 @@
 """Every page a user opens, in a real headless Chromium with every host but 127.0.0.1 blocked.
 
-Bakes the default project and runs its pipeline, then opens the MLflow UI (a real `make ui` on a free port), the
-Great Expectations Data Docs, the DVC plots page and the service's docs page (a real `make serve`), asserts what a
-user must see on each, and that no page asked another host for anything (every request is collected from Chrome's
-performance log). Debian's chromium and chromedriver (apt) drive it through selenium; nothing is downloaded.
+Uses the shared default project (its pipeline run once for all the slow tests) and opens the MLflow UI (a real
+`make ui` on a free port), the Great Expectations Data Docs, the DVC plots page and the service's docs page (a real
+`make serve`), asserts what a user must see on each, and that no page asked another host for anything (every
+request is collected from Chrome's performance log). Debian's chromium and chromedriver (apt) drive it through
+selenium; nothing is downloaded.
 Screenshots go to $PAGES_SCREENSHOTS (default: the test's temp folder).
 """
 
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import bake, free_port, project_env, serving
+from .projects import free_port, project_env, serving
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +101,7 @@ class Browser:
     def collect(self) -> list[str]:
         """Every URL requested since the last call (documents, scripts, styles, fonts, images, XHR)."""
         urls = []
-        for entry in self.driver.get_log("performance"):
+        for entry in self.driver.get_log("performance"):  # type: ignore[no-untyped-call]  # selenium: unannotated
             message = json.loads(entry["message"])["message"]
             if message["method"] == "Network.requestWillBeSent":
                 urls.append(message["params"]["request"]["url"])
@@ -119,11 +120,10 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = bake(tmp_path_factory.mktemp("pages"))
-    done = subprocess.run(["make", "setup", "pipeline"], cwd=project, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return project
+def project(default_project: Path) -> Path:
+    """The shared default project (set up, its pipeline run): these tests only read it, before any test retrains it
+    (conftest.DEFAULT_PROJECT_ORDER)."""
+    return default_project
 
 
 @pytest.fixture(scope="module")

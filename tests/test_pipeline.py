@@ -12,38 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from .conftest import bake, run, setup_project
+from .projects import bake, edit_params, registry, run, setup_project
 
 pytestmark = pytest.mark.slow
-
-REGISTRY = """
-import json, mlflow
-from mlflow.tracking import MlflowClient
-from my_mlops_project.core import config
-from my_mlops_project.tracking import registry, runs
-cfg = config.load()
-client = runs.configure(cfg.tracking)
-name = cfg.tracking.model_name
-alias = lambda a: (lambda v: int(v.version) if v else None)(registry.version_by_alias(client, name, a))
-runs = mlflow.search_runs(experiment_names=[cfg.tracking.experiment], output_format="list")
-print(json.dumps({
-    "versions": sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'")),
-    "champion": alias("champion"), "challenger": alias("challenger"),
-    "runs": len(runs), "child_runs": sum(1 for r in runs if "mlflow.parentRunId" in r.data.tags),
-}))
-"""
-
-
-def registry(project: Path) -> dict:
-    return json.loads(run([".venv/bin/python", "-c", REGISTRY], project).stdout.strip().splitlines()[-1])
-
-
-def edit_params(project: Path, change) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    change(params)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def restore(project: Path) -> None:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import ast
 import configparser
-import itertools
 import json
 import re
 import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import DEFAULTS, bake
+from .matrix import render_combinations
+from .projects import DEFAULTS
 
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")
 LOCAL_CACHES = {"__pycache__", ".ruff_cache", ".pytest_cache"}  # left by tools run in a working copy, never shipped
@@ -64,18 +65,7 @@ ALWAYS = {
 }
 
 
-def combinations() -> list[dict[str, str]]:
-    varied = ("task", "training_runner", "dvc_remote")
-    rotated = {name: itertools.cycle(DEFAULTS[name]) for name in ("python_version", "license")}
-    found = []
-    for values in itertools.product(*(DEFAULTS[name] for name in varied)):
-        combo = dict(zip(varied, values, strict=True))
-        combo |= {name: next(cycle) for name, cycle in rotated.items()}
-        found.append(combo)
-    return found
-
-
-COMBINATIONS = combinations()
+COMBINATIONS = render_combinations()
 
 
 def ids(combo: dict[str, str]) -> str:
@@ -106,12 +96,6 @@ def template_files(combo: dict[str, str], package: str) -> set[str]:
     return expected | {".cookiecutter.json", ".cruft.json"}  # written by the post-generation hook
 
 
-@pytest.fixture(scope="module")
-def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("matrix")
-    return {ids(combo): bake(out / ids(combo), **combo) for combo in COMBINATIONS}
-
-
 def files_of(project: Path) -> set[str]:
     return {
         p.relative_to(project).as_posix()
@@ -121,8 +105,8 @@ def files_of(project: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=ids)
-def test_exact_file_set(baked: dict[str, Path], combo: dict[str, str]) -> None:
-    project = baked[ids(combo)]
+def test_exact_file_set(rendered: Callable[..., Path], combo: dict[str, str]) -> None:
+    project = rendered(**combo)
     found = files_of(project)
     assert found == template_files(combo, "my_mlops_project")
     assert {f.format(pkg="my_mlops_project") for f in ALWAYS} <= found
@@ -130,8 +114,8 @@ def test_exact_file_set(baked: dict[str, Path], combo: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=ids)
-def test_everything_renders_and_parses(baked: dict[str, Path], combo: dict[str, str]) -> None:
-    project = baked[ids(combo)]
+def test_everything_renders_and_parses(rendered: Callable[..., Path], combo: dict[str, str]) -> None:
+    project = rendered(**combo)
     for path in project.rglob("*"):
         if not path.is_file() or ({".git"} | LOCAL_CACHES) & set(path.parts) or path.suffix not in TEXT_SUFFIXES:
             continue
@@ -150,16 +134,16 @@ def test_everything_renders_and_parses(baked: dict[str, Path], combo: dict[str, 
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=ids)
-def test_ruff_is_clean(baked: dict[str, Path], combo: dict[str, str]) -> None:
-    project = baked[ids(combo)]
+def test_ruff_is_clean(rendered: Callable[..., Path], combo: dict[str, str]) -> None:
+    project = rendered(**combo)
     for command in (["ruff", "check", "--no-cache", "."], ["ruff", "format", "--check", "--no-cache", "."]):
         done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=ids)
-def test_answers_reach_the_project(baked: dict[str, Path], combo: dict[str, str]) -> None:
-    project = baked[ids(combo)]
+def test_answers_reach_the_project(rendered: Callable[..., Path], combo: dict[str, str]) -> None:
+    project = rendered(**combo)
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["task"] == combo["task"]
     dvc = configparser.ConfigParser()
@@ -179,8 +163,8 @@ def test_answers_reach_the_project(baked: dict[str, Path], combo: dict[str, str]
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS[:2], ids=ids)
-def test_the_project_is_committed_and_clean(baked: dict[str, Path], combo: dict[str, str]) -> None:
-    project = baked[ids(combo)]
+def test_the_project_is_committed_and_clean(rendered: Callable[..., Path], combo: dict[str, str]) -> None:
+    project = rendered(**combo)
     log = subprocess.run(["git", "log", "--oneline"], cwd=project, capture_output=True, text=True, check=True).stdout
     assert len(log.splitlines()) == 1
     status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True)
@@ -188,9 +172,9 @@ def test_the_project_is_committed_and_clean(baked: dict[str, Path], combo: dict[
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS[:1], ids=ids)
-def test_every_phony_target_has_a_recipe(baked: dict[str, Path], combo: dict[str, str]) -> None:
+def test_every_phony_target_has_a_recipe(rendered: Callable[..., Path], combo: dict[str, str]) -> None:
     """A `.PHONY` name without a recipe makes `make <name>` print "Nothing to be done" and exit 0: a silent no-op."""
-    makefile = (baked[ids(combo)] / "Makefile").read_text()
+    makefile = (rendered(**combo) / "Makefile").read_text()
     phony = {name for line in re.findall(r"^\.PHONY:(.*)$", makefile, re.MULTILINE) for name in line.split()}
     with_recipe = set(re.findall(r"^([A-Za-z0-9_-]+):(?!=).*\n(?:#.*\n)*\t", makefile, re.MULTILINE))
     assert phony, "no .PHONY targets found"

@@ -11,18 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import project_env, run
+from .projects import project_env, run
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 (.ci/run installs it)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def spark_project(default_project: Path) -> Path:
-    run(["make", "setup-spark"], default_project, timeout=900)
-    return default_project
 
 
 def test_the_projects_spark_tests_run_on_local_spark_and_pass(spark_project: Path) -> None:
@@ -36,7 +30,7 @@ def test_the_projects_spark_tests_run_on_local_spark_and_pass(spark_project: Pat
     assert done.returncode == 0 and "skipped" not in summary and "passed" in summary, done.stdout[-5000:]
 
 
-def test_make_batch_engine_spark_scores_the_holdout_into_the_serving_layer(spark_project: Path, tmp_path) -> None:
+def test_make_batch_engine_spark_scores_the_holdout_into_the_serving_layer(spark_project: Path, tmp_path: Path) -> None:
     env = project_env(spark_project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'serving.db'}"}
     done = run(["make", "batch", "ENGINE=spark", "SPARK_MASTER=local[2]"], spark_project, env=env, timeout=900)
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, post, project_env, run, serving
+from .projects import free_port, post, project_env, run, serving
 
 pytestmark = pytest.mark.slow
 PACKAGE = "my_mlops_project"
@@ -22,7 +22,9 @@ print(json.dumps({"records": frame[names].head(3).to_dict("records"), "holdout_r
 """
 
 
-def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(default_project: Path, tmp_path) -> None:
+def test_make_serve_answers_over_http_and_both_paths_fill_the_serving_layer(
+    default_project: Path, tmp_path: Path
+) -> None:
     project = default_project
     sample = json.loads(run([".venv/bin/python", "-c", FIRST_HOLDOUT_ROWS], project).stdout.strip().splitlines()[-1])
     records, holdout_rows = sample["records"], sample["holdout_rows"]

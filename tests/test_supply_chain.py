@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE, bake, run
-from .lock_files import render_pyproject
+from tools.lock_files import render_pyproject
+
+from .locks import REQUIREMENT, lock_findings
+from .projects import TEMPLATE, bake, run
 
 PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
-REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.MULTILINE)
-
-
-def lock_findings(text: str) -> list[str]:
-    """Each pinned requirement of a lock, with no hash after it."""
-    found = []
-    blocks = re.split(r"\n(?=[A-Za-z0-9])", text.strip())
-    for block in blocks:
-        name = REQUIREMENT.match(block)
-        if name is None:
-            found.append(f"not a pinned requirement: {block.splitlines()[0]!r}")
-        elif not re.search(r"--hash=sha256:[0-9a-f]{64}", block):
-            found.append(f"{name[1]}=={name[2]} has no hash")
-    return found
 
 
 def locked(text: str) -> dict[str, str]:
@@ -51,8 +40,9 @@ def test_every_lock_pins_each_requirement_with_its_hash_and_the_build_backend(lo
 
 def test_uv_is_pinned_with_its_hashes_at_the_makefiles_version() -> None:
     text = (PROJECT / "requirements-uv.lock").read_text()
-    version = re.search(r"^UV_VERSION := (\S+)$", (PROJECT / "Makefile").read_text(), re.MULTILINE)[1]
-    assert lock_findings(text) == [] and locked(text) == {"uv": version}
+    pin = re.search(r"^UV_VERSION := (\S+)$", (PROJECT / "Makefile").read_text(), re.MULTILINE)
+    assert pin, "the generated Makefile has no `UV_VERSION := x.y.z` line"
+    assert lock_findings(text) == [] and locked(text) == {"uv": pin[1]}
 
 
 def test_a_lock_entry_without_a_hash_is_caught() -> None:
@@ -62,8 +52,8 @@ def test_a_lock_entry_without_a_hash_is_caught() -> None:
     assert lock_findings(stripped) == [f"pyyaml=={locked(text)['pyyaml']} has no hash"]
 
 
-def test_make_setup_requires_hashes_and_builds_offline(tmp_path: Path) -> None:
-    makefile = (bake(tmp_path) / "Makefile").read_text()
+def test_make_setup_requires_hashes_and_builds_offline(rendered: Callable[..., Path]) -> None:
+    makefile = (rendered() / "Makefile").read_text()
     recipe = makefile[makefile.index("\nsetup:") : makefile.index("\nlock:")]
     installs = [line.strip() for line in recipe.splitlines() if " install " in line]
     assert len(installs) == 3, installs
@@ -80,7 +70,9 @@ def test_make_setup_refuses_a_wheel_whose_hash_is_not_the_locks(tmp_path: Path) 
     project = bake(tmp_path)
     lock = project / "requirements.lock"
     text = lock.read_text()
-    block = re.search(r"\npyyaml==\S+ \\\n(    --hash=\S+( \\)?\n)+", text)[0]
+    found = re.search(r"\npyyaml==\S+ \\\n(    --hash=\S+( \\)?\n)+", text)
+    assert found, "the lock has no pyyaml entry with hashes"
+    block = found[0]
     lock.write_text(text.replace(block, re.sub(r"sha256:[0-9a-f]{64}", "sha256:" + "0" * 64, block)))
     # When it is set up (uv's cache holds the real wheel from earlier bakes)
     done = run(["make", "setup"], project, check=False, timeout=1200)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEFAULTS, bake
-from .test_supply_chain import REQUIREMENT, lock_findings
+from .locks import REQUIREMENT, lock_findings
+from .projects import DEFAULTS, bake
 
 LOCK = "deploy/tracking/requirements.lock"
 
@@ -46,6 +46,13 @@ def requirements_of(arguments: list[str]) -> tuple[list[str], list[str]]:
     return files, names
 
 
+def requirement_name(requirement: str) -> str:
+    """The distribution name a PEP 508 requirement starts with."""
+    found = re.match(r"[A-Za-z0-9._-]+", requirement)
+    assert found is not None, f"a distribution name at the start of the requirement {requirement!r}"
+    return found[0]
+
+
 @pytest.fixture(scope="module", params=DEFAULTS["python_version"])
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bake(tmp_path_factory.mktemp("tracking"), python_version=request.param)
@@ -66,7 +73,7 @@ def test_the_lock_holds_boto3_and_every_dependency_with_its_hash(project: Path) 
     extras = pyproject["project"]["optional-dependencies"]
     wanted = [*pyproject["project"]["dependencies"], *extras["server"], *extras["tracking"]]
     wanted += pyproject["build-system"]["requires"]
-    names = {re.match(r"[A-Za-z0-9._-]+", requirement)[0].lower().replace("_", "-") for requirement in wanted}
+    names = {requirement_name(requirement).lower().replace("_", "-") for requirement in wanted}
     assert {"boto3", "botocore", "mlflow", "psycopg", "setuptools"} <= locked
     assert names - locked == set()
 
@@ -76,7 +83,9 @@ def test_the_dockerfiles_install_resolves_with_every_hash_required(project: Path
     """What the Dockerfile's RUN line installs, resolved for its Python on linux x86_64 (uv, PyPI), hashes required
     as pip requires them once any requirement has one."""
     dockerfile = (project / "deploy" / "tracking" / "Dockerfile").read_text()
-    version = re.search(r"^FROM python:(\d+\.\d+)-slim", dockerfile, re.MULTILINE)[1]
+    found = re.search(r"^FROM python:(\d+\.\d+)-slim", dockerfile, re.MULTILINE)
+    assert found is not None, "a `FROM python:<major.minor>-slim` line in the Dockerfile"
+    version = found[1]
     dependencies, _ = pip_installs(dockerfile)
     files, names = requirements_of(dependencies)
     command = ["uv", "pip", "install", "--dry-run", "--require-hashes", "--no-deps", "--python-version", version]

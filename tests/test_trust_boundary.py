@@ -23,14 +23,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import bake
-from .test_workflows import combinations, combo_id, labels_of, triggers, zizmor_findings
+from .matrix import combo_id, labels_of, workflow_combinations
+from .workflow_checks import triggers, zizmor_findings
 
 AUTOMATIC_LABELS = {"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64"}
 PR_TRIGGERS = {
@@ -76,7 +78,7 @@ class Project:
         return self.root / ".github" / "workflows" / name
 
 
-def environment_name(job: dict) -> str | None:
+def environment_name(job: dict[str, Any]) -> str | None:
     env = job.get("environment")
     return env.get("name") if isinstance(env, dict) else env
 
@@ -131,7 +133,7 @@ def trust_findings(path: Path, trusted: set[str], untrusted: set[str]) -> list[s
     return found
 
 
-def release_findings(workflow: dict) -> list[str]:
+def release_findings(workflow: dict[str, Any]) -> list[str]:
     """The version is checked by a job that runs no shell, and reaches the image job only as its output."""
     found = []
     on = triggers(workflow)
@@ -185,16 +187,15 @@ def docs_findings(project: Path, trusted: set[str], untrusted: set[str]) -> list
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
-    root = tmp_path_factory.mktemp("trust")
-    return {combo_id(a): Project(a, bake(root / combo_id(a), **a).resolve()) for a in combinations()}
+def projects(rendered: Callable[..., Path]) -> dict[str, Project]:
+    return {combo_id(a): Project(a, rendered(**a).resolve()) for a in workflow_combinations()}
 
 
 def pools(project: Project) -> tuple[set[str], set[str]]:
     return labels_of(project.answers), labels_of(project.answers, "pr")
 
 
-@pytest.mark.parametrize("combo", [combo_id(a) for a in combinations()])
+@pytest.mark.parametrize("combo", [combo_id(a) for a in workflow_combinations()])
 def test_every_workflow_keeps_the_trust_boundary(combo: str, projects: dict[str, Project]) -> None:
     project = projects[combo]
     trusted, untrusted = pools(project)

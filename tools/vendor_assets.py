@@ -112,7 +112,7 @@ def vendor(target: Path = TARGET) -> list[str]:
 
 INTRO = (
     "Served from here so that every HTML page of the project works offline. Written by the template's `make vendor` "
-    "(tests/vendor_assets.py) from the packages package.json and package-lock.json pin (npm ci --ignore-scripts); "
+    "(tools/vendor_assets.py) from the packages package.json and package-lock.json pin (npm ci --ignore-scripts); "
     "do not edit."
 )
 
