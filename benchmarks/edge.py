@@ -1,14 +1,14 @@
 """The edge bundle (`make edge`) against `make batch`, same machine, same run, same rows: what each needs on disk, its
 cold start (the whole command on a 5-row file) and its rate on a larger file (the whole command), and its peak memory.
 
-    python benchmarks/edge.py --project DIR [--rows 100000] [--runs 3] [--smoke]
+    python -m benchmarks.edge --project DIR [--rows 100000] [--runs 3] [--smoke]
 
 DIR is a baked project after `make setup pipeline` whose champion has ONNX parity (the default one). The bundle is
 installed into a fresh virtual environment from its requirements.txt alone (uv, hashes required, offline from uv's
 cache); the batch job runs in the project's .venv and writes to a throwaway SQLite serving layer, as `make batch`
 does. Both read the same CSV (the holdout repeated, without the target). The runs alternate, edge then batch, and
-each figure is the median of --runs. --smoke: 1,000 rows, one run. Prints markdown tables and the machine's load.
-Not a test.
+each figure is the median of --runs. --smoke: 1,000 rows, one run (tests/test_benchmarks.py). Prints markdown
+tables and the machine's load. Not a test.
 """
 
 from __future__ import annotations
@@ -23,26 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _env import QUIET
-
-CSV = """
-import sys
-import pandas as pd
-frame = pd.read_parquet("data/processed/test.parquet")
-target = __import__("yaml").safe_load(open("params.yaml"))["ingest"]["target"]
-frame = frame.drop(columns=[target])
-rows = int(sys.argv[2])
-pd.concat([frame] * (rows // len(frame) + 1), ignore_index=True).head(rows).to_csv(sys.argv[1], index=False)
-"""
-
-
-def package_of(project: Path) -> str:
-    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
-
-
-def environment(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS")} | QUIET
-    return env | {"PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{env['PATH']}"}
+from benchmarks.project import Project
 
 
 def size_mib(path: Path) -> float:
@@ -73,23 +54,22 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="1,000 rows, one run")
     args = parser.parse_args()
     rows, runs = (1_000, 1) if args.smoke else (args.rows, args.runs)
-    project = args.project.resolve()
-    package, env = package_of(project), environment(project)
-    python = str(project / ".venv" / "bin" / "python")
+    project = Project.at(args.project)
+    package, env, python = project.package, project.env(), str(project.python)
     work = Path(tempfile.mkdtemp(prefix="edge-bench-"))
     load_before = os.getloadavg()
 
-    made = subprocess.run([python, "-m", package, "edge", "--out", str(work / "dist")], cwd=project, env=env,
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    command = [python, "-m", package, "edge", "--out", str(work / "dist")]
+    made = subprocess.run(command, cwd=project.root, env=env, capture_output=True, text=True, check=True)
     bundle = Path(made.stdout.strip().splitlines()[-1])
     venv = work / "edge-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run([str(project / ".venv" / "bin" / "uv"), "pip", "install", "--quiet", "--offline", "--require-hashes",
-                    "--python", str(venv / "bin" / "python"), "-r", str(bundle / "requirements.txt")],
-                   check=True, env=env)  # fmt: skip
+    install = [str(project.python.parent / "uv"), "pip", "install", "--quiet", "--offline", "--require-hashes"]
+    requirements = ["--python", str(venv / "bin" / "python"), "-r", str(bundle / "requirements.txt")]
+    subprocess.run([*install, *requirements], check=True, env=env)
     small, large = work / "small.csv", work / "large.csv"
     for path, count in ((small, 5), (large, rows)):
-        subprocess.run([python, "-c", CSV, str(path), str(count)], cwd=project, env=env, check=True)
+        project.script("holdout_csv", str(count), str(path))
 
     edge = [str(venv / "bin" / "python"), str(bundle / "predict.py")]
     figures: dict[str, dict[str, list[float]]] = {"edge": {}, "batch": {}}
@@ -101,11 +81,11 @@ def main() -> None:
                 else:
                     db = env | {"SERVING_DB_URL": f"sqlite:///{work / f'serving-{run}-{label}.db'}"}
                     command = [python, "-m", package, "batch", "--input", str(path), "--batch-id", f"b{run}{label}"]
-                    seconds, rss = timed(command, project, db)
+                    seconds, rss = timed(command, project.root, db)
                 figures[name].setdefault(f"{label}_s", []).append(seconds)
                 figures[name].setdefault(f"{label}_rss", []).append(rss)
 
-    installed = {"edge": size_mib(venv) + size_mib(bundle), "batch": size_mib(project / ".venv")}
+    installed = {"edge": size_mib(venv) + size_mib(bundle), "batch": size_mib(project.root / ".venv")}
     print(f"\n{rows:,}-row CSV (the holdout repeated), median of {runs} run(s); bundle {bundle.name}: "
           f"model.onnx {size_mib(bundle / 'model.onnx') * 1024:.1f} KiB, "
           f"archive {size_mib(bundle.with_name(bundle.name + '.tar.gz')) * 1024:.1f} KiB\n")  # fmt: skip

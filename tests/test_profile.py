@@ -8,13 +8,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from .conftest import project_env, run
-from .test_k8s import KUBERNETES
+from .projects import KUBERNETES, project_env, run
 
 pytestmark = pytest.mark.slow
 PACKAGE = "my_mlops_project"
@@ -54,7 +54,7 @@ print(json.dumps(served.predict(frame)[1].tolist()))
 """
 
 
-def last_json(done: subprocess.CompletedProcess[str]) -> object:
+def last_json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -99,7 +99,9 @@ def test_make_profile_sizes_the_real_service_into_manifests_that_validate(defaul
         manifest.write_text(before)
 
 
-def test_the_edge_bundle_in_a_fresh_venv_answers_the_holdout_like_make_batch(default_project: Path, tmp_path) -> None:
+def test_the_edge_bundle_in_a_fresh_venv_answers_the_holdout_like_make_batch(
+    default_project: Path, tmp_path: Path
+) -> None:
     project = default_project
     # Given the champion bundled for the edge
     done = run(["make", "edge"], project)
