@@ -13,7 +13,7 @@ from {{ cookiecutter.package_name }}.serving.runtime import ONNX, SKLEARN
 from {{ cookiecutter.package_name }}.tracking import runs
 from {{ cookiecutter.package_name }}.training import onnx_export
 
-from ..training.test_onnx_export import fitted
+from ..helpers import fitted
 
 pytestmark = pytest.mark.slow  # a fresh Python process per profile
 

@@ -9,7 +9,7 @@ import pytest
 from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, SklearnRuntime, columns_of
 from {{ cookiecutter.package_name }}.training import onnx_export, profiling
 
-from .test_onnx_export import fitted
+from ..helpers import fitted
 
 
 def test_a_runtime_is_timed_one_row_and_the_whole_holdout_at_a_time() -> None:
