@@ -104,6 +104,7 @@ def inside(root: Path) -> Iterator[None]:
     os.chdir(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])  # MLflow also keeps the URI of the last configure()
+    mlflow.set_registry_uri(os.environ["MLFLOW_TRACKING_URI"])  # and its registry URI (tracking.runs.configure)
     try:
         yield
     finally:
@@ -113,6 +114,8 @@ def inside(root: Path) -> Iterator[None]:
         else:
             os.environ["MLFLOW_TRACKING_URI"] = uri
         mlflow.set_tracking_uri(uri)  # type: ignore[arg-type]  # MLflow's hint omits it, but None resets to the environment or the default
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri exports its URI; None would leave it there
+        mlflow.set_registry_uri(uri)  # type: ignore[arg-type]  # None: the registry follows the tracking URI again
 
 
 def run_pipeline(cfg: config.Config, *, until: str = "register") -> None:
