@@ -32,7 +32,8 @@ from ..core.errors import UserError
 from ..core.schema import Schema
 from . import edge_predict
 from .champion import import_champion, store_name
-from .model import MLFLOW_FOLDER, ONNX_FILE, onnx_path, stored_schema
+from ..tracking.model_files import load_sklearn
+from .model import MLFLOW_FOLDER, ONNX_FILE, check_files, onnx_path, stored_schema
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,7 @@ def archive(folder: Path, mtime: int) -> Path:
 def build(cfg: Config, out: Path = OUT, lock: Path = LOCK) -> Path:
     """Write the champion's bundle under ``out`` (the module docstring), its requirements from ``lock``; its folder."""
     stored = import_champion(cfg)
+    check_files(stored)  # the files bundled are the ones registered (their sha256 manifest)
     meta = stored.info.metadata
     name, version = meta["registered_model"], meta["registered_version"]
     model = onnx_path(stored)
@@ -241,9 +243,7 @@ def build(cfg: Config, out: Path = OUT, lock: Path = LOCK) -> Path:
     schema = stored_schema(stored)
     known: dict[str, list[str]] = {}
     if schema.of_kind("categorical"):
-        from .mlflow_folder import load_sklearn
-
-        known = known_values(load_sklearn(stored.path_of(MLFLOW_FOLDER)), schema)
+        known = known_values(load_sklearn(Path(stored.path_of(MLFLOW_FOLDER))), schema)
     folder = out / f"{store_name(name)}-v{version}"
     if folder.exists():
         shutil.rmtree(folder)

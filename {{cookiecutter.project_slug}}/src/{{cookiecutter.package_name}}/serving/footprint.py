@@ -37,7 +37,7 @@ def load_runtime(runtime: str, path: Path, schema: Schema) -> OnnxRuntime | Skle
     """The model at ``path`` (model.onnx, or an MLflow scikit-learn model's folder) in ``runtime``."""
     if runtime == ONNX:
         return OnnxRuntime(path.read_bytes(), schema)
-    from .mlflow_folder import load_sklearn
+    from ..tracking.model_files import load_sklearn
 
     return SklearnRuntime(load_sklearn(path), schema)
 
@@ -68,10 +68,11 @@ def profile_candidate(model_uri: str, schema: Schema, holdout: pd.DataFrame) -> 
     checked on the holdout (training/onnx_export.py), then profiled in the runtime that outcome picks."""
     import mlflow
 
+    from ..tracking.model_files import load_logged
     from ..training import onnx_export
     from ..training.models import threads_for
 
-    model = mlflow.sklearn.load_model(model_uri)
+    model = load_logged(model_uri)
     with threads_for(len(holdout)):
         export = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
     runtime = runtime_for(export.usable)

@@ -5,9 +5,11 @@ and onto the version as tags (``gate.decision``, ``gate.reasons``, and ``gate.sc
 features or task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
 ``"promoted": false`` (train.yml stays green); the pull-request check (``make review``) fails on it.
 
-Each new version also gets its fast path, the ONNX export (training/onnx_logging.py), and its profile in the runtime
-that will serve it (serving/footprint.py: tags ``profile.*``), which the gate holds to the ``register.max_*`` budgets
-and compares with the champion's.
+Each new version also gets its fast path, the ONNX export (training/onnx_logging.py), and, before any alias moves
+to it, the sha256 manifest of its model folders and its feature schema as tags (tracking/model_files.py): what every
+later load checks. Only a candidate that this job's own train stage logged is registered (tracking/provenance.py).
+Then its profile in the runtime that will serve it (serving/footprint.py: tags ``profile.*``), which the gate holds
+to the ``register.max_*`` budgets and compares with the champion's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..core.gate import Check, Decision, budget_checks, check_floor_scale, decid
 from ..core.reports import Candidate, HoldoutMetrics, OnnxOutcome, Profile, Registration
 from ..core.schema import Schema
 from ..serving import footprint
-from ..tracking import aliases, registry, runs
+from ..tracking import aliases, model_files, provenance, registry, runs
 from ..training import onnx_logging
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ def run(cfg: Config) -> Registration:
     client = runs.configure(cfg.tracking)
     name, metric = cfg.tracking.model_name, cfg.register_.metric
 
+    provenance.check_candidate(client, candidate, cfg.tracking.experiment)  # not MLFLOW_EXPERIMENT_NAME's
     version = registry.version_for_model(client, name, candidate.model_uri)
     if version is None:
         version = mlflow.register_model(candidate.model_uri, name, tags={"run_id": candidate.run_id})
@@ -48,7 +51,10 @@ def run(cfg: Config) -> Registration:
     holdout_rows = pd.read_parquet(cfg.paths.holdout)
     if "onnx.parity" not in onnx_tags:  # once per version
         onnx_tags = onnx_logging.export_onnx(client, name, version, candidate, schema, holdout_rows)
-    profile = Profile.from_tags(onnx_tags) or _profile(
+    if model_files.MODEL_TAG not in onnx_tags:  # once per version, before any alias points at it
+        model_files.record(client, version, candidate.model_uri, onnx_tags.get("onnx.model_uri"))
+        registry.record_schema(client, version, schema)
+    profile = Profile.from_tags(onnx_tags) or _profile(  # after the manifest: the profiled loads check it
         client, name, version.version, onnx_tags, candidate, schema, holdout_rows
     )
     before = registry.champion(client, name)
