@@ -30,9 +30,9 @@ from typing import Any
 from ..core.config import Config
 from ..core.errors import UserError
 from ..core.schema import Schema
+from ..tracking.model_files import load_sklearn
 from . import edge_predict
 from .champion import import_champion, store_name
-from ..tracking.model_files import load_sklearn
 from .model import MLFLOW_FOLDER, ONNX_FILE, check_files, onnx_path, stored_schema
 
 log = logging.getLogger(__name__)
