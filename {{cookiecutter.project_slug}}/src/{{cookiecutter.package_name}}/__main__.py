@@ -178,28 +178,21 @@ def _profile(args: argparse.Namespace, cfg: config.Config) -> object:
     from .serving import sizing
 
     out = Path(args.out)
-    found = sizing.profile_service(
-        cfg, args.rps, seconds=args.seconds, concurrency=args.concurrency, workers=args.workers, out=out
-    )
-    print(sizing.describe(found, out))
+    print(sizing.describe(found := sizing.profile_service(cfg, args.rps, seconds=args.seconds, out=out), out))
     return found
 
 
 def _manifests(args: argparse.Namespace, cfg: config.Config) -> object:
     from .serving import sizing
 
-    found = sizing.write_manifest(Path(args.profile), Path(args.manifest))
-    sized = found.sizing
-    print(f"{args.manifest}: cpu {sized.cpu_request_m}m, memory {sized.memory_request_mi}Mi per replica, "
-          f"{sized.min_replicas}..{sized.max_replicas} replicas (from {args.profile})")  # fmt: skip
-    return found
+    print(written := sizing.write_manifest(Path(args.profile), Path(args.manifest)))
+    return written
 
 
 def _edge(args: argparse.Namespace, cfg: config.Config) -> object:
     from .serving import edge
 
-    folder = edge.build(cfg, Path(args.out))
-    print(folder)
+    print(folder := edge.build(cfg, Path(args.out)))
     return folder
 
 
@@ -355,8 +348,6 @@ def parser() -> argparse.ArgumentParser:
     profile = commands.add_parser("profile", help="load-test the served champion on loopback; size its replicas")
     profile.add_argument("--rps", type=float, required=True, help="the target rate, requests/s")
     profile.add_argument("--seconds", type=float, default=10, help="measured load (default: %(default)s)")
-    profile.add_argument("--concurrency", type=int, default=8, help="clients (default: %(default)s)")
-    profile.add_argument("--workers", type=int, default=2, help="the service's workers (default: %(default)s)")
     profile.add_argument("--out", default="reports/profile.json", help="default: %(default)s")
     profile.set_defaults(handler=_profile)
     manifests = commands.add_parser("manifests", help="deploy/k8s/serving.yaml's resources from reports/profile.json")

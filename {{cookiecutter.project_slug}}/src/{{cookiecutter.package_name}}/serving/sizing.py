@@ -97,19 +97,23 @@ def render(text: str, profile: ServiceProfile, manifest: Path) -> str:
     return text
 
 
-def write_manifest(profile_file: Path, manifest: Path) -> ServiceProfile:
-    """Render ``manifest`` in place from ``profile_file`` (reports/profile.json)."""
+def write_manifest(profile_file: Path, manifest: Path) -> str:
+    """Render ``manifest`` in place from ``profile_file`` (reports/profile.json); one line saying what it wrote."""
     profile = ServiceProfile.read(profile_file)
     if profile is None:
         raise UserError(f"{profile_file} not found: run `make profile RPS=<target requests/s>` first")
     if not manifest.exists():
         raise UserError(f"{manifest} not found")
     manifest.write_text(render(manifest.read_text(), profile, manifest))
-    return profile
+    sized = profile.sizing
+    return (
+        f"{manifest}: cpu {sized.cpu_request_m}m, memory {sized.memory_request_mi}Mi per replica, "
+        f"{sized.min_replicas}..{sized.max_replicas} replicas (from {profile_file})"
+    )
 
 
 def profile_service(
-    cfg: Config, target_rps: float, *, seconds: float, concurrency: int, workers: int, out: Path
+    cfg: Config, target_rps: float, *, seconds: float, out: Path, concurrency: int = 8, workers: int = 2
 ) -> ServiceProfile:
     """``make profile``: load-test the champion's service (load_test.py), size it for ``target_rps``, save ``out``."""
     from . import load_test
