@@ -49,6 +49,7 @@ DEFAULT_PROJECT_ORDER = (
     "test_scaling.py",
     "test_serving.py",
     "test_contract.py",
+    "test_profile.py",
     "test_benchmarks.py",
 )
 SHARED_PROJECTS = ("default_project", "set_up_project", "gpu_project")

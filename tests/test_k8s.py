@@ -21,9 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .projects import bake, project_env
+from .projects import KUBERNETES, bake, project_env
 
-KUBERNETES = "1.33.0"  # a version the manifests must hold for; strict schemas ship with kubernetes-validate
 SLUG, PACKAGE = "my-mlops-project", "my_mlops_project"
 Manifests = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> the document, with "_file": its file
 BY_DIGEST = re.compile(

@@ -25,16 +25,37 @@ from typing import Any
 
 import httpx
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.core import config
+from {{ cookiecutter.package_name }}.core.schema import Schema
+from {{ cookiecutter.package_name }}.training import features, search
+from {{ cookiecutter.package_name }}.training.search import Trial
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 TARGETS = {"classification": "churned", "regression": "lifetime_spend"}
 PATHS = config.load(PROJECT / "params.yaml").paths  # the pipeline's files (params.yaml `paths:`), relative
 PACKAGE = config.__name__.split(".")[0]
+
+
+def customers_split(task: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, Schema]:
+    """customers.csv (text categories, missing values) split into training rows and holdout rows, conformed."""
+    table = pd.read_csv(FIXTURES / "customers.csv").drop(columns=["customer_id"])
+    target, other = TARGETS[task], TARGETS["regression" if task == "classification" else "classification"]
+    table = table.drop(columns=[other])
+    schema = features.infer(table, target, task)
+    X = features.conform(table, schema)
+    return X.iloc[:160], table[target].iloc[:160], X.iloc[160:], schema
+
+
+def fitted(family: str, task: str, **params):
+    """A ``family`` pipeline fitted on customers.csv's training rows; with its holdout and schema."""
+    X, y, holdout, schema = customers_split(task)
+    model = search.pipeline_for(Trial(family, params), schema, seed=0).fit(X, y)
+    return model, holdout, schema
 
 
 def small_params(task: str) -> dict[str, Any]:
@@ -83,6 +104,7 @@ def inside(root: Path) -> Iterator[None]:
     os.chdir(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])  # MLflow also keeps the URI of the last configure()
+    mlflow.set_registry_uri(os.environ["MLFLOW_TRACKING_URI"])  # and its registry URI (tracking.runs.configure)
     try:
         yield
     finally:
@@ -92,6 +114,8 @@ def inside(root: Path) -> Iterator[None]:
         else:
             os.environ["MLFLOW_TRACKING_URI"] = uri
         mlflow.set_tracking_uri(uri)  # type: ignore[arg-type]  # MLflow's hint omits it, but None resets to the environment or the default
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri exports its URI; None would leave it there
+        mlflow.set_registry_uri(uri)  # type: ignore[arg-type]  # None: the registry follows the tracking URI again
 
 
 def run_pipeline(cfg: config.Config, *, until: str = "register") -> None:

@@ -131,6 +131,12 @@ class Register(Section):
     metric: str  # left out: train.metric
     min_improvement: float = Field(default=0.001, ge=0)  # the candidate must beat the champion by MORE than this
     floor: float | None = None  # left out: the metric's default floor (metrics.METRICS), which may be none
+    # Budgets on the version's profile (training/profiling.py); each left out: no budget
+    max_latency_ms: float | None = Field(default=None, gt=0)  # single-row p99 in the runtime that serves it
+    max_size_mb: float | None = Field(default=None, gt=0)  # the model file on disk
+    max_rss_mb: float | None = Field(default=None, gt=0)  # a fresh serving process with the model loaded
+    max_slowdown: float | None = Field(default=5.0, gt=1)  # p99 over this many times the champion's: refused ...
+    allow_slowdown: bool = False  # ... unless this allowance is given
 
 
 class Tracking(Section):

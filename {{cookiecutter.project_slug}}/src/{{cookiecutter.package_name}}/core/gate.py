@@ -17,6 +17,13 @@ A candidate becomes `champion` when every check passes:
   reports/registration.json, beside which comparison applied (``comparison``, tag ``gate.comparison``). The served
   model follows: ``make serve`` then serves the new schema. Every earlier version keeps its own schema, so moving
   `champion` back is a rollback that serves the old one again.
+
+Then the version's profile (training/profiling.py), by ``budget_checks``, each check only when its key is set:
+
+- **budgets**: p99 single-row latency at most ``register.max_latency_ms``, the model file at most
+  ``register.max_size_mb``, a fresh serving process's peak memory at most ``register.max_rss_mb``.
+- **slowdown**: a p99 more than ``register.max_slowdown`` (default 5) times the champion's fails, unless
+  ``register.allow_slowdown: true`` accepts it: a little more accuracy is not worth any price in latency by default.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, Register, UserError
 from .metrics import METRICS
-from .reports import ChampionScores, SchemaChangeReport
+from .reports import ChampionScores, Profile, SchemaChangeReport
 from .schema import Schema
 
 NOISE = 1e-9  # relative: float differences below this are never an improvement, whatever min_improvement says
@@ -217,3 +224,64 @@ def decide(
         comparison = f"champion v{champion.version} could not be scored: {reason}"
         checks.append(Check("improvement", False, f"champion v{champion.version} could not be compared: {reason}"))
     return Decision(all(c.passed for c in checks), tuple(checks), change, comparison)
+
+
+def budget_checks(
+    gate: Register, profile: Profile | None, champion: Profile | None, champion_version: int | None
+) -> list[Check]:
+    """The profile's checks (module docstring): one per budget that is set, and the slowdown vs the champion."""
+    limits = (
+        ("latency", "max_latency_ms", "p99 latency", "ms"),
+        ("size", "max_size_mb", "model size", "MiB"),
+        ("rss", "max_rss_mb", "peak RSS after load", "MiB"),
+    )
+    checks = []
+    for name, key, what, unit in limits:
+        limit = getattr(gate, key)
+        if limit is None:
+            continue
+        if profile is None:
+            checks.append(Check(name, False, f"no profile to check register.{key} {limit:g} {unit} against"))
+            continue
+        value = getattr(profile, {"latency": "latency_p99_ms", "size": "size_mb", "rss": "rss_mb"}[name])
+        within = value <= limit
+        checks.append(
+            Check(
+                name,
+                within,
+                f"{what} {value:.3g} {unit} {'<=' if within else '>'} register.{key} {limit:g} ({profile.runtime})",
+            )
+        )
+    if gate.max_slowdown is None or profile is None or champion is None or champion.latency_p99_ms <= 0:
+        return checks
+    ratio = profile.latency_p99_ms / champion.latency_p99_ms
+    detail = (
+        f"p99 latency {profile.latency_p99_ms:.3g} ms ({profile.runtime}) is {ratio:.1f}x champion "
+        f"v{champion_version}'s {champion.latency_p99_ms:.3g} ms ({champion.runtime})"
+    )
+    if ratio <= gate.max_slowdown:
+        checks.append(Check("slowdown", True, f"{detail}: within register.max_slowdown {gate.max_slowdown:g}x"))
+    elif gate.allow_slowdown:
+        checks.append(
+            Check(
+                "slowdown",
+                True,
+                f"{detail}: over register.max_slowdown {gate.max_slowdown:g}x, allowed by register.allow_slowdown",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "slowdown",
+                False,
+                f"{detail}: over register.max_slowdown {gate.max_slowdown:g}x (set "
+                "register.allow_slowdown: true to accept it)",
+            )
+        )
+    return checks
+
+
+def with_checks(decision: Decision, checks: list[Check]) -> Decision:
+    """``decision`` with ``checks`` added: it promotes only when every check, old and new, passes."""
+    every = (*decision.checks, *checks)
+    return Decision(all(c.passed for c in every), every, decision.schema_change, decision.comparison)

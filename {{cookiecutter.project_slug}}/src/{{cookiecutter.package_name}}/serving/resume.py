@@ -1,14 +1,16 @@
-"""What a batch job says when the serving layer stays down through its retries: one line naming the database (its
-URL without the password), the error, and the command that resumes the job (the rows already written are kept and
-skipped by the rerun, predictions/store.py)."""
+"""A batch job on its engine, and what it says when the serving layer stays down through its retries: one line
+naming the database (its URL without the password), the error, and the command that resumes the job (the rows
+already written are kept and skipped by the rerun, predictions/store.py)."""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
 
+from ..core.config import Config
 from ..core.errors import UserError
 from ..predictions import database
+from . import batch
 
 
 class DatabaseUnreachable(UserError):
@@ -31,3 +33,39 @@ def rerun_command(input_path: Path | str, batch_id: str | None, key_column: str 
     parts += ["--key-column", key_column] if key_column else []
     parts += ["--engine", engine] if engine != "in-process" else []
     return shlex.join(parts)
+
+
+def run(
+    cfg: Config,
+    input_path: Path | str,
+    *,
+    engine: str,
+    batch_id: str | None,
+    key_column: str | None,
+    chunk_rows: int,
+    retry_s: float,
+    spark_master: str,
+    spark_partitions: int | None,
+) -> batch.BatchResult:
+    """Score input_path in-process or on Spark; a database down through the retries is one line (unreachable)."""
+    try:
+        if engine == "spark":
+            from . import spark_batch
+
+            return spark_batch.run(
+                cfg,
+                input_path,
+                batch_id=batch_id,
+                key_column=key_column,
+                master=spark_master,
+                partitions=spark_partitions,
+                chunk_rows=chunk_rows,
+            )
+        return batch.run(
+            cfg, input_path, batch_id=batch_id, key_column=key_column, chunk_rows=chunk_rows, retry_s=retry_s
+        )
+    except Exception as error:
+        if not database.transient(error):
+            raise
+        rerun = rerun_command(input_path, batch_id, key_column, engine)
+        raise unreachable(cfg.serving.resolved_db_url, error, rerun, retry_s) from None

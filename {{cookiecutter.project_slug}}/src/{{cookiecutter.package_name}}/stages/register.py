@@ -8,19 +8,25 @@ and onto the version as tags (``gate.decision``, ``gate.reasons``, ``gate.compar
 Each new version also gets its fast path, the ONNX export (training/onnx_logging.py), and, before any alias moves
 to it, the sha256 manifest of its model folders and its feature schema as tags (tracking/model_files.py): what every
 later load checks. Only a candidate that this job's own train stage logged is registered (tracking/provenance.py).
+Then its profile in the runtime that will serve it (serving/footprint.py: tags ``profile.*``), which the gate holds
+to the ``register.max_*`` budgets and compares with the champion's.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
+import time
 from dataclasses import asdict
+from typing import Any
 
 import pandas as pd
 
 from ..core.config import Config
-from ..core.gate import Check, Decision, check_floor_scale, decide
-from ..core.reports import Candidate, HoldoutMetrics, OnnxOutcome, Registration
+from ..core.gate import Check, Decision, budget_checks, check_floor_scale, decide, with_checks
+from ..core.reports import Candidate, HoldoutMetrics, OnnxOutcome, Profile, Registration
 from ..core.schema import Schema
+from ..serving import footprint
 from ..tracking import aliases, model_files, provenance, registry, runs
 from ..training import onnx_logging
 
@@ -41,14 +47,18 @@ def run(cfg: Config) -> Registration:
     if version is None:
         version = mlflow.register_model(candidate.model_uri, name, tags={"run_id": candidate.run_id})
     onnx_tags = client.get_model_version(name, version.version).tags or {}
+    schema = Schema.load(cfg.paths.features)
+    holdout_rows = pd.read_parquet(cfg.paths.holdout)
     if "onnx.parity" not in onnx_tags:  # once per version
-        schema = Schema.load(cfg.paths.features)
-        holdout_rows = pd.read_parquet(cfg.paths.holdout)
         onnx_tags = onnx_logging.export_onnx(client, name, version, candidate, schema, holdout_rows)
     if model_files.MODEL_TAG not in onnx_tags:  # once per version, before any alias points at it
         model_files.record(client, version, candidate.model_uri, onnx_tags.get("onnx.model_uri"))
-        registry.record_schema(client, version, Schema.load(cfg.paths.features))
+        registry.record_schema(client, version, schema)
+    profile = Profile.from_tags(onnx_tags) or _profile(  # after the manifest: the profiled loads check it
+        client, name, version.version, onnx_tags, candidate, schema, holdout_rows
+    )
     before = registry.champion(client, name)
+    champion_profile = Profile.from_tags(before.tags or {}) if before is not None else None
     client.set_registered_model_alias(name, aliases.CHALLENGER, version.version)
 
     if before is not None and before.version == version.version:
@@ -56,6 +66,8 @@ def run(cfg: Config) -> Registration:
         decision = Decision(True, (Check("already", True, already),), comparison=already)
     else:
         decision = decide(holdout.candidate, holdout.champion, cfg.register_, holdout.baseline)
+        champion_version = int(before.version) if before is not None else None
+        decision = with_checks(decision, budget_checks(cfg.register_, profile, champion_profile, champion_version))
     if decision.promote:
         client.set_registered_model_alias(name, aliases.CHAMPION, version.version)
     tags = {
@@ -90,6 +102,8 @@ def run(cfg: Config) -> Registration:
             "champion_before": int(before.version) if before else None,
             "champion_after": int(after.version) if after else None,
             "onnx": OnnxOutcome(parity=onnx_tags.get("onnx.parity"), reason=onnx_tags.get("onnx.reason") or None),
+            "profile": profile,
+            "champion_profile": champion_profile,
         }
     )
     result.save(cfg.paths.registration)
@@ -106,3 +120,34 @@ def run(cfg: Config) -> Registration:
     for reason in decision.reasons:
         log.info("  %s", reason)
     return result
+
+
+def _profile(
+    client: Any, name: str, version: str, tags: dict[str, str], candidate: Candidate, schema: Schema, holdout: Any
+) -> Profile:
+    """Profile the new version in its serving runtime and tag it (once per version)."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    profile = footprint.profile_registered(tags, candidate.model_uri, schema, holdout)
+    for key, value in profile.tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    log.info(
+        "profile (%s): single row p50 %.3g ms, p99 %.3g ms (CPU time); %.0f rows/s; %.3g MiB; loads in %.3g s to "
+        "%.0f MiB RSS; %d features (measured in %.1f s, %.1f s of CPU)",
+        profile.runtime,
+        profile.latency_p50_ms,
+        profile.latency_p99_ms,
+        profile.rows_per_s,
+        profile.size_mb,
+        profile.load_s,
+        profile.rss_mb,
+        profile.features,
+        time.perf_counter() - started,
+        _cpu_seconds() - cpu,
+    )
+    return profile
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (the profile's fresh process)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
