@@ -100,7 +100,8 @@ def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
 def _record_manifest(args: argparse.Namespace, cfg: config.Config) -> object:
     from .tracking import registry, runs
 
-    return _printed(registry.record_manifests(runs.client(cfg.tracking.resolved_uri), cfg.tracking.model_name, args.version))
+    client = runs.client(cfg.tracking.resolved_uri)
+    return _printed(registry.record_manifests(client, cfg.tracking.model_name, args.version))
 
 
 def _import_model(args: argparse.Namespace, cfg: config.Config) -> object:
