@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .projects import bake, run, setup_project
+from .projects import bake, project_env, run, setup_project
 
 # The slow units (a shared project's group, or a module), longest first, so that pytest-xdist starts them first; a
 # unit not listed runs after these. Their summed test durations in one `make test` (2 workers, this 2-core machine
@@ -34,6 +34,7 @@ SLOW_ORDER = (
     "default_project",
     "set_up_project",
     "test_own_data.py",
+    "test_messy_table.py",
     "test_act.py",
     "test_imbalanced.py",
     "gpu_project",
@@ -49,6 +50,8 @@ DEFAULT_PROJECT_ORDER = (
     "test_pipeline.py",
     "test_scaling.py",
     "test_serving.py",
+    "test_contract.py",
+    "test_profile.py",
     "test_benchmarks.py",
 )
 SHARED_PROJECTS = ("default_project", "set_up_project", "gpu_project")
@@ -140,8 +143,16 @@ def set_up_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def spark_project(default_project: Path) -> Path:
-    """The default project with the locked `spark` extra added (`make setup-spark`)."""
+def spark_project(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default project with the locked `spark` extra added (`make setup-spark`). Before adding it, checks that
+    `make batch ENGINE=spark` without the extra ends in one line naming `make setup-spark` (and the Java it needs),
+    no traceback and nothing written: only here is the extra known to be absent."""
+    db = tmp_path_factory.mktemp("no-spark") / "serving.db"
+    env = project_env(default_project) | {"SERVING_DB_URL": f"sqlite:///{db}"}
+    done = run(["make", "batch", "ENGINE=spark"], default_project, env=env, check=False)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode != 0 and len(errors) == 1 and "make setup-spark" in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr and not db.exists()
     run(["make", "setup-spark"], default_project, timeout=900)
     return default_project
 

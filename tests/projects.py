@@ -23,6 +23,7 @@ from tools.environment import project_env as project_env  # re-exported: the tes
 TEMPLATE = Path(__file__).resolve().parents[1]
 DEFAULTS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 free_port = servers.free_port
+KUBERNETES = "1.33.0"  # a version the manifests must hold for; strict schemas ship with kubernetes-validate
 
 # Runs in a default project's Python: the registry's versions and aliases, and the experiment's runs.
 REGISTRY = """

@@ -72,7 +72,7 @@ def lean_clone(set_up_project: Path, tmp_path: Path) -> Path:
 def test_every_benchmark_has_a_smoke_mode_and_a_smoke_test() -> None:
     smoke_tests = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(BENCHMARKS) <= smoke_tests, f"no smoke test for {sorted(set(BENCHMARKS) - smoke_tests)}"
-    assert len(BENCHMARKS) == 9, BENCHMARKS
+    assert len(BENCHMARKS) == 12, BENCHMARKS
     for name in BENCHMARKS:
         assert "--smoke" in benchmark(name, "--help"), name
 
@@ -155,6 +155,31 @@ def test_batch_start(default_project: Path) -> None:
     out = benchmark("batch_start", str(default_project), "--smoke")
     rows = table(out, "| project | runs |")
     assert len(rows) == 1 and rows[0][1] == "1" and numbers(rows, 2)[0] > 0
+
+
+@pytest.mark.slow
+def test_outages(default_project: Path) -> None:
+    out = benchmark("outages", "--project", str(default_project), "--smoke")
+    (serving,) = table(out, "| outage | requests |")
+    assert serving[0] == "SQLite write lock held by another client" and serving[6] == "0", serving  # acknowledged_lost
+    (tracking,) = table(out, "| tracking server | failed after s |")
+    assert tracking[0] == "killed" and tracking[6] == "ok" and tracking[7] == "0", tracking  # none left RUNNING
+
+
+@pytest.mark.slow
+def test_onnx_parity(default_project: Path) -> None:
+    out = benchmark("onnx_parity", "--project", str(default_project), "--smoke")
+    rows = table(out, "| table | family |")
+    assert [row[0] for row in rows].count("messy events") == 5 and len(rows) == 20
+    assert all(row[5] in ("held", "failed") for row in rows) and all(float(row[4]) >= 0 for row in rows)
+
+
+@pytest.mark.slow
+def test_edge(default_project: Path) -> None:
+    out = benchmark("edge", "--project", str(default_project), "--smoke")
+    rows = table(out, "| path | installed MiB |")
+    assert [row[0] for row in rows] == ["edge bundle (predict.py, fresh venv)", "make batch (project .venv)"]
+    assert all(rate > 0 for rate in numbers(rows, 3))
 
 
 @pytest.mark.slow

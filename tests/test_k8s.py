@@ -21,9 +21,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .projects import bake, project_env
+from .projects import KUBERNETES, bake, project_env
 
-KUBERNETES = "1.33.0"  # a version the manifests must hold for; strict schemas ship with kubernetes-validate
 SLUG, PACKAGE = "my-mlops-project", "my_mlops_project"
 Manifests = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> the document, with "_file": its file
 BY_DIGEST = re.compile(
@@ -211,6 +210,7 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests: Manifest
     (container,) = pod["containers"]
     assert container["image"] == f"ghcr.io/acme-corp/{SLUG}@sha256:{'0' * 64}"  # owner lower-cased; make image-pin
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/livez"  # a database outage at start: waiting, not failing
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["resources"]["requests"].keys() == {"cpu", "memory"}
     env = {e["name"]: e for e in container["env"]}

@@ -207,6 +207,7 @@ def test_no_variable_a_user_sets_becomes_make_or_shell_syntax(projects: dict[str
     assert {
         "SINCE",
         "BATCH_ID",
+        "KEY",
         "INPUT",
         "FILE",
         "TARGET",
@@ -236,12 +237,12 @@ def test_no_variable_a_user_sets_becomes_make_or_shell_syntax(projects: dict[str
 
 
 def test_a_value_reaches_its_program_whole(projects: dict[str, Path], tmp_path: Path) -> None:
-    # Given a window, a batch id and a table name that a shell would split or run
+    # Given a window, a batch id, a key column and a table name that a shell would split or run
     project = projects["self-hosted-cpu-local"]
     stubs = write_stubs(tmp_path / "stubs")
     calls = tmp_path / "calls"
     env = project_env(project) | {"PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}", "RECORDED_CALLS": str(calls)}
-    env |= {"SINCE": "7d; echo $(id)", "BATCH_ID": "night ly`id`", "INPUT": "data/my table.csv"}
+    env |= {"SINCE": "7d; echo $(id)", "BATCH_ID": "night ly`id`", "INPUT": "data/my table.csv", "KEY": "event id$(id)"}
     # When monitor and batch run
     for target in ("monitor", "batch"):
         subprocess.run(["make", target], cwd=project, env=env, capture_output=True, check=True, timeout=60)
@@ -250,6 +251,7 @@ def test_a_value_reaches_its_program_whole(projects: dict[str, Path], tmp_path: 
     assert monitor[-2:] == ["--since", "7d; echo $(id)"]
     assert batch[batch.index("--input") + 1] == "data/my table.csv"
     assert batch[batch.index("--batch-id") + 1] == "night ly`id`"
+    assert batch[batch.index("--key-column") + 1] == "event id$(id)"
 
 
 def test_the_sweep_catches_make_expanding_a_value(projects: dict[str, Path], tmp_path: Path) -> None:

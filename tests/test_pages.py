@@ -248,3 +248,39 @@ def test_service_docs_page(project: Path, browser: Browser, tmp_path: Path) -> N
         assert "version None" not in text
         browser.shot("service-docs")
     assert offsite(browser.collect()) == []
+
+
+SHIFTED_WINDOW = """
+import pandas as pd
+train = pd.read_parquet("data/processed/train.parquet")
+shifted = pd.read_parquet("data/processed/test.parquet")
+numeric = [c for c in shifted.columns if pd.api.types.is_float_dtype(shifted[c])]
+shifted[numeric[0]] = shifted[numeric[0]] + 2 * train[numeric[0]].std()   # a 2-sd shift of the first feature
+shifted[numeric[1]] = shifted[numeric[1]] * 1.25                          # a wider spread of the second
+shifted.to_parquet("shifted.parquet")
+print(numeric[0], numeric[1])
+"""
+
+
+def test_monitoring_report_offline(project: Path, browser: Browser, tmp_path: Path) -> None:
+    # given a shifted window scored into the serving layer (make batch keeps its sample's features)
+    env = project_env(project) | {"SERVING_DB_URL": f"sqlite:///{tmp_path / 'serving.db'}"}
+    python = str(project / ".venv/bin/python")
+    shifted = subprocess.run([python, "-c", SHIFTED_WINDOW], cwd=project, env=env, capture_output=True, text=True)
+    first, second = shifted.stdout.split()
+    for command in (["make", "batch", "INPUT=shifted.parquet"], ["make", "monitor", "SINCE=1d"]):
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # when the report is opened in the browser
+    browser.open((project / "reports/monitoring/report.html").as_uri())
+    text = browser.wait_text("Feature drift", "Trends by day", "distinct row(s)")
+    # then the shifted feature is drawn first (strongest evidence), with its effect size, and nothing is fetched
+    charts = browser.driver.find_elements("css selector", "figure svg")
+    labels = [chart.get_attribute("aria-label") for chart in charts]
+    assert labels and labels[0] == f"{first}: training vs served distribution", labels
+    assert f"{second}: training vs served distribution" in labels
+    assert re.search(r"mean \+(1\.[89]|2\.[01])\d sd", text), text[:3000]  # about +2 sd
+    assert not browser.driver.find_elements("css selector", "script")
+    assert browser.driver.find_elements("css selector", "svg[aria-label='Served rows per day']")
+    browser.shot("monitoring-report")
+    assert offsite(browser.collect()) == []

@@ -18,23 +18,44 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.core import config
+from {{ cookiecutter.package_name }}.core.schema import Schema
+from {{ cookiecutter.package_name }}.training import features, search
+from {{ cookiecutter.package_name }}.training.search import Trial
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 TARGETS = {"classification": "churned", "regression": "lifetime_spend"}
 PATHS = config.load(PROJECT / "params.yaml").paths  # the pipeline's files (params.yaml `paths:`), relative
 PACKAGE = config.__name__.split(".")[0]
+
+
+def customers_split(task: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, Schema]:
+    """customers.csv (text categories, missing values) split into training rows and holdout rows, conformed."""
+    table = pd.read_csv(FIXTURES / "customers.csv").drop(columns=["customer_id"])
+    target, other = TARGETS[task], TARGETS["regression" if task == "classification" else "classification"]
+    table = table.drop(columns=[other])
+    schema = features.infer(table, target, task)
+    X = features.conform(table, schema)
+    return X.iloc[:160], table[target].iloc[:160], X.iloc[160:], schema
+
+
+def fitted(family: str, task: str, **params):
+    """A ``family`` pipeline fitted on customers.csv's training rows; with its holdout and schema."""
+    X, y, holdout, schema = customers_split(task)
+    model = search.pipeline_for(Trial(family, params), schema, seed=0).fit(X, y)
+    return model, holdout, schema
 
 
 def small_params(task: str) -> dict[str, Any]:
@@ -83,6 +104,7 @@ def inside(root: Path) -> Iterator[None]:
     os.chdir(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])  # MLflow also keeps the URI of the last configure()
+    mlflow.set_registry_uri(os.environ["MLFLOW_TRACKING_URI"])  # and its registry URI (tracking.runs.configure)
     try:
         yield
     finally:
@@ -92,6 +114,8 @@ def inside(root: Path) -> Iterator[None]:
         else:
             os.environ["MLFLOW_TRACKING_URI"] = uri
         mlflow.set_tracking_uri(uri)  # type: ignore[arg-type]  # MLflow's hint omits it, but None resets to the environment or the default
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri exports its URI; None would leave it there
+        mlflow.set_registry_uri(uri)  # type: ignore[arg-type]  # None: the registry follows the tracking URI again
 
 
 def run_pipeline(cfg: config.Config, *, until: str = "register") -> None:
@@ -145,12 +169,15 @@ def start_server(
     workdir: Path,
     timeout: float = 180,
     follow_champion: float = 0,
+    *,
+    db_url: str | None = None,
     env: dict[str, str] | None = None,
+    ready: tuple[int, ...] = (200,),
 ) -> Server:
-    """`bentoml serve` of the project's service on a free 127.0.0.1 port (``env`` added to its environment);
-    returns once /readyz answers 200."""
+    """`bentoml serve` of the project's service on a free 127.0.0.1 port; returns once /readyz answers one of
+    ``ready`` (200; add 503 for a service that starts while its database is down). ``env``: more variables."""
     port = free_port()
-    db_url = f"sqlite:///{workdir / 'serving.db'}"
+    db_url = db_url or f"sqlite:///{workdir / 'serving.db'}"
     env = (
         os.environ
         | (env or {})
@@ -183,7 +210,7 @@ def start_server(
         if process.poll() is not None:
             pytest.fail(f"bentoml serve exited {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code in ready:
                 return server
         except httpx.HTTPError:
             pass
@@ -199,9 +226,52 @@ def server_binaries() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL server: its URL, and the outages the tests inject (stop, start, freeze, thaw)."""
+
+    url: str
+    bindir: Path
+    data: Path
+    options: str
+    log: Path
+    as_user: list[str]
+
+    def pg_ctl(self, *args: str) -> None:
+        command = [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self.pg_ctl("-o", self.options, "-l", str(self.log), "-w", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+    def processes(self) -> list[int]:
+        """The postmaster and every backend (its children): what SIGSTOP freezes."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        found = [postmaster]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == postmaster:
+                        found.append(int(entry.name))
+                except (OSError, ValueError):
+                    continue
+        return found
+
+    def freeze(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server on a free loopback port (run as the `postgres` user when we are root); its URL."""
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server on a free loopback port (run as the `postgres` user when we are root)."""
     bindir = server_binaries()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -212,18 +282,28 @@ def postgres_server() -> Iterator[str]:
         os.chown(root, account.pw_uid, account.pw_gid)
         as_user = ["runuser", "-u", account.pw_name, "--"]
     data, port = root / "data", free_port()
-
-    def pg(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-U", "serving", "--auth=trust", "-E", "UTF8")
+    command = [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "serving", "--auth=trust", "-E", "UTF8"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+    server = Postgres(
+        f"postgresql+psycopg://serving@127.0.0.1:{port}/postgres", bindir, data, options, root / "server.log", as_user
+    )
+    server.start()
     try:
-        yield f"postgresql+psycopg://serving@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        with suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            server.thaw()
+        with suppress(subprocess.CalledProcessError):
+            server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server's URL (see ``postgres``)."""
+    with postgres() as server:
+        yield server.url
 
 
 def _has_user(name: str) -> bool:

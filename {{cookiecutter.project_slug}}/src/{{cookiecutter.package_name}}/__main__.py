@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .core import config, environment
 from .core.errors import ConfigError, MissingFile, UserError
@@ -18,6 +19,14 @@ from .stages.files import PRODUCER, STAGES
 environment.configure()  # telemetry off, the project's BentoML store (core/environment.py)
 
 log = logging.getLogger("{{ cookiecutter.package_name }}")
+
+
+def _printed(result: Any) -> Any:
+    """result printed as one JSON line (what the workflows read), and returned."""
+    import json
+
+    print(json.dumps(result))
+    return result
 
 
 def _with_paths(args: argparse.Namespace, cfg: config.Config) -> config.Config:
@@ -37,7 +46,10 @@ def _stage(name: str) -> Callable[[argparse.Namespace, config.Config], object]:
     def call(args: argparse.Namespace, cfg: config.Config) -> object:
         from importlib import import_module
 
-        return import_module(f".stages.{name}", __package__).run(_with_paths(args, cfg))
+        from .tracking import outages
+
+        with outages.reported(name, cfg.tracking):  # the tracking server failed: one line, not a traceback
+            return import_module(f".stages.{name}", __package__).run(_with_paths(args, cfg))
 
     return call
 
@@ -79,24 +91,17 @@ def _mlflow_server(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
-    import json
-
     from .tracking import server
 
     admin = server.account("MLFLOW_AUTH_ADMIN", "admin")
-    done = server.provision(args.url, cfg.tracking, admin, server.consumer_accounts())
-    print(json.dumps(done))
-    return done
+    return _printed(server.provision(args.url, cfg.tracking, admin, server.consumer_accounts()))
 
 
 def _record_manifest(args: argparse.Namespace, cfg: config.Config) -> object:
-    import json
-
     from .tracking import registry, runs
 
-    recorded = registry.record_manifests(runs.client(cfg.tracking.resolved_uri), cfg.tracking.model_name, args.version)
-    print(json.dumps(recorded))
-    return recorded
+    client = runs.client(cfg.tracking.resolved_uri)
+    return _printed(registry.record_manifests(client, cfg.tracking.model_name, args.version))
 
 
 def _import_model(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -129,22 +134,19 @@ def _batch(args: argparse.Namespace, cfg: config.Config) -> object:
         gc.enable()
     gc.freeze()  # and the job's own collections need not walk them again (benchmarks/batch_start.py: -0.35 s CPU)
 
-    if args.engine == "spark":
-        from .serving import spark_batch
+    from .serving import resume
 
-        result = spark_batch.run(
-            cfg,
-            args.input,
-            batch_id=args.batch_id,
-            key_column=args.key_column,
-            master=args.spark_master,
-            partitions=args.spark_partitions,
-            chunk_rows=args.chunk_rows,
-        )
-    else:
-        result = batch.run(
-            cfg, args.input, batch_id=args.batch_id, key_column=args.key_column, chunk_rows=args.chunk_rows
-        )
+    result = resume.run(
+        cfg,
+        args.input,
+        engine=args.engine,
+        batch_id=args.batch_id,
+        key_column=args.key_column,
+        chunk_rows=args.chunk_rows,
+        retry_s=args.db_retry,
+        spark_master=args.spark_master,
+        spark_partitions=args.spark_partitions,
+    )
     print(json.dumps(batch.as_dict(result)))
     return result
 
@@ -174,6 +176,28 @@ def _serving_stats(args: argparse.Namespace, cfg: config.Config) -> object:
     return rows
 
 
+def _profile(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import sizing
+
+    out = Path(args.out)
+    print(sizing.describe(found := sizing.profile_service(cfg, args.rps, seconds=args.seconds, out=out), out))
+    return found
+
+
+def _manifests(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import sizing
+
+    print(written := sizing.write_manifest(Path(args.profile), Path(args.manifest)))
+    return written
+
+
+def _edge(args: argparse.Namespace, cfg: config.Config) -> object:
+    from .serving import edge
+
+    print(folder := edge.build(cfg, Path(args.out)))
+    return folder
+
+
 def _review(args: argparse.Namespace, cfg: config.Config) -> object:
     from . import review
 
@@ -188,13 +212,9 @@ def _review(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _feedback(args: argparse.Namespace, cfg: config.Config) -> object:
-    import json
-
     from .monitoring import feedback
 
-    counts = feedback.run(cfg, args.input)
-    print(json.dumps(counts))
-    return counts
+    return _printed(feedback.run(cfg, args.input))
 
 
 def _monitor(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -212,13 +232,9 @@ def _monitor(args: argparse.Namespace, cfg: config.Config) -> object:
 
 
 def _harvest(args: argparse.Namespace, cfg: config.Config) -> object:
-    import json
-
     from .monitoring import harvest
 
-    result = harvest.run(cfg, since=args.since, dvc_add=not args.no_dvc)
-    print(json.dumps(result))
-    return result
+    return _printed(harvest.run(cfg, since=args.since, dvc_add=not args.no_dvc))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -313,6 +329,13 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--chunk-rows", type=int, default=config.CHUNK_ROWS, help="rows per transaction (default: %(default)s)"
     )
+    batch.add_argument(
+        "--db-retry",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="retry an unreachable or locked serving layer this long before giving up (default: %(default)s)",
+    )
     batch.add_argument("--engine", choices=["in-process", "spark"], default="in-process", help="default: %(default)s")
     batch.add_argument("--spark-master", default="local[*]", help="with --engine spark (default: %(default)s)")
     batch.add_argument("--spark-partitions", type=int, help="with --engine spark (default: 2 per core)")
@@ -323,6 +346,18 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--rows", type=int, default=3)
     predict.add_argument("--wait", type=float, default=120, help="seconds to wait for the service to be ready")
     predict.set_defaults(handler=_predict)
+    profile = commands.add_parser("profile", help="load-test the served champion on loopback; size its replicas")
+    profile.add_argument("--rps", type=float, required=True, help="the target rate, requests/s")
+    profile.add_argument("--seconds", type=float, default=10, help="measured load (default: %(default)s)")
+    profile.add_argument("--out", default="reports/profile.json", help="default: %(default)s")
+    profile.set_defaults(handler=_profile)
+    manifests = commands.add_parser("manifests", help="deploy/k8s/serving.yaml's resources from reports/profile.json")
+    manifests.add_argument("--profile", default="reports/profile.json", help="default: %(default)s")
+    manifests.add_argument("--manifest", default="deploy/k8s/serving.yaml", help="default: %(default)s")
+    manifests.set_defaults(handler=_manifests)
+    edge = commands.add_parser("edge", help="the champion as an edge bundle (ONNX, schema, predict.py)")
+    edge.add_argument("--out", default="dist/edge", help="default: %(default)s")
+    edge.set_defaults(handler=_edge)
     stats = commands.add_parser("serving-stats", help="row counts in the serving-layer database")
     stats.set_defaults(handler=_serving_stats)
     feedback = commands.add_parser("feedback", help="store true labels for served predictions (ground truth)")

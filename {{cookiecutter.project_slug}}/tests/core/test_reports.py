@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.core.reports import (
     ChampionScores,
     HoldoutMetrics,
     Prepared,
+    Profile,
     ReportError,
     SchemaChangeReport,
 )
@@ -88,3 +89,22 @@ def test_a_missing_report_is_a_missing_file_or_none(tmp_path: Path) -> None:
     with pytest.raises(MissingFile, match=r"prepare\.json not found"):
         Prepared.load(tmp_path / "prepare.json")
     assert Prepared.read(tmp_path / "prepare.json") is None
+
+
+def test_a_profile_round_trips_through_the_versions_tags() -> None:
+    found = Profile(
+        runtime="onnxruntime",
+        latency_p50_ms=0.0675,
+        latency_p99_ms=0.21,
+        rows_per_s=930000.5,
+        size_mb=0.0027,
+        load_s=0.11,
+        rss_mb=150.2,
+        features=30,
+    )
+    tags = found.tags()
+    assert tags["profile.latency_p99_ms"] == "0.21" and tags["profile.runtime"] == "onnxruntime"
+    assert Profile.from_tags(tags | {"gate.decision": "promoted"}) == found
+    # a version registered before profiling, or with a tag missing, has none
+    assert Profile.from_tags({"gate.decision": "promoted"}) is None
+    assert Profile.from_tags({k: v for k, v in tags.items() if k != "profile.rss_mb"}) is None

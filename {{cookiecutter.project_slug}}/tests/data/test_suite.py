@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.data import suite
@@ -35,3 +37,27 @@ def test_a_drafted_suite_is_one_a_person_would_keep() -> None:
     duplicates = found[("expect_compound_columns_to_be_unique", None)]
     assert duplicates["column_list"] == ["year", "area", "delta", "plan"]
     assert duplicates["mostly"] == 0.0  # this table is almost all duplicates: the draft tolerates what it saw
+
+
+def test_a_redraft_keeps_the_reviewed_checks_of_the_columns_that_stay(tmp_path) -> None:
+    # Given a drafted suite whose bounds a person reviewed (tightened area's range by hand)
+    frame = pd.DataFrame({"id": range(100), "area": [10.5, 20.25] * 50, "plan": ["a", "b"] * 50, "y": [0, 1] * 50})
+    path = suite.write_suite(frame, "mine", tmp_path)
+    reviewed = json.loads(path.read_text())
+    for expectation in reviewed["expectations"]:
+        if expectation["kwargs"].get("column") == "area" and "max_value" in expectation["kwargs"]:
+            expectation["kwargs"]["max_value"] = 25.0
+    path.write_text(json.dumps(reviewed))
+    # When the user changes their mind: id dropped, a new column added
+    changed = frame.drop(columns=["id"]).assign(region=["n", "s"] * 50)
+    _, added, removed = suite.redraft(changed, "mine", tmp_path)
+    # Then the suite checks the new columns, keeps the reviewed bound, and nothing of the dropped column
+    assert (added, removed) == (["region"], ["id"])
+    expectations = json.loads(path.read_text())["expectations"]
+    kinds = {(e["type"], e["kwargs"].get("column")): e["kwargs"] for e in expectations}
+    assert kinds[("expect_table_columns_to_match_set", None)]["column_set"] == ["area", "plan", "y", "region"]
+    assert kinds[("expect_column_values_to_be_between", "area")]["max_value"] == 25.0, "the reviewed bound is kept"
+    assert kinds[("expect_column_values_to_be_in_set", "region")]["value_set"] == ["n", "s"]
+    assert not [e for e in expectations if e["kwargs"].get("column") == "id"]
+    assert kinds[("expect_compound_columns_to_be_unique", None)]["column_list"] == ["area", "plan", "y", "region"]
+    assert len(expectations) == len({(e["type"], e["kwargs"].get("column")) for e in expectations}), "no check twice"

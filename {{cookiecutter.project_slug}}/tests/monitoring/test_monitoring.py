@@ -161,3 +161,71 @@ def test_live_metrics_per_version_for_number_and_text_classes(classes) -> None:
     found = live.live_metrics(rows, schema)
     assert found["2"]["labelled_rows"] == 10 and found["2"]["roc_auc"] == 1.0 and found["2"]["accuracy"] == 1.0
     assert found["1"] == {"labelled_rows": 4, "accuracy": 0.5}
+
+
+def test_effect_sizes_say_how_large_a_change_is() -> None:
+    rng = np.random.default_rng(3)
+    reference = pd.Series(rng.normal(10, 2, 4000))
+    shifted = drift.effect(reference, pd.Series(rng.normal(14, 2, 4000)), "numeric")
+    wider = drift.effect(reference, pd.Series(rng.normal(10, 3, 4000)), "numeric")
+    assert shifted["mean_shift_sd"] == pytest.approx(2.0, abs=0.1) and shifted["spread_ratio"] == pytest.approx(
+        1, abs=0.05
+    )
+    assert wider["mean_shift_sd"] == pytest.approx(0, abs=0.1) and wider["spread_ratio"] == pytest.approx(1.5, abs=0.05)
+    mix = drift.effect(
+        pd.Series(["a"] * 80 + ["b"] * 20), pd.Series(["a"] * 45 + ["b"] * 35 + ["c"] * 20), "categorical"
+    )
+    assert mix == {"share_change": pytest.approx(-0.35), "category": "a"}  # the largest change, new categories too
+
+
+def test_a_near_miss_is_on_watch_and_the_strongest_evidence_comes_first() -> None:
+    rng = np.random.default_rng(4)
+    reference = pd.Series(rng.normal(0, 1, 400))
+    strong = drift.column_drift("a", "numeric", reference, pd.Series(rng.normal(1.5, 1, 200)), tests=30)
+    near = drift.column_drift("b", "numeric", reference, pd.Series(rng.normal(0.25, 1, 200)), tests=30)
+    same = drift.column_drift("c", "numeric", reference, pd.Series(rng.normal(0, 1, 200)), tests=30)
+    assert strong.drifted and not near.drifted and near.score < drift.ALPHA <= same.score
+    assert [drift.level(d) for d in (strong, near, same)] == ["drift", "watch", "ok"]
+    assert sorted([same, near, strong], key=drift.evidence) == [strong, near, same]
+
+
+def test_the_report_draws_each_drifted_and_watched_feature_and_warns_when_repeats_dominate() -> None:
+    from {{ cookiecutter.package_name }}.monitoring import report
+
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"a": rng.normal(0, 1, 400), "b": rng.normal(0, 1, 400), "c": rng.normal(0, 1, 400)})
+    current = pd.DataFrame({"a": rng.normal(2, 1, 40), "b": rng.normal(0.4, 1, 40), "c": rng.normal(0, 1, 40)})
+    current = pd.concat([current] * 5, ignore_index=True)  # 200 rows, 40 distinct
+    found, share = drift.drift_report(reference, current, dict.fromkeys("abc", "numeric"))
+    rows = [
+        d.__dict__
+        | {"level": drift.level(d), "effect": drift.effect(reference[d.feature], current[d.feature], "numeric")}
+        for d in sorted(found, key=drift.evidence)
+    ]
+    page = report.report_html(
+        summary(
+            model_name="m",
+            model_version="1",
+            decision="alert",
+            reasons=["a drifted"],
+            window={"from": "2026-01-01", "to": "2026-01-02", "since": "1d"},
+            rows_with_features=len(current),
+            distinct_rows=len(current.drop_duplicates()),
+            drift=rows,
+            drifted_features=[d["feature"] for d in rows if d["drifted"]],
+            drift_share=share,
+            quality={"met": 8, "evaluated": 8, "failures": [], "suite": "raw_data"},
+            holdout_metric="roc_auc",
+            live_metrics_by_version={},
+            volume=[{"day": "2026-01-01", "source": "online", "model_version": "1", "rows": 200, "requests": 200}],
+            trends=[{"day": "2026-01-01", "rows": 200, "share": {"0": 0.4, "1": 0.6}}],
+        ),
+        reference,
+        current,
+    )
+    levels = {d["feature"]: d["level"] for d in rows}
+    drawn = [name for name in "abc" if f'aria-label="{name}: training vs served distribution"' in page]
+    assert drawn == [name for name in "abc" if levels[name] in ("drift", "watch")] and "a" in drawn
+    assert page.index('aria-label="a:') < page.index("<table")  # pictures first, strongest evidence first
+    assert "Repeats dominate: only 40 of 200 rows are distinct" in page
+    assert "mean +" in page and "<script" not in page and "http" not in page

@@ -17,7 +17,7 @@ import yaml
 
 from {{ cookiecutter.package_name }} import __main__ as cli
 from {{ cookiecutter.package_name }}.core import config
-from {{ cookiecutter.package_name }}.core.gate import Gate
+from {{ cookiecutter.package_name }}.core.gate import Gate, GateFailed
 from {{ cookiecutter.package_name }}.core.reports import (
     AtThreshold,
     Candidate,
@@ -25,14 +25,16 @@ from {{ cookiecutter.package_name }}.core.reports import (
     Failure,
     HoldoutMetrics,
     OnnxOutcome,
+    Profile,
     Registration,
     Statistics,
     ThresholdReport,
     Validation,
 )
-from {{ cookiecutter.package_name }}.review import charts, facts, render, report
+from {{ cookiecutter.package_name }}.review import charts, facts, profiles, render, report
+from {{ cookiecutter.package_name }}.stages import evaluate, train
 
-from ..helpers import inside
+from ..helpers import inside, write_params
 
 CANDIDATE = {"roc_auc": 0.93, "accuracy": 0.9, "log_loss": 0.2}
 
@@ -498,6 +500,55 @@ def test_registered_mode_reports_the_register_stage_decision_without_failing(
     assert "Quality gate (registered)" in body and "was kept as challenger" in body
 
 
+def measured(runtime: str, p99: float, rss: float) -> Profile:
+    return Profile(
+        runtime=runtime,
+        latency_p50_ms=p99 / 2,
+        latency_p99_ms=p99,
+        rows_per_s=123456.0,
+        size_mb=0.5,
+        load_s=0.02,
+        rss_mb=rss,
+        features=7,
+    )
+
+
+def test_the_registered_review_shows_the_candidates_profile_beside_the_champions(
+    tmp_project: Path, cfg: config.Config
+) -> None:
+    # Given the register stage's report with both profiles
+    write_reports(tmp_project, holdout(scores(cfg, 0.95), {"version": 4, **scores(cfg, 0.90)}))
+    Registration(
+        model_name=cfg.tracking.model_name,
+        version=5,
+        promoted=False,
+        checks=[],
+        reasons=["FAIL: p99 latency 2.4 ms (scikit-learn) is 12.0x champion v4's 0.2 ms (onnxruntime)"],
+        schema_change=None,
+        champion_before=4,
+        champion_after=4,
+        onnx=OnnxOutcome(parity="failed", reason="parity failed"),
+        profile=measured("scikit-learn", 2.4, 412.0),
+        champion_profile=measured("onnxruntime", 0.2, 151.0),
+    ).save(tmp_project / "reports" / "registration.json")
+    # When the review reports it
+    assert cli.main(["review", "--registered"]) == 0
+    body = (tmp_project / "reports" / "review.md").read_text()
+    # Then one table holds both, side by side
+    assert "### Profile: candidate vs champion" in body
+    assert "| | candidate | champion v4 |" in body
+    assert "| runtime | `scikit-learn` | `onnxruntime` |" in body
+    assert "| single-row latency p99, ms (CPU time) | 2.4 | 0.2 |" in body
+    assert "| peak RSS after load, MiB | 412 | 151 |" in body
+    assert "| holdout rows/s (one core) | 123,456 | 123,456 |" in body
+
+
+def test_a_champion_without_a_profile_is_said_so() -> None:
+    lines = render.profile_section(profiles.Profiles(measured("onnxruntime", 0.3, 150.0), None, 2))
+    assert "| single-row latency p99, ms (CPU time) | 0.3 | - |" in lines
+    assert lines[-1] == "Champion v2 was registered before profiling: it has no profile."
+
+
 def test_without_metrics_the_command_says_what_to_run(tmp_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["review"]) == 1
     assert "make candidate" in capsys.readouterr().err
@@ -578,3 +629,22 @@ def test_a_champion_that_moved_since_evaluate_is_scored_again(trained_copy: Path
     body = (trained_copy / "reports" / "review.md").read_text()
     assert "A champion (v1) appeared since evaluate ran" in body
     assert "| champion v1 |" in body and "no champion yet" not in body
+
+
+@pytest.mark.slow
+def test_a_dry_run_profiles_the_candidate_and_holds_it_to_the_budgets(trained_copy: Path) -> None:
+    # Given a new candidate trained and evaluated against champion v1, and a latency budget nothing can meet
+    params = yaml.safe_load((trained_copy / "params.yaml").read_text())
+    params["train"]["search"]["candidates"] = [{"family": "hist_gradient_boosting", "params": {"max_depth": [2]}}]
+    params["register"]["max_latency_ms"] = 1e-6
+    cfg = write_params(trained_copy, params)
+    train.run(cfg)
+    evaluate.run(cfg)
+    # When the review runs as a dry run
+    with pytest.raises(GateFailed, match=r"register\.max_latency_ms"):
+        report.run(cfg)
+    # Then the candidate was profiled now, in the runtime it would be served by, beside the champion's tags
+    body = (trained_copy / "reports" / "review.md").read_text()
+    assert "| | candidate | champion v1 |" in body
+    assert "| runtime | `onnxruntime` | `onnxruntime` |" in body
+    assert "FAIL: p99 latency " in body and "> register.max_latency_ms 1e-06 (onnxruntime)" in body

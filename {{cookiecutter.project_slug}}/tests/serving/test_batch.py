@@ -183,7 +183,7 @@ def test_a_key_column_names_the_rows(scoring, tmp_path) -> None:
 def test_input_without_a_model_feature_is_refused_before_anything_is_written(scoring, tmp_path, capsys) -> None:
     cfg, engine = scoring
     frame = pd.read_parquet("data/processed/test.parquet")
-    dropped = frame.columns[0] if frame.columns[0] != config.load("params.yaml").ingest.target else frame.columns[1]
+    dropped = Schema.load(Path("data/processed/features.json")).names[0]  # the holdout has other columns too (ids)
     path = tmp_path / "missing.parquet"
     frame.drop(columns=[dropped]).to_parquet(path)
     with pytest.raises(features.SchemaMismatch, match=dropped):

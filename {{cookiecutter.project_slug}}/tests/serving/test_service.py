@@ -71,9 +71,9 @@ def test_health_readiness_and_a_typed_schema_on_the_openapi_page(server, champio
     features = {f["name"]: f["kind"] for f in champion.info.metadata["features"]}
     assert set(record["properties"]) == set(features)
     assert set(record["required"]) == set(features)
-    for name, kind in features.items():
-        types = {option.get("type") for option in record["properties"][name]["anyOf"]}
-        assert types == ({"number", "null"} if kind == "numeric" else {"string", "null"})
+    for name, kind in features.items():  # OpenAPI 3.0: null (a missing value, imputed) is "nullable"
+        field = record["properties"][name]
+        assert (field["type"], field["nullable"]) == ("number" if kind == "numeric" else "string", True)
 
 
 def test_served_predictions_land_in_the_serving_layer(server, champion, feature_rows) -> None:

@@ -91,7 +91,7 @@ def test_a_model_file_changed_after_registration_is_refused_by_every_load(tmp_pr
     # then evaluate cannot compare with it, and says why
     schema = Schema.load(PATHS.features)
     holdout = pd.read_parquet(PATHS.holdout)
-    scores = evaluation.champion_metrics(cfg, client, features.conform(holdout, schema), holdout[schema.target], schema)
+    scores = evaluation.champion_metrics(cfg, client, holdout, schema)
     assert scores is not None and "model.skops changed" in (scores.error or "")
     assert "do not match the sha256 manifest recorded at registration" in (scores.error or "")
     # the monitor refuses it

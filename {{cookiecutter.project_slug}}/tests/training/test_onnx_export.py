@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, Sklearn
 from {{ cookiecutter.package_name }}.training import features, onnx_export, search
 from {{ cookiecutter.package_name }}.training.search import Trial
 
-from ..helpers import FIXTURES, TARGETS, run_pipeline, session_bentoml_home, write_params
+from ..helpers import FIXTURES, fitted, run_pipeline, session_bentoml_home, write_params
 
 DEFAULT_FAMILIES = [  # params.yaml's candidates for each task
     ("classification", "logistic_regression"),
@@ -34,22 +34,6 @@ DEFAULT_FAMILIES = [  # params.yaml's candidates for each task
 def served(runtime: OnnxRuntime | SklearnRuntime) -> ServedModel:
     """A runtime as the service, batch and Spark run it: labels from its probabilities by the schema's rule."""
     return ServedModel(runtime, runtime.schema, "test", "1")
-
-
-def split(task: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, Schema]:
-    """customers.csv (text categories, missing values) split into training rows and holdout rows, conformed."""
-    table = pd.read_csv(FIXTURES / "customers.csv").drop(columns=["customer_id"])
-    target, other = TARGETS[task], TARGETS["regression" if task == "classification" else "classification"]
-    table = table.drop(columns=[other])
-    schema = features.infer(table, target, task)
-    X = features.conform(table, schema)
-    return X.iloc[:160], table[target].iloc[:160], X.iloc[160:], schema
-
-
-def fitted(family: str, task: str, **params):
-    X, y, holdout, schema = split(task)
-    model = search.pipeline_for(Trial(family, params), schema, seed=0).fit(X, y)
-    return model, holdout, schema
 
 
 @pytest.mark.parametrize(("task", "family"), DEFAULT_FAMILIES)

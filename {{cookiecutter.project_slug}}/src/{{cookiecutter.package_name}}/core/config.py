@@ -104,12 +104,18 @@ class Validate(Section):
     suite: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+# What a column is to the model (data/roles.py: how each is inferred, what each becomes)
+Role = Literal["identifier", "datetime", "numeric", "categorical", "high_cardinality", "text", "constant", "ignore"]
+
+
 class Prepare(Section):
     test_size: float = Field(gt=0, lt=1)
     seed: int
     stratify: bool  # left out: true for classification, false for regression
     # a binary target's class that f1/precision/recall/average precision score; left out: the minority class
     positive_class: str | int | float | bool | None = None
+    roles: dict[str, Role] = Field(default_factory=dict)  # column -> role; a column left out is inferred
+    memory_budget_gb: float | None = Field(default=None, gt=0)  # left out: a quarter of the memory (training/budget.py)
 
 
 class Candidate(Section):
@@ -145,6 +151,12 @@ class Register(Section):
     metric: str  # left out: train.metric
     min_improvement: float = Field(default=0.001, ge=0)  # the candidate must beat the champion by MORE than this
     floor: float | None = None  # left out: the metric's default floor (metrics.METRICS), which may be none
+    # Budgets on the version's profile (training/profiling.py); each left out: no budget
+    max_latency_ms: float | None = Field(default=None, gt=0)  # single-row p99 in the runtime that serves it
+    max_size_mb: float | None = Field(default=None, gt=0)  # the model file on disk
+    max_rss_mb: float | None = Field(default=None, gt=0)  # a fresh serving process with the model loaded
+    max_slowdown: float | None = Field(default=5.0, gt=1)  # p99 over this many times the champion's: refused ...
+    allow_slowdown: bool = False  # ... unless this allowance is given
 
 
 class Tracking(Section):

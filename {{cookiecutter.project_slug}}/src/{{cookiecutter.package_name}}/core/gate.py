@@ -8,12 +8,22 @@ A candidate becomes `champion` when every check passes:
 - **baseline**: it beats a model that ignores the features (the training prior or mean) on the same holdout.
 - **improvement**: it beats the champion, scored on the *same* holdout, by MORE than ``register.min_improvement``
   (default 0.001, above rounding noise): an equal score never replaces the champion.
-- **schema / task change**: when the candidate's features (columns added, removed, or changed between numeric and
-  categorical) or task differ from the champion's, the champion cannot be scored on this holdout, so there is
-  nothing fair to compare. The rule: the candidate is promoted on the floor and baseline alone, and the change is
-  named in one line, recorded on the version (tag ``gate.schema_change``) and in reports/registration.json. The
-  served model follows: ``make serve`` then serves the new schema. Every earlier version keeps its own schema, so
-  moving `champion` back is a rollback that serves the old one again.
+- **schema / task change**: when the candidate's features (columns added, removed, or encoded another way) differ
+  from the champion's, the champion is still scored on the *same* holdout rows with its own columns whenever the
+  holdout has them (prepare keeps every raw column in it), and the improvement check applies as above. Only when it
+  truly cannot be scored, because the columns it needs are gone from the data, or the target, its classes or the
+  task changed, is there nothing fair to compare: the candidate is then promoted on the floor and baseline alone.
+  Either way the change is named in one line, recorded on the version (tag ``gate.schema_change``) and in
+  reports/registration.json, beside which comparison applied (``comparison``, tag ``gate.comparison``). The served
+  model follows: ``make serve`` then serves the new schema. Every earlier version keeps its own schema, so moving
+  `champion` back is a rollback that serves the old one again.
+
+Then the version's profile (training/profiling.py), by ``budget_checks``, each check only when its key is set:
+
+- **budgets**: p99 single-row latency at most ``register.max_latency_ms``, the model file at most
+  ``register.max_size_mb``, a fresh serving process's peak memory at most ``register.max_rss_mb``.
+- **slowdown**: a p99 more than ``register.max_slowdown`` (default 5) times the champion's fails, unless
+  ``register.allow_slowdown: true`` accepts it: a little more accuracy is not worth any price in latency by default.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, Register, UserError
 from .metrics import METRICS
-from .reports import ChampionScores, SchemaChangeReport
+from .reports import ChampionScores, Profile, SchemaChangeReport
 from .schema import Schema
 
 NOISE = 1e-9  # relative: float differences below this are never an improvement, whatever min_improvement says
@@ -54,6 +64,7 @@ class Decision:
     promote: bool
     checks: tuple[Check, ...]
     schema_change: str = ""  # one line naming the change, empty when the schema and task are the champion's
+    comparison: str = ""  # which case applied: no champion, the same holdout rows, or why the champion was not scored
 
     @property
     def reasons(self) -> list[str]:
@@ -171,35 +182,106 @@ def decide(
                 f"{'better' if beats else 'NOT better'}",
             )
         )
-    change = ""
+    change, comparison = "", ""
     if champion is None:
+        comparison = "no champion yet"
         checks.append(
             Check("improvement", True, "no champion yet: the first version that clears the floor becomes champion")
         )
-    elif champion.schema_change is not None:
-        change = champion.schema_change.summary
-        checks.append(
-            Check(
-                "schema",
-                True,
-                f"schema changed vs champion v{champion.version} ({change}): the champion cannot be scored on "
-                "this holdout, so the candidate is promoted on the floor alone (docs/training.md)",
-            )
-        )
-    elif metric not in champion.scores:
-        reason = champion.error or "no metrics"
-        checks.append(Check("improvement", False, f"champion v{champion.version} could not be compared: {reason}"))
-    else:
+    elif metric in champion.scores:
         theirs = champion.scores[metric]
         gain = _beats(value, theirs, greater)
         needed = gate.min_improvement + NOISE * max(1.0, abs(theirs))  # 0.91 - 0.90 > 0.01 in floats
         improves = gain > needed
+        comparison = f"champion v{champion.version} scored on the same holdout rows"
+        own = ""
+        if champion.schema_change is not None:
+            change = champion.schema_change.summary
+            comparison += " with its own columns (schema changed)"
+            own = f" (schema changed: {change}; the champion scored on the same holdout rows with its own columns)"
         checks.append(
             Check(
                 "improvement",
                 improves,
                 f"{metric} {value:.4f} vs champion v{champion.version} {theirs:.4f}: "
-                f"improvement {gain:+.4f} (needs > {gate.min_improvement}) is {improves}",
+                f"improvement {gain:+.4f} (needs > {gate.min_improvement}) is {improves}{own}",
             )
         )
-    return Decision(all(c.passed for c in checks), tuple(checks), change)
+    elif champion.schema_change is not None and champion.error is None:
+        change = champion.schema_change.summary
+        why = champion.unscorable or "it was trained on other features"
+        comparison = f"champion v{champion.version} not scored ({why}): floor and baseline alone"
+        checks.append(
+            Check(
+                "schema",
+                True,
+                f"schema changed vs champion v{champion.version} ({change}) and it cannot be scored on this holdout "
+                f"({why}), so the candidate is promoted on the floor and baseline alone (docs/training.md)",
+            )
+        )
+    else:
+        reason = champion.error or "no metrics"
+        comparison = f"champion v{champion.version} could not be scored: {reason}"
+        checks.append(Check("improvement", False, f"champion v{champion.version} could not be compared: {reason}"))
+    return Decision(all(c.passed for c in checks), tuple(checks), change, comparison)
+
+
+def budget_checks(
+    gate: Register, profile: Profile | None, champion: Profile | None, champion_version: int | None
+) -> list[Check]:
+    """The profile's checks (module docstring): one per budget that is set, and the slowdown vs the champion."""
+    limits = (
+        ("latency", "max_latency_ms", "p99 latency", "ms"),
+        ("size", "max_size_mb", "model size", "MiB"),
+        ("rss", "max_rss_mb", "peak RSS after load", "MiB"),
+    )
+    checks = []
+    for name, key, what, unit in limits:
+        limit = getattr(gate, key)
+        if limit is None:
+            continue
+        if profile is None:
+            checks.append(Check(name, False, f"no profile to check register.{key} {limit:g} {unit} against"))
+            continue
+        value = getattr(profile, {"latency": "latency_p99_ms", "size": "size_mb", "rss": "rss_mb"}[name])
+        within = value <= limit
+        checks.append(
+            Check(
+                name,
+                within,
+                f"{what} {value:.3g} {unit} {'<=' if within else '>'} register.{key} {limit:g} ({profile.runtime})",
+            )
+        )
+    if gate.max_slowdown is None or profile is None or champion is None or champion.latency_p99_ms <= 0:
+        return checks
+    ratio = profile.latency_p99_ms / champion.latency_p99_ms
+    detail = (
+        f"p99 latency {profile.latency_p99_ms:.3g} ms ({profile.runtime}) is {ratio:.1f}x champion "
+        f"v{champion_version}'s {champion.latency_p99_ms:.3g} ms ({champion.runtime})"
+    )
+    if ratio <= gate.max_slowdown:
+        checks.append(Check("slowdown", True, f"{detail}: within register.max_slowdown {gate.max_slowdown:g}x"))
+    elif gate.allow_slowdown:
+        checks.append(
+            Check(
+                "slowdown",
+                True,
+                f"{detail}: over register.max_slowdown {gate.max_slowdown:g}x, allowed by register.allow_slowdown",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "slowdown",
+                False,
+                f"{detail}: over register.max_slowdown {gate.max_slowdown:g}x (set "
+                "register.allow_slowdown: true to accept it)",
+            )
+        )
+    return checks
+
+
+def with_checks(decision: Decision, checks: list[Check]) -> Decision:
+    """``decision`` with ``checks`` added: it promotes only when every check, old and new, passes."""
+    every = (*decision.checks, *checks)
+    return Decision(all(c.passed for c in every), every, decision.schema_change, decision.comparison)

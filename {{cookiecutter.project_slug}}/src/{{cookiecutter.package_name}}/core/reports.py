@@ -8,6 +8,7 @@ model              file (params.yaml ``paths:``)  written by        read by
 ``Candidate``      models/candidate.json          train             evaluate, register, review
 ``HoldoutMetrics`` reports/metrics.json           evaluate          register, review (a DVC metric)
 ``Registration``   reports/registration.json      register          review --registered
+``ServiceProfile`` reports/profile.json           make profile      make manifests
 =================  =============================  ================  ====================================
 
 A renamed or retyped field is a type error in every reader (strict mypy), not a KeyError at run time. A file that
@@ -17,6 +18,7 @@ does not match its model is one error naming the file and the field (``ReportErr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -59,13 +61,17 @@ class Report(BaseModel):
 
 
 class Prepared(Report):
-    """prepare's row counts (duplicates are removed before the split)."""
+    """prepare's row counts, in the order it takes them: rows without a target first (``rows_in`` = the four
+    counts after it summed, less ``harvested_rows``), then exact duplicates of the whole raw row, then the split, then
+    the harvested rows added to train. Every value is a number (evaluate logs them as ``prepare_<name>`` metrics)."""
 
     rows_in: int
-    duplicates_removed: int
     missing_target_removed: int
+    missing_target_share: float  # of rows_in
+    duplicates_removed: int
     train_rows: int
     holdout_rows: int
+    identical_feature_rows: int  # rows whose features equal another row's (other ids): kept on one side of the split
     harvested_rows: int = 0  # labelled production rows in train (never in the holdout)
 
 
@@ -155,8 +161,10 @@ class SchemaChangeReport(Report):
 
 
 class ChampionScores(Report):
-    """The champion on the candidate's holdout: its metrics (one key each, as a DVC metric), or why there are none:
-    ``error`` (it could not be loaded or scored) or ``schema_change`` (trained on other features or another task)."""
+    """The champion on the candidate's holdout: its metrics (one key each, as a DVC metric), scored with its own
+    columns also when the candidate's differ (``schema_change`` then names the difference), or why there are none:
+    ``unscorable`` (the columns it needs are gone, another target or task: nothing fair to compare) or ``error``
+    (it could not be loaded or scored)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, float] = Field(init=False)
@@ -164,6 +172,7 @@ class ChampionScores(Report):
     version: int
     error: str | None = None
     schema_change: SchemaChangeReport | None = None
+    unscorable: str | None = None
 
     @property
     def scores(self) -> dict[str, float]:
@@ -172,7 +181,7 @@ class ChampionScores(Report):
     @model_serializer(mode="wrap")
     def _only_what_is_there(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if not (k in ("error", "schema_change") and v is None)}
+        return {k: v for k, v in data.items() if not (k in ("error", "schema_change", "unscorable") and v is None)}
 
 
 class AtThreshold(Report):
@@ -217,6 +226,35 @@ class OnnxOutcome(Report):
     reason: str | None
 
 
+PROFILE_TAG = "profile."  # a version's profile, one tag per field: profile.latency_p99_ms, ...
+
+
+class Profile(Report):
+    """A version in the runtime that serves it (training/profiling.py): tagged on the version (``profile.<field>``),
+    in reports/registration.json, and beside the champion's in the review."""
+
+    runtime: str  # onnxruntime | scikit-learn
+    latency_p50_ms: float  # one holdout row per call, the call's CPU time on one thread, after warm-up
+    latency_p99_ms: float
+    rows_per_s: float  # the whole holdout per call, rows per CPU second of one thread
+    size_mb: float  # the model file, MiB
+    load_s: float  # loading it in a fresh process (imports excluded)
+    rss_mb: float  # that process's peak resident memory once the model is loaded, MiB
+    features: int  # input features
+
+    def tags(self) -> dict[str, str]:
+        return {f"{PROFILE_TAG}{key}": str(value) for key, value in self.model_dump().items()}
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> Profile | None:
+        """The profile a version's tags hold; None when it has none (registered before profiling) or not all."""
+        found = {key: tags[f"{PROFILE_TAG}{key}"] for key in cls.model_fields if f"{PROFILE_TAG}{key}" in tags}
+        try:
+            return cls.model_validate(found)
+        except ValidationError:
+            return None
+
+
 class Registration(Report):
     """register's decision: the version, the gate's checks, and where `champion` points before and after."""
 
@@ -226,6 +264,49 @@ class Registration(Report):
     checks: list[CheckReport]
     reasons: list[str]
     schema_change: str | None
+    comparison: str = ""  # which case the gate applied: no champion, the same holdout rows, or why not scored
     champion_before: int | None
     champion_after: int | None
     onnx: OnnxOutcome
+    profile: Profile | None = None  # the version's own
+    champion_profile: Profile | None = None  # the champion's before, as its tags hold it
+
+
+class LoadTest(Report):
+    """``make profile``'s load test: the real service on loopback, single-row requests from ``concurrency`` clients."""
+
+    seconds: float
+    concurrency: int
+    workers: int  # the service's worker processes (SERVING_WORKERS)
+    requests: int  # answered with 200
+    errors: int  # anything else
+    requests_per_s: float
+    latency_p50_ms: float  # as the clients saw it
+    latency_p99_ms: float
+    cpu_ms_per_request: float  # CPU time of the service's processes, per answered request
+    cpu_cores: float  # the service's processes: CPU seconds per second of the load
+    rss_mb: float  # the service's processes together, the largest resident memory sampled (MiB)
+
+
+class Sizing(Report):
+    """What one replica asks Kubernetes for, and how many replicas serve ``target_rps`` (serving/sizing.py)."""
+
+    target_rps: float
+    cpu_request_m: int  # millicores
+    memory_request_mi: int
+    memory_limit_mi: int
+    cpu_utilization: int  # the autoscaler's target, percent of the CPU request
+    replica_rps: float  # what one replica serves at that utilization
+    replicas: int  # what serves target_rps (the autoscaler's floor may be higher)
+    min_replicas: int
+    max_replicas: int
+
+
+class ServiceProfile(Report):
+    """reports/profile.json: the served version, its load test and the resources it needs (``make manifests``)."""
+
+    model_name: str
+    model_version: str
+    runtime: str
+    load_test: LoadTest
+    sizing: Sizing

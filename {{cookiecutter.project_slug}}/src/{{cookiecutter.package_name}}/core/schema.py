@@ -1,4 +1,4 @@
-"""The feature schema: which columns a model takes, numeric or categorical, its task, its classes and how its
+"""The feature schema: which columns a model takes and how each is encoded, its task, its classes and how its
 probabilities become labels (the positive class of a binary target and the tuned threshold: core/decision.py).
 
 prepare writes it to data/processed/features.json (``paths.features``); train, evaluate, register, serving and
@@ -22,7 +22,11 @@ from .decision import Threshold, native
 if TYPE_CHECKING:
     import numpy as np
 
-Kind = Literal["numeric", "categorical"]
+# How a feature is encoded (training/features.preprocessor; data/roles.py says which column gets which). Only
+# ``numeric`` features take numbers: every other kind reaches the model as text (a category, or a date and time that
+# the model turns into calendar features), which is all the service, the batch job and the ONNX export ask of a kind.
+Kind = Literal["numeric", "categorical", "high_cardinality", "datetime"]
+KINDS: tuple[Kind, ...] = ("numeric", "categorical", "high_cardinality", "datetime")
 NUMERIC_TYPES = {"double", "float", "long", "integer"}  # MLflow signature types that are numeric features
 
 

@@ -1,9 +1,14 @@
 """Bring your own data in one command (``make data FILE=... TARGET=... [TASK=...] [DROP="a b"]``).
 
 Copies the file under data/external/, versions it with DVC, points params.yaml at it (comments kept), runs the
-ingest stage, and drafts the Great Expectations suite **only when the dataset has none yet**: a later version of
-the same file is checked against the suite you reviewed, so bad data stops the pipeline instead of being drafted
-into the suite. ``make suite`` redrafts on purpose.
+ingest stage, prints the column roles (data/roles.py) and writes them to params.yaml ``prepare.roles`` (each with
+its reason as a comment: the one place to override one), and drafts the Great Expectations suite **only when the
+dataset has none yet**: a later version of the same file is checked against the suite you reviewed, so bad data
+stops the pipeline instead of being drafted into the suite. ``make suite`` redrafts on purpose.
+
+Changing your mind is the same command: another TARGET, TASK or DROP on the same file redrafts the suite for the
+columns validate now checks, keeping the reviewed checks of the columns that stay (data/suite.redraft), and keeps
+the roles params.yaml gives the columns that stay.
 
 Switching task (TASK=regression on a classification project, or back) is this one command: the keys that follow
 the task (prepare.stratify, prepare.positive_class, train.metric, train.threshold, register.metric, register.floor)
@@ -21,11 +26,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.config import PARAMS_FILE, load
+import pandas as pd
+
+from ..core.config import PARAMS_FILE, Config, load
 from ..core.errors import UserError
 from ..core.metrics import TASKS
+from . import roles, sources, tables
 from . import suite as suites
-from . import tables
 
 log = logging.getLogger(__name__)
 TASK_KEYS = (
@@ -54,17 +61,25 @@ def _dvc(*args: str) -> None:
         raise UserError(f"dvc {' '.join(args)} failed:\n{(done.stderr or done.stdout).strip()}")
 
 
-def edit_params(
-    params_file: Path, *, source: str, target: str, task: str | None, drop: list[str] | None, suite: str
-) -> list[str]:
-    """Set the data keys in params.yaml with comments kept; returns what changed, one line each."""
+def _yaml() -> Any:
+    """A YAML reader/writer that keeps params.yaml's comments and layout."""
     from ruamel.yaml import YAML  # DVC's own YAML library (it edits params.yaml the same way for `dvc exp run -S`)
-    from ruamel.yaml.comments import CommentedSeq
 
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)  # the layout params.yaml is written in
     yaml.width = 120
+    yaml.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
+    return yaml
+
+
+def edit_params(
+    params_file: Path, *, source: str, target: str, task: str | None, drop: list[str] | None, suite: str
+) -> list[str]:
+    """Set the data keys in params.yaml with comments kept; returns what changed, one line each."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    yaml = _yaml()
     data: Any = yaml.load(params_file.read_text())
     changed = []
 
@@ -138,11 +153,64 @@ def bring(
         log.info("params.yaml %s", line)
     cfg = load(params_file)  # the cross-checks run here: a task switch that needs more is one error listing it
     _dvc("repro", "ingest")
+    frame = sources.validated(pd.read_parquet(cfg.paths.raw), cfg.ingest)
+    same_file = before.ingest.source == cfg.ingest.source
+    decided = (before.ingest.target, before.task, before.ingest.drop_columns)
+    changed_mind = same_file and decided != (cfg.ingest.target, cfg.task, cfg.ingest.drop_columns)
+    found = roles.infer(frame, target, TASKS[cfg.task].has_classes, kept_roles(before, cfg, frame))
+    roles.show(found, target)
+    for line in write_roles(params_file, found):
+        log.info("params.yaml %s", line)
     path = suites.suite_path(suite)
-    if path.exists():
-        log.info("%s exists: this data is checked against it (make suite redrafts it from this data)", path)
+    if not path.exists():
+        suites.write_suite(frame, cfg.validate_.suite)
+        log.info("drafted %s: review it (ranges, value sets), then commit it with the data's .dvc file", path)
+    elif changed_mind:
+        _, added, removed = suites.redraft(frame, cfg.validate_.suite)
+        log.info(
+            "redrafted %s for the new TARGET/TASK/DROP (columns added: %s; removed: %s), keeping the reviewed checks "
+            "of the columns that stay: review it, then commit it",
+            path,
+            ", ".join(added) or "none",
+            ", ".join(removed) or "none",
+        )
     else:
-        suites.draft_from(cfg.paths.raw, cfg.validate_.suite)
-        log.info("review %s (ranges, value sets), then commit it with the data's .dvc file", path)
+        log.info("%s exists: this data is checked against it (make suite redrafts it from this data)", path)
     log.info("next: make pipeline")
     return path
+
+
+def kept_roles(before: Config, cfg: Config, frame: pd.DataFrame) -> dict[str, str]:
+    """The roles params.yaml gives that still apply (same file, columns that stay and are no target): the user's
+    review survives a new version of the data or another DROP; another file is inferred afresh."""
+    if before.ingest.source != cfg.ingest.source:
+        return {}
+    columns = {str(c) for c in frame.columns} - {cfg.ingest.target}
+    return {column: role for column, role in before.prepare.roles.items() if column in columns}
+
+
+def write_roles(params_file: Path, found: list[roles.ColumnRole]) -> list[str]:
+    """params.yaml ``prepare.roles``: every column's role, its reason as a comment (comments elsewhere kept)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    yaml = _yaml()
+    data: Any = yaml.load(params_file.read_text())
+    old = dict(data["prepare"].get("roles") or {})
+    written = CommentedMap()
+    column = 4 + max(len(f"{r.column}: {r.role}") for r in found) + 2  # the reasons aligned, as written by hand
+    for role in found:
+        written[role.column] = role.role
+        reason = (
+            role.reason.removeprefix("set in params.yaml (").removesuffix(")") if role.set_in_params else role.reason
+        )
+        note = f"# {reason}" + ("; LIKELY TARGET LEAK" if role.leak else "")
+        written.yaml_add_eol_comment(note, role.column, column=column)
+    data["prepare"]["roles"] = written
+    with params_file.open("w") as stream:
+        yaml.dump(data, stream)
+    new = {r.column: r.role for r in found}
+    return [
+        f"prepare.roles.{c}: {old.get(c)!r} -> {new.get(c)!r}"
+        for c in dict.fromkeys([*old, *new])
+        if old.get(c) != new.get(c)
+    ]

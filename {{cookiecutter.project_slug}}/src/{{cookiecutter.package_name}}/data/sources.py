@@ -1,5 +1,6 @@
 """Where the raw table comes from (params.yaml ``ingest``): a dataset bundled with scikit-learn, or a CSV/Parquet file
-under data/external/ (DVC-tracked), with ``drop_columns`` removed."""
+under data/external/ (DVC-tracked), every column kept: ``drop_columns`` are left out by validate and prepare
+(``validated``), after prepare judged duplicates on the whole row."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _source(path: Path, delimiter: str) -> pd.DataFrame:
 
 
 def load(ingest: Ingest) -> pd.DataFrame:
-    """The raw table named by params.yaml, with ``drop_columns`` removed."""
+    """The raw table named by params.yaml, every column kept (``drop_columns`` are checked to exist)."""
     frame = (
         load_sklearn(ingest.sklearn_dataset, ingest.target)
         if ingest.sklearn_dataset
@@ -45,4 +46,9 @@ def load(ingest: Ingest) -> pd.DataFrame:
     unknown = [c for c in ingest.drop_columns if c not in frame.columns]
     if unknown:
         raise UserError(f"ingest.drop_columns names column(s) not in the data: {', '.join(unknown)}")
-    return frame.drop(columns=list(ingest.drop_columns))
+    return frame
+
+
+def validated(raw: pd.DataFrame, ingest: Ingest) -> pd.DataFrame:
+    """The columns the suite checks and prepare may use: the raw table without ``ingest.drop_columns``."""
+    return raw.drop(columns=[c for c in ingest.drop_columns if c in raw.columns])

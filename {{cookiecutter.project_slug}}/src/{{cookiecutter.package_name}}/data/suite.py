@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,10 +157,54 @@ def write_suite(frame: pd.DataFrame, name: str, root: Path = GX_ROOT) -> Path:
     return path
 
 
-def draft_from(raw: Path, name: str, root: Path = GX_ROOT) -> Path:
-    """Draft the suite ``name`` from the raw data file (run `dvc repro ingest` first)."""
+def _read_raw(raw: Path, drop: Sequence[str]) -> pd.DataFrame:
     if not raw.exists():
         raise MissingFile(f"{raw} (paths.raw) not found: run `dvc repro ingest` first")
-    path = write_suite(pd.read_parquet(raw), name, root)
+    frame = pd.read_parquet(raw)
+    return frame.drop(columns=[c for c in drop if c in frame.columns])
+
+
+def draft_from(raw: Path, name: str, root: Path = GX_ROOT, drop: Sequence[str] = ()) -> Path:
+    """Draft the suite ``name`` from the raw data file without the ``drop`` columns (run `dvc repro ingest` first)."""
+    path = write_suite(_read_raw(raw, drop), name, root)
     log.info("drafted %s from %s: review it, then commit it", path, raw)
     return path
+
+
+def redraft(frame: pd.DataFrame, name: str, root: Path = GX_ROOT) -> tuple[Path, list[str], list[str]]:
+    """The suite ``name`` drafted again for ``frame``'s columns, keeping what was reviewed: every expectation of a
+    column that stays and the row-count bounds are the old suite's; the table's column set, its duplicate check and
+    the checks of new columns are drafted; the checks of columns that are gone are dropped. Returns the suite's path
+    and the columns added and removed."""
+    path = suite_path(name, root)
+    old = json.loads(path.read_text())["expectations"]
+    drafted = draft_suite(frame, name)
+    columns = [str(c) for c in frame.columns]
+    reviewed: dict[str, list[dict[str, Any]]] = {}
+    for expectation in old:
+        column = expectation["kwargs"].get("column")
+        if column in columns:
+            reviewed.setdefault(column, []).append(expectation)
+    row_count = [e for e in old if e["type"] == "expect_table_row_count_to_be_between"]
+    before = _columns(old)
+    merged: list[dict[str, Any]] = []
+    for expectation in drafted["expectations"]:
+        column = expectation["kwargs"].get("column")
+        if column is None:
+            kept = row_count if expectation["type"] == "expect_table_row_count_to_be_between" else []
+            merged.extend(kept or [expectation])
+        elif column not in before:
+            merged.append(expectation)  # a new column: its drafted checks
+        elif column in reviewed:
+            merged.extend(reviewed.pop(column))  # a column that stays: its reviewed checks, once
+    drafted["expectations"] = merged
+    path.write_text(json.dumps(drafted, indent=2, sort_keys=True) + "\n")
+    return path, [c for c in columns if c not in before], [c for c in before if c not in columns]
+
+
+def _columns(expectations: list[dict[str, Any]]) -> list[str]:
+    """The column set a suite checks (its expect_table_columns_to_match_set)."""
+    for expectation in expectations:
+        if expectation["type"] == "expect_table_columns_to_match_set":
+            return list(expectation["kwargs"]["column_set"])
+    return sorted({e["kwargs"]["column"] for e in expectations if "column" in e["kwargs"]})

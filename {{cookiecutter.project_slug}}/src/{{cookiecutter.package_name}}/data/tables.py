@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from pandas.api import types as ptypes
 
 from ..core.errors import UserError
 
@@ -138,6 +139,19 @@ def _frame(table: pa.Table, start: int) -> pd.DataFrame:
     frame = table.to_pandas(split_blocks=True, self_destruct=False)
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Dates and times in any common format as UTC timestamps (NaT where a value is not one): ISO 8601 at C speed,
+    other formats value by value (month first where the order is ambiguous, as pandas reads them). Times without
+    an offset are taken as UTC, so the calendar features of a value are the same wherever it is read."""
+    if ptypes.is_datetime64_any_dtype(values):
+        return pd.Series(pd.to_datetime(values, utc=True), index=values.index)
+    text = values.astype(object).where(values.notna(), None)
+    try:
+        return pd.Series(pd.to_datetime(text, format="ISO8601", utc=True), index=values.index)
+    except (ValueError, TypeError, OverflowError):
+        return pd.Series(pd.to_datetime(text, format="mixed", errors="coerce", utc=True), index=values.index)
 
 
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}

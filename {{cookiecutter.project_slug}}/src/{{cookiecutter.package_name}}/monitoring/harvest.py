@@ -139,7 +139,8 @@ def run(cfg: Config, *, since: str | None = None, dvc_add: bool = True) -> dict[
         publish(account(result))
         return result
     after = split.keep_types(pd.concat([before[columns], added], ignore_index=True), source[columns])
-    summary = checks.validate_frame(pd.concat([source, after], ignore_index=True), cfg.validate_.suite)
+    combined = sources.validated(pd.concat([source, after], ignore_index=True), cfg.ingest)  # as validate checks it
+    summary = checks.validate_frame(combined, cfg.validate_.suite)
     if not summary.success:
         raise checks.ValidationFailed(
             f"{path} unchanged: the harvested data fails the suite\n{explain.describe(summary)}"

@@ -90,3 +90,34 @@ def volume(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {str(k): (int(v) if isinstance(v, np.integer) else v) for k, v in row.items()}
         for row in grouped.to_dict("records")
     ]
+
+
+def _day(value: Any) -> str:
+    """The UTC day of a timestamp (SQLite hands them back without a time zone: they are UTC)."""
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).strftime("%Y-%m-%d")
+
+
+def trends(served: list[tuple[Any, ...]], labelled: list[dict[str, Any]], schema: Schema) -> list[dict[str, Any]]:
+    """One row per day of the window: served rows, the share of each class predicted (classification) or the
+    mean prediction (regression), and the live metrics of that day's labelled predictions once labels arrive."""
+    has_classes = metrics.TASKS[schema.task].has_classes
+    days: dict[str, list[Any]] = {}
+    for _, _, prediction, created in served:
+        days.setdefault(_day(created), []).append(prediction)
+    labels_by_day: dict[str, list[dict[str, Any]]] = {}
+    for label in labelled:
+        labels_by_day.setdefault(_day(label["created_at"]), []).append(label | {"model_version": "day"})
+    found = []
+    for day in sorted(days):
+        predictions = days[day]
+        row: dict[str, Any] = {"day": day, "rows": len(predictions)}
+        if has_classes:
+            counts = pd.Series([str(p) for p in predictions]).value_counts(normalize=True)
+            row["share"] = {str(c): round(float(counts.get(str(c), 0.0)), 4) for c in schema.classes}
+        else:
+            row["mean_prediction"] = round(float(np.mean(np.asarray(predictions, dtype=float))), 6)
+        if day in labels_by_day:
+            row["live"] = live_metrics(labels_by_day[day], schema)["day"]
+        found.append(row)
+    return found

@@ -11,7 +11,9 @@ and an MLflow run in the `monitoring` experiment tagged with the champion's vers
 - prediction drift: served predictions against the champion's predictions on the holdout;
 - live metrics: the task's metrics on the predictions that got a trusted feedback label (a source that needed a
   credential, no conflicting label: predictions/queries.labelled), per model version;
-- volume: rows by source (online/batch), model version and day;
+- volume: rows by source (online/batch), model version and day; trends by day (volume, prediction share, live
+  metrics once labels arrive); the count of distinct rows among the served features (the tests assume independent
+  rows: when repeats dominate, drift is overstated and the report says so);
 - decision: ``retrain`` (live register.metric worse than the champion's holdout score by more than
   monitor.max_metric_drop), ``alert`` (drift share >= monitor.drift_share, a quality failure or prediction
   drift), else ``ok``; with fewer than monitor.min_rows served rows nothing is judged.
@@ -66,13 +68,22 @@ def run(
         drifts.data_drift(ref.train, current, ref.schema, cfg.monitor.drift_share) if len(current) else ([], 0.0)
     )
     drifted = [d.feature for d in drift if d.drifted]
+    kinds = {f.name: f.kind for f in ref.schema.features}
+    features_drift = [
+        d.__dict__
+        | {
+            "level": drifts.level(d),
+            "effect": drifts.effect(ref.train[d.feature], current[d.feature], kinds[d.feature]),
+        }
+        for d in sorted(drift, key=drifts.evidence)
+    ]
     quality_ = (
         quality.quality(current, cfg.validate_.suite)
         if len(current)
         else {"suite": cfg.validate_.suite, "success": True, "met": 0, "evaluated": 0, "failures": []}
     )
     by_version = live.live_metrics(queries.labelled(engine, start, until), ref.schema)
-    prediction = drifts.prediction_drift(ref, [p for _, _, p in served])
+    prediction = drifts.prediction_drift(ref, [p for _, _, p, _ in served])
     summary: dict[str, Any] = {
         "window": {"from": start.isoformat(), "to": until.isoformat(), "since": since},
         "rows": len(served),
@@ -83,7 +94,8 @@ def run(
         "drifted_features": drifted,
         "drift_share": round(share, 4),
         "dataset_drift": bool(drift) and share >= cfg.monitor.drift_share,
-        "drift": [d.__dict__ for d in drift],
+        "drift": features_drift,
+        "distinct_rows": len(current.drop_duplicates()) if len(current) else 0,
         "quality": quality_,
         "prediction_drift": prediction.__dict__ if prediction else None,
         "holdout_metric": cfg.register_.metric,
@@ -91,7 +103,8 @@ def run(
         "live_metrics": by_version.get(ref.version, {"labelled_rows": 0}),
         "live_metrics_by_version": by_version,
         "volume": live.volume(queries.window_requests(engine, start, until)),
-        "sources": dict(Counter(source for source, _, _ in served)),
+        "trends": live.trends(served, queries.labelled(engine, start, until), ref.schema),
+        "sources": dict(Counter(source for source, _, _, _ in served)),
         "labels": queries.label_counts(engine, start, until),  # live metrics use the trusted ones only
     }
     summary["decision"], summary["reasons"] = live.decide(summary, cfg)

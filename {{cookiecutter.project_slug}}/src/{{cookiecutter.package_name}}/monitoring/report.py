@@ -28,6 +28,11 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| drifted features | {len(summary['drifted_features'])}/{summary['features']} "
             f"({', '.join(summary['drifted_features']) or 'none'}) |"
         ),
+        (
+            "| watch (p < 0.05 uncorrected) | "
+            + (", ".join(d["feature"] for d in summary["drift"] if d.get("level") == "watch") or "none")
+            + " |"
+        ),
         f"| data quality | {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met |",
         f"| live metrics ({live.get('labelled_rows', 0)} labelled) | "
         + (", ".join(f"{k} {v:.4f}" for k, v in live.items() if k != "labelled_rows") or "none")
@@ -57,20 +62,24 @@ def describe(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#222}
+STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
-th{background:#f3f3f3}.ok{color:#176f2c}.alert{color:#a15c00}.retrain{color:#b00020}.bad{background:#fde8e8}
+th{background:#f3f3f3}.ok{color:#176f2c}.alert{color:#a15c00}.retrain{color:#b00020}
+tr.drift{background:#fde8e8}tr.watch{background:#fff6db}.warning{background:#fff6db;padding:.5rem .8rem;border-left:4px solid #d9a300}
+.charts{display:flex;flex-wrap:wrap;gap:1rem 1.5rem}figure{margin:0}figcaption{font-size:12px;color:#555;max-width:360px}
 h1 span{font-size:1rem;padding:.2rem .6rem;border-radius:.3rem;border:1px solid currentColor}"""
+REPEATS_DOMINATE = 0.5  # fewer distinct rows than this share of the window: the drift tests overstate the evidence
+MAX_CHARTS = 12  # features drawn (drifted and watched ones, strongest evidence first)
 
 
-def _table(rows: list[dict[str, Any]], bad: str | None = None) -> str:
+def _table(rows: list[dict[str, Any]], level: str | None = None) -> str:
     if not rows:
         return "<p>none</p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0] if k != bad)
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0] if k != level)
     body = []
     for row in rows:
-        cls = ' class="bad"' if bad and row.get(bad) else ""
-        cells = "".join(f"<td>{html.escape(_fmt(v))}</td>" for k, v in row.items() if k != bad)
+        cls = f' class="{html.escape(str(row[level]))}"' if level and row.get(level) else ""
+        cells = "".join(f"<td>{html.escape(_fmt(v))}</td>" for k, v in row.items() if k != level)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -78,47 +87,102 @@ def _table(rows: list[dict[str, Any]], bad: str | None = None) -> str:
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if value is None:
+        return ""
     return str(value)
 
 
-def _bars(pairs: list[tuple[str, float, float]], width: int = 620) -> str:
-    """A grouped horizontal bar chart (reference grey, served blue) as inline SVG."""
-    if not pairs:
-        return ""
-    top = max(max(a, b) for _, a, b in pairs) or 1.0
-    label_w, row_h = 170, 26
-    parts = [f'<svg width="{width}" height="{row_h * len(pairs) + 10}" role="img">']
-    for i, (label, a, b) in enumerate(pairs):
-        y = 5 + i * row_h
-        wa, wb = (width - label_w - 60) * a / top, (width - label_w - 60) * b / top
-        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{html.escape(label[:24])}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{wa:.1f}" height="10" fill="#9e9e9e"/>')
-        parts.append(f'<rect x="{label_w}" y="{y + 11}" width="{wb:.1f}" height="10" fill="#1f6fb2"/>')
-        parts.append(f'<text x="{label_w + max(wa, wb) + 4:.1f}" y="{y + 15}" font-size="11">{a:.3g} / {b:.3g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def effect_text(effect: dict[str, Any]) -> str:
+    """The effect size in words: "+2.0 sd, spread x1.10" or "'basic' +35 points"."""
+    if "mean_shift_sd" in effect:
+        return f"mean {effect['mean_shift_sd']:+.2f} sd, spread x{effect['spread_ratio']:.2f}"
+    if "share_change" in effect:
+        return f"{effect['category']!r} {100 * effect['share_change']:+.0f} points"
+    return ""
 
 
-def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current: pd.DataFrame) -> str:
-    decision = summary["decision"]
-    drift_rows = [
+def _drift_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
         {
             "feature": d["feature"],
             "kind": d["kind"],
             "method": d["method"],
             "score": d["score"],
             "threshold": d["threshold"],
-            "drifted": d["drifted"],
+            "effect": effect_text(d.get("effect") or {}),
+            "verdict": d.get("level", "drift" if d["drifted"] else "ok"),
+            "_level": d.get("level"),
         }
         for d in summary["drift"]
     ]
-    for row in drift_rows:
-        row["_bad"] = row["drifted"]
-    means = [
-        (d["feature"], float(reference_frame[d["feature"]].mean()), float(current[d["feature"]].mean()))
-        for d in summary["drift"]
-        if d["kind"] == "numeric" and len(current)
-    ]
+
+
+def _feature_charts(summary: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> str:
+    from . import charts
+
+    shown = [d for d in summary["drift"] if d.get("level") in ("drift", "watch")][:MAX_CHARTS]
+    figures = []
+    for d in shown:
+        name = d["feature"]
+        draw = charts.histogram if d["kind"] == "numeric" else charts.categories
+        picture = draw(name, reference[name], current[name])
+        if picture:
+            caption = f"{d['level']}: {d['method']} {_fmt(d['score'])} · {effect_text(d.get('effect') or {})}"
+            figures.append(f"<figure>{picture}<figcaption>{html.escape(caption)}</figcaption></figure>")
+    if not figures:
+        return "<p>No feature drifted or is on watch: nothing to draw.</p>"
+    return f'<div class="charts">{"".join(figures)}</div>'
+
+
+def _trend_charts(summary: dict[str, Any]) -> str:
+    from . import charts
+
+    trends = summary.get("trends") or []
+    days = [t["day"] for t in trends]
+    parts = [charts.per_day("Served rows per day", days, {"rows": [float(t["rows"]) for t in trends]}, bars=True)]
+    if trends and "share" in trends[0]:
+        classes = list(trends[0]["share"])
+        parts.append(
+            charts.per_day(
+                "Share of each predicted class per day",
+                days,
+                {c: [t["share"].get(c) for t in trends] for c in classes},
+                scale=(0.0, 1.0),
+            )
+        )
+    elif trends:
+        parts.append(charts.per_day("Mean prediction per day", days, {"mean": [t["mean_prediction"] for t in trends]}))
+    labelled = [t for t in trends if t.get("live")]
+    if labelled:
+        names = [k for k, v in labelled[0]["live"].items() if k != "labelled_rows" and isinstance(v, int | float)]
+        parts.append(
+            charts.per_day(
+                "Live metrics per day (labelled predictions)",
+                days,
+                {n: [(t.get("live") or {}).get(n) for t in trends] for n in names},
+            )
+        )
+    else:
+        parts.append("<p>No feedback labels in the window yet: live metrics appear here once they arrive.</p>")
+    return f'<div class="charts">{"".join(p for p in parts if p)}</div>'
+
+
+def _distinct(summary: dict[str, Any]) -> str:
+    rows, distinct = summary["rows_with_features"], summary.get("distinct_rows", 0)
+    text = f"{distinct} distinct row(s) among the {rows} with their features."
+    if rows and distinct < REPEATS_DOMINATE * rows:
+        return (
+            f'<p class="warning">Repeats dominate: only {distinct} of {rows} rows are distinct. The drift tests '
+            "assume independent rows, so repeated rows make small differences look significant: read the drift "
+            "verdicts below with care.</p>"
+        )
+    return f"<p>{text}</p>"
+
+
+def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current: pd.DataFrame) -> str:
+    """The page: the decision, then each drifted or watched feature drawn against training (strongest evidence
+    first, with its effect size), every feature's verdict, quality, predictions, live metrics and trends by day."""
+    decision = summary["decision"]
     live = [{"model_version": v} | m for v, m in summary["live_metrics_by_version"].items()]
     failures = [
         {
@@ -130,6 +194,7 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
         for f in summary["quality"]["failures"]
     ]
     pred = summary["prediction_drift"]
+    watched = [d["feature"] for d in summary["drift"] if d.get("level") == "watch"]
     sections = [
         (
             f"<h1>Monitoring: {html.escape(summary['model_name'])} v{html.escape(summary['model_version'])} "
@@ -139,14 +204,21 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
             f"<p>Window {html.escape(summary['window']['from'])} to {html.escape(summary['window']['to'])}: "
             f"{summary['rows']} served row(s), {summary['rows_with_features']} with their features.</p>"
         ),
+        _distinct(summary),
         "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in summary["reasons"]) + "</ul>",
         (
-            f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} "
-            f"({100 * summary['drift_share']:.0f}%)</h2>"
+            f"<h2>Feature drift: {len(summary['drifted_features'])} of {summary['features']} drifted "
+            f"({100 * summary['drift_share']:.0f}%), {len(watched)} on watch</h2>"
         ),
-        _table(drift_rows, bad="_bad"),
-        "<h3>Means of the numeric features: training (grey) vs served (blue)</h3>",
-        _bars(means),
+        (
+            "<p>Strongest evidence first. <b>drift</b>: Evidently's test below its Bonferroni-corrected threshold "
+            "(or a distance at its threshold): what alerts. <b>watch</b>: p below 0.05 uncorrected (or a distance "
+            "at half its threshold): a near miss worth a look, never an alert. The effect says how large the "
+            "change is: the mean's shift in training standard deviations and the ratio of spreads, or the largest "
+            "change of a category's share.</p>"
+        ),
+        _feature_charts(summary, reference_frame, current),
+        _table(_drift_rows(summary), level="_level"),
         (
             f"<h2>Data quality: {summary['quality']['met']}/{summary['quality']['evaluated']} expectations met "
             f"(suite {html.escape(summary['quality']['suite'])})</h2>"
@@ -159,9 +231,10 @@ def report_html(summary: dict[str, Any], reference_frame: pd.DataFrame, current:
             f"{_fmt(summary['holdout_score'])})</h2>"
         ),
         _table(live),
+        "<h2>Trends by day</h2>",
+        _trend_charts(summary),
         "<h2>Volume by day, source and model version</h2>",
         _table(summary["volume"]),
-        _bars([(f"{r['day']} {r['source']} v{r['model_version']}", 0.0, float(r["rows"])) for r in summary["volume"]]),
     ]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Monitoring report</title>'

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +69,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..core.errors import UserError
 
+log = logging.getLogger(__name__)
 ONLINE = "online"
 BATCH = "batch"
 ID = BigInteger().with_variant(Integer, "sqlite")
@@ -158,14 +161,35 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url`` with the tables and the `scored` view created. SQLite gets WAL and a busy timeout,
-    so the service and a batch job can write at the same time."""
+CONNECT_TIMEOUT_S = 5.0  # PostgreSQL: a server that does not answer the connection is an error after this
+LOCK_TIMEOUT_S = 5.0  # PostgreSQL: a statement that waits this long for a lock (another client's) gives up
+STATEMENT_TIMEOUT_S = 300.0  # PostgreSQL: any statement (a batch chunk's COPY, a monitoring query) at most this
+BUSY_TIMEOUT_S = 30.0  # SQLite: a write that waits this long for another connection's write lock gives up
+# Dead peers (a cut network) are noticed by TCP keepalives within about 25 s; a frozen server process is not (its
+# kernel still answers): the service's writer counts such a write as stalled (predictions/writer.py).
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+
+
+def engine_for(url: str, *, timeout: float | None = None) -> Engine:
+    """An engine for ``url``, without connecting. ``timeout`` (seconds) bounds connecting, lock waits and each
+    statement on PostgreSQL and the busy wait on SQLite (the service passes its write deadline); without it the
+    module's defaults apply. Timeouts the URL sets itself (``?connect_timeout=``, ``?options=``) are kept."""
+    from sqlalchemy.engine import make_url
+
     sqlite = url.startswith("sqlite")
+    query = make_url(url).query
+    connect_args: dict[str, Any] = {}
+    if sqlite:
+        connect_args["timeout"] = timeout or BUSY_TIMEOUT_S
+    elif make_url(url).get_dialect().driver in ("psycopg", "psycopg2"):  # libpq's parameters
+        limits = {"statement_timeout": timeout or STATEMENT_TIMEOUT_S, "lock_timeout": timeout or LOCK_TIMEOUT_S}
+        defaults: dict[str, Any] = {"connect_timeout": max(1, round(timeout or CONNECT_TIMEOUT_S))} | KEEPALIVES
+        defaults["options"] = " ".join(f"-c {name}={round(seconds * 1000)}" for name, seconds in limits.items())
+        connect_args = {key: value for key, value in defaults.items() if key not in query}
     engine = create_engine(
         url,
         pool_pre_ping=not sqlite,
-        connect_args={"timeout": 30} if sqlite else {},
+        connect_args=connect_args,
         json_serializer=json_text,  # the hot path writes a JSON document per row (its inputs, its probabilities)
     )
     if sqlite:
@@ -177,10 +201,56 @@ def connect(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-    _refuse_another_schema(engine, url)
-    _add_label_sources(engine)
-    _create_schema(engine, sqlite)
     return engine
+
+
+def prepare(engine: Engine) -> None:
+    """The tables and the `scored` view created (or checked: another layout is refused) on ``engine``'s database."""
+    _refuse_another_schema(engine, engine.url.render_as_string(hide_password=False))
+    _add_label_sources(engine)
+    _create_schema(engine, engine.dialect.name == "sqlite")
+
+
+def connect(url: str, *, timeout: float | None = None) -> Engine:
+    """An engine for ``url`` with the tables and the `scored` view created. SQLite gets WAL and a busy timeout,
+    so the service and a batch job can write at the same time; PostgreSQL gets connect, lock and statement
+    timeouts (engine_for)."""
+    engine = engine_for(url, timeout=timeout)
+    prepare(engine)
+    return engine
+
+
+def transient(error: BaseException) -> bool:
+    """A database error worth retrying: the server unreachable, a connection lost, a timeout or a lock, a full disk
+    (it may be freed); not a refused row or a schema of another layout."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(error, OperationalError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def retrying(call: Callable[[], Any], *, seconds: float, what: str) -> Any:
+    """``call()``, again after pauses of 0.5 s doubling to 8 s while it fails with a transient error, for about
+    ``seconds``; then (or on any other error) the error is raised. Each retry is one log line."""
+    deadline, pause = time.monotonic() + seconds, 0.5
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not transient(error) or time.monotonic() + pause > deadline:
+                raise
+            log.warning("%s failed (%s); retrying in %.1f s", what, describe(error), pause)
+            time.sleep(pause)
+            pause = min(2 * pause, 8.0)
+
+
+def describe(error: BaseException) -> str:
+    """A database error in one line: the driver's error and the first line of its message (no SQL, no parameters)."""
+    cause = getattr(error, "orig", None) or error
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first}"[:300]
 
 
 class WriteLock:

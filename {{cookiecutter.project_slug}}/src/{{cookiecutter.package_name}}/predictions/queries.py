@@ -63,9 +63,10 @@ def _window(query: Any, since: datetime, until: datetime) -> Any:
     )
 
 
-def window_predictions(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, Any]]:
-    """(source, model version, prediction) of every prediction in the window."""
-    query = _window(select(requests.c.source, requests.c.model_version, predictions.c.prediction), since, until)
+def window_predictions(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, Any, datetime]]:
+    """(source, model version, prediction, created_at) of every prediction in the window."""
+    columns = (requests.c.source, requests.c.model_version, predictions.c.prediction, requests.c.created_at)
+    query = _window(select(*columns), since, until)
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]
 

@@ -68,11 +68,17 @@ def insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
             (row["source"], row["request_id"]), {c: row[c] for c in REQUEST_COLUMNS} | {"row_count": 0}
         )
         head["row_count"] += 1
+    # a request longer than the service's batch arrives in parts: a part that starts past row 0 joins its request
+    first: dict[tuple[str, str], int] = {}
+    for row in rows:
+        first.setdefault((row["source"], row["request_id"]), row["row_index"])
+    later = {key: heads.pop(key) for key, start in first.items() if start > 0}
     with engine.begin() as connection:
-        ids = connection.execute(
-            requests.insert().returning(requests.c.id, sort_by_parameter_order=True), list(heads.values())
-        ).scalars()
-        request_of = dict(zip(heads, ids, strict=True))
+        ids: list[int] = []
+        if heads:
+            insert = requests.insert().returning(requests.c.id, sort_by_parameter_order=True)
+            ids = list(connection.execute(insert, list(heads.values())).scalars())
+        request_of = dict(zip(heads, ids, strict=True)) | _continued(connection, later)
         if connection.dialect.name == "sqlite":  # the text SQLAlchemy's JSON type writes, without its per-row
             connection.exec_driver_sql(  # machinery: half the CPU of a 100-row commit
                 f"INSERT INTO {predictions.name} (request, row_index, row_key, inputs, prediction, probabilities) "
@@ -104,6 +110,20 @@ def insert(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
                 for row in rows
             ],
         )
+
+
+def _continued(connection: Connection, parts: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """The `requests` rows of requests whose first part was written earlier, their row_count grown by this part."""
+    found = {}
+    for (source, request_id), head in parts.items():
+        key = connection.execute(
+            select(requests.c.id).where(requests.c.source == source, requests.c.request_id == request_id)
+        ).scalar_one()  # none: the first part was not stored, and this one fails with it
+        connection.execute(
+            requests.update().where(requests.c.id == key).values(row_count=requests.c.row_count + head["row_count"])
+        )
+        found[source, request_id] = key
+    return found
 
 
 def open_batch(

@@ -157,11 +157,10 @@ def rescore_champion(cfg: Config, client: MlflowClient) -> ChampionScores | None
     import pandas as pd
 
     from ..core.schema import Schema
-    from ..training import evaluation, features
+    from ..training import evaluation
 
     schema = Schema.load(cfg.paths.features)
-    test = pd.read_parquet(cfg.paths.holdout)
-    return evaluation.champion_metrics(cfg, client, features.conform(test, schema), test[schema.target], schema)
+    return evaluation.champion_metrics(cfg, client, pd.read_parquet(cfg.paths.holdout), schema)
 
 
 def candidate_lineage(cfg: Config, candidate: Candidate | None, client: MlflowClient | None) -> Lineage:

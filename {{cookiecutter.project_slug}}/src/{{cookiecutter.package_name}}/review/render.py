@@ -20,6 +20,7 @@ from ..core.metrics import GREATER_IS_BETTER
 from ..core.reports import HoldoutMetrics, Validation
 from .charts import curve_chart, is_number, metric_charts, read_json, search_chart
 from .facts import ABSENT, Lineage
+from .profiles import Profiles
 
 MAX_ROWS = 50  # longest validation-failure list shown
 OPEN_ROWS = 25  # a longer params diff is folded into <details> (every row is still there)
@@ -137,6 +138,36 @@ def candidate_section(lineage: Lineage) -> list[str]:
     return lines or ["No candidate details (models/candidate.json is missing)."]
 
 
+PROFILE_ROWS = (  # (field, label, format)
+    ("latency_p50_ms", "single-row latency p50, ms (CPU time)", "{:.3g}"),
+    ("latency_p99_ms", "single-row latency p99, ms (CPU time)", "{:.3g}"),
+    ("rows_per_s", "holdout rows/s (one core)", "{:,.0f}"),
+    ("size_mb", "model size, MiB", "{:.3g}"),
+    ("load_s", "load time, s (fresh process)", "{:.3g}"),
+    ("rss_mb", "peak RSS after load, MiB", "{:,.0f}"),
+    ("features", "input features", "{}"),
+)
+
+
+def profile_section(profiles: Profiles) -> list[str]:
+    """The candidate's profile beside the champion's (training/profiling.py: how each figure is measured)."""
+    candidate, champion = profiles.candidate, profiles.champion
+    if candidate is None and champion is None and profiles.problem is None:
+        return ["No profiles (no candidate was profiled and the champion has none)."]
+    heading = f"champion v{profiles.champion_version}" if profiles.champion_version is not None else "champion"
+    lines = [f"| | candidate | {heading} |", "|---|---:|---:|"]
+    runtimes = [code(p.runtime, table=True) if p is not None else "-" for p in (candidate, champion)]
+    lines.append(f"| runtime | {runtimes[0]} | {runtimes[1]} |")
+    for field, label, form in PROFILE_ROWS:
+        cells = [form.format(getattr(p, field)) if p is not None else "-" for p in (candidate, champion)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    if profiles.problem is not None:
+        lines += ["", f"The candidate could not be profiled: {code(profiles.problem)}"]
+    if champion is None and profiles.champion_version is not None:
+        lines += ["", f"Champion v{profiles.champion_version} was registered before profiling: it has no profile."]
+    return lines
+
+
 def _cell(value: Any) -> str:
     """A params value as one table cell: JSON, whole, literal."""
     return code(_json(value), table=True)
@@ -222,6 +253,7 @@ def render(
     plots: Path | None = None,
     champion_note: str | None = None,
     already_champion: int | None = None,
+    profiles: Profiles | None = None,
 ) -> str:
     """The whole comment body (markdown), marker first."""
     lineage = lineage or Lineage()
@@ -242,6 +274,7 @@ def render(
     charts = metric_charts(holdout, gate_metric)
     if charts:
         lines += [*charts, ""]
+    lines += ["### Profile: candidate vs champion", "", *profile_section(profiles or Profiles()), ""]
     curve = curve_chart(plots, holdout) if plots is not None else []
     if curve:
         lines += ["### Holdout curve", "", *curve, ""]

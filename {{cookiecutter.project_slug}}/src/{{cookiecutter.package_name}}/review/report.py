@@ -25,8 +25,9 @@ import yaml
 
 from ..core.config import Config
 from ..core.errors import UserError
-from ..core.gate import Gate, GateFailed, decide
+from ..core.gate import Gate, GateFailed, budget_checks, decide, with_checks
 from ..core.reports import Candidate, HoldoutMetrics, Registration, Validation
+from . import profiles as profiling
 from .facts import PARAMS, ChampionNow, Lineage, candidate_lineage, champion_now, mlflow_client, params_at, params_diff
 from .render import marker, render
 
@@ -34,9 +35,11 @@ log = logging.getLogger(__name__)
 REPORT = Path("reports/review.md")
 
 
-def dry_run_gate(holdout: HoldoutMetrics, cfg: Config) -> Gate:
-    """The register stage's gate on evaluate's numbers, without touching the registry."""
+def dry_run_gate(holdout: HoldoutMetrics, cfg: Config, profiles: profiling.Profiles | None = None) -> Gate:
+    """The register stage's gate on evaluate's numbers and the profiles, without touching the registry."""
     decision = decide(holdout.candidate, holdout.champion, cfg.register_, holdout.baseline)
+    pair = profiles or profiling.Profiles()
+    decision = with_checks(decision, budget_checks(cfg.register_, pair.candidate, pair.champion, pair.champion_version))
     return Gate(decision.promote, tuple(decision.reasons), "dry run")
 
 
@@ -91,10 +94,13 @@ def run(
         if registration is None:
             raise UserError(f"{paths.registration} not found: run the whole pipeline (dvc repro) first")
         gate = registered_gate(registration)
+        profiles = profiling.registered(registration)
     elif now.already_champion is not None:
         gate = already_champion_gate(now.already_champion)
+        profiles = profiling.dry_run(cfg, client, candidate, now.already_champion)
     else:
-        gate = dry_run_gate(now.holdout, cfg)
+        profiles = profiling.dry_run(cfg, client, candidate, None)
+        gate = dry_run_gate(now.holdout, cfg, profiles)
 
     changes, problem = None, None
     if base:
@@ -126,6 +132,7 @@ def run(
         plots=paths.plots,
         champion_note=now.note,
         already_champion=now.already_champion,
+        profiles=profiles,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(body)

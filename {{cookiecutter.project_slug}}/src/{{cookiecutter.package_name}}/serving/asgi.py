@@ -1,5 +1,6 @@
 """The service's ASGI middlewares and request plumbing around BentoML: answers leave only once stored
-(``Acknowledge``), bodies have a size limit (``BodyLimit``), and a client's mistake (4xx) costs one log line.
+(``Acknowledge``), bodies have a size limit (``BodyLimit``), every 503 says when to retry (``RetryAfter``), and a
+client's mistake (4xx) costs one log line.
 
 ``TICKET`` and ``PENDING`` tie an answer to the commit of its rows: the request's validation writes the request id
 into the request's ticket, ``predict`` files the commit's future under it, ``Acknowledge`` holds the answer until
@@ -12,8 +13,10 @@ import asyncio
 import contextvars
 import json
 import logging
+import math
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 import bentoml
 
@@ -24,7 +27,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # id links the two: the request's validation writes it into the request's TICKET, `predict` files the commit's
 # future under it in PENDING.
 TICKET: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("ticket")
-PENDING: dict[str, Future[None]] = {}
+PENDING: dict[str, list[Future[None]]] = {}  # a request split over two model calls has a commit for each part
 
 
 class BodyLimit:
@@ -85,18 +88,41 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class Commits(Protocol):
+    """What Acknowledge needs of the serving layer's writer (predictions/writer.py)."""
+
+    def unavailable(self) -> str | None: ...
+
+    def abandon(self, future: Future[None]) -> bool: ...
+
+
+RETRY_AFTER_S = 1  # a 503's Retry-After: the writer probes the database this often
+
+
 class Acknowledge:
     """ASGI middleware: an answer of POST /predict leaves only once its rows are committed (see TICKET).
 
-    While it waits, the worker scores the next batch, so a commit costs latency, not throughput. A commit that
-    failed turns the answer into a 503: the client was never told it was stored."""
+    While it waits, the worker scores the next batch, so a commit costs latency, not throughput. While the serving
+    layer takes no writes (``commits().unavailable()``), a request is refused with a 503 before it is scored. A
+    commit that failed, or that is not done within ``wait_s`` seconds, turns the answer into a 503: the request
+    abandons its commit (the writer then never writes its rows, or removes them once the late transaction
+    commits) and the client was never told it was stored. A request that is cancelled (the client went away,
+    BentoML's timeout) abandons its commit the same way; the commit shared with other requests goes on."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, commits: Callable[[], Commits | None] = lambda: None, wait_s: float = 2.0) -> None:
         self.app = app
+        self.commits = commits
+        self.wait_s = wait_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") != "/predict":
             await self.app(scope, receive, send)
+            return
+        writer = self.commits()
+        refusal = "the service is starting" if writer is None else writer.unavailable()
+        if refusal is not None:
+            for message in _unavailable(refusal):
+                await send(message)
             return
         ticket: dict[str, str] = {}
         TICKET.set(ticket)
@@ -105,29 +131,136 @@ class Acknowledge:
         async def hold(message: dict) -> None:
             held.append(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                await self._release(ticket, held, send)
+                await self._release(writer, ticket, held, send)
 
         await self.app(scope, receive, hold)
 
-    @staticmethod
-    async def _release(ticket: dict[str, str], held: list[dict], send: Any) -> None:
-        commit = PENDING.get(ticket.get("request_id", ""))
-        if commit is not None:
-            try:
-                await asyncio.wrap_future(commit)
-            except Exception as error:
-                log.error("the predictions of request %s could not be stored: %s", ticket["request_id"], error)
-                held[:] = _unavailable()
-            finally:
-                PENDING.pop(ticket["request_id"], None)
+    async def _release(self, writer: Commits | None, ticket: dict[str, str], held: list[dict], send: Any) -> None:
+        request_id = ticket.get("request_id", "")
+        for commit in PENDING.pop(request_id, []):
+            problem = await self._stored(writer, commit)
+            if problem is not None:
+                log.debug("the predictions of request %s are not stored: %s", request_id, problem)
+                held[:] = _unavailable(f"the predictions could not be stored in the serving layer ({problem})")
+                break
         for message in held:
             await send(message)
         held.clear()
 
+    async def _stored(self, writer: Commits | None, commit: Future[None]) -> str | None:
+        """None once ``commit`` is done; else why the rows are not (and will not be) stored."""
+        waited = asyncio.wrap_future(commit)
+        try:  # shielded: a timeout or a cancellation ends this wait, never the commit other requests share
+            await asyncio.wait_for(asyncio.shield(waited), self.wait_s)
+        except TimeoutError:
+            if writer is not None and writer.abandon(commit):
+                return f"the commit took longer than {self.wait_s:g} s"
+            return await self._outcome(waited)  # decided meanwhile: its outcome is on its way
+        except asyncio.CancelledError:
+            if writer is not None:
+                writer.abandon(commit)
+            raise
+        except Exception as error:
+            return str(error)
+        return None
 
-def _unavailable() -> list[dict]:
-    body = json.dumps({"error": "the predictions could not be stored in the serving layer; retry later"}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    @staticmethod
+    async def _outcome(waited: asyncio.Future[None]) -> str | None:
+        try:
+            await asyncio.shield(waited)
+        except Exception as error:
+            return str(error)
+        return None
+
+
+class RetryAfter:
+    """ASGI middleware: every 503 (the serving layer is unavailable, BentoML's overload answer, /readyz) tells the
+    client when to retry (``Retry-After``)."""
+
+    def __init__(self, app: Any, seconds: float = RETRY_AFTER_S) -> None:
+        self.app = app
+        self.header = (b"retry-after", str(max(1, math.ceil(seconds))).encode())
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"retry-after" for name, _ in headers):
+                    message = message | {"headers": [*headers, self.header]}
+            await send(message)
+
+        await self.app(scope, receive, with_header)
+
+
+class JsonOnly:
+    """ASGI middleware: a multipart body (which BentoML would parse as a form, and answer a malformed one with a
+    500) is refused with 415: the APIs take JSON."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        kind = dict(scope.get("headers", [])).get(b"content-type", b"") if scope["type"] == "http" else b""
+        if scope.get("method") != "POST" or not kind.lower().startswith(b"multipart/"):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"error": "the body must be JSON (Content-Type: application/json), not multipart"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 415, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class ErrorBodies:
+    """ASGI middleware: a 4xx that BentoML writes for an exception the API raised (InvalidArgument, NotFound) is the
+    list ``[{"error": ...}]`` (BentoML 1.4 builds a one-element tuple there); it is sent as the object
+    ``{"error": ...}`` that every other error body is and that the spec documents."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def unwrapped(message: dict) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            try:
+                found = json.loads(body)
+            except ValueError:
+                found = None
+            if isinstance(found, list) and len(found) == 1 and isinstance(found[0], dict) and "error" in found[0]:
+                body = json.dumps(found[0]).encode()
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send(start | {"headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, unwrapped)
+
+
+def _unavailable(reason: str) -> list[dict]:
+    body = json.dumps({"error": f"{reason}; retry later"}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_S).encode()),
+    ]
     return [
         {"type": "http.response.start", "status": 503, "headers": headers},
         {"type": "http.response.body", "body": body},
@@ -164,8 +297,11 @@ def quiet_client_errors() -> None:
         logger.addFilter(ClientErrors())
 
 
-def forget(request_ids: list[str], commit: Future[None]) -> None:
-    """A committed request needs no ticket any more (a failed one keeps it, so its answer becomes a 503)."""
+def forget(request_id: str, commit: Future[None]) -> None:
+    """A committed part needs no ticket any more (a failed one keeps it, so its answer becomes a 503)."""
     if commit.exception() is None:
-        for request_id in request_ids:
+        parts = PENDING.get(request_id, [])
+        if commit in parts:
+            parts.remove(commit)
+        if not parts:
             PENDING.pop(request_id, None)

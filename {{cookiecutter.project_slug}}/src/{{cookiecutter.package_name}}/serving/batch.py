@@ -50,6 +50,7 @@ from .champion import champion
 from .model import ServedModel
 
 log = logging.getLogger(__name__)
+DB_RETRY_S = 60.0  # transient database errors (unreachable, locked, a lost connection) are retried this long
 
 
 @dataclass(frozen=True)
@@ -272,27 +273,33 @@ class Job:
         )
 
 
-def open_job(cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int) -> Job:
-    """Check the input before anything is written, then open (or find again, on a rerun) its batch request."""
+def open_job(
+    cfg: Config, path: Path, batch_id: str | None, key_column: str | None, chunk_rows: int, retry_s: float = DB_RETRY_S
+) -> Job:
+    """Check the input before anything is written, then open (or find again, on a rerun) its batch request
+    (transient database errors retried for ``retry_s`` seconds)."""
     tables.kind(path)
     served = champion(cfg)
     columns = columns_to_read(path, served.schema, key_column)
     rows = scan(path, served.schema, key_column, chunk_rows)
     digest = tables.file_md5(path)
     batch_id = batch_id or default_batch_id(path, digest)
-    engine = database.connect(cfg.serving.resolved_db_url)
-    request = store.open_batch(
-        engine,
-        batch_id,
-        model_name=served.name,
-        model_version=served.version,
-        input=str(path),
-        digest=digest,
-        rows=rows,
-    )
-    return Job(
-        path, served, columns, rows, digest, batch_id, engine, request, queries.count(engine, database.BATCH, batch_id)
-    )
+
+    def opened() -> tuple[Any, database.Request, int]:
+        engine = database.connect(cfg.serving.resolved_db_url)
+        request = store.open_batch(
+            engine,
+            batch_id,
+            model_name=served.name,
+            model_version=served.version,
+            input=str(path),
+            digest=digest,
+            rows=rows,
+        )
+        return engine, request, queries.count(engine, database.BATCH, batch_id)
+
+    engine, request, already = database.retrying(opened, seconds=retry_s, what=f"opening batch {batch_id}")
+    return Job(path, served, columns, rows, digest, batch_id, engine, request, already)
 
 
 def run(
@@ -303,9 +310,12 @@ def run(
     key_column: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = True,
+    retry_s: float = DB_RETRY_S,
 ) -> BatchResult:
+    """Score ``input_path`` into the serving layer; transient database errors are retried for ``retry_s`` seconds
+    (per chunk), then raised (resume.py names the database and the command that resumes)."""
     started = time.perf_counter()
-    job = open_job(cfg, Path(input_path), batch_id, key_column, chunk_rows)
+    job = open_job(cfg, Path(input_path), batch_id, key_column, chunk_rows, retry_s)
     path, served, columns, rows, digest = job.path, job.served, job.columns, job.rows, job.digest
     batch_id, engine, request, already = job.batch_id, job.engine, job.request, job.already
     if already:
@@ -324,6 +334,9 @@ def run(
         group=1,
         depth=2,
         stop_on_error=True,
+        retry_for=retry_s,
+        retry=database.transient,
+        describe=database.describe,
     )
     with bar:
         try:
@@ -333,7 +346,11 @@ def run(
                 positions = np.arange(start, start + table.num_rows, dtype=np.int64)
                 keep = None
                 if already:
-                    done = written_between(engine, request, start, start + table.num_rows)
+                    done = database.retrying(
+                        functools.partial(written_between, engine, request, start, start + table.num_rows),
+                        seconds=retry_s,
+                        what=f"reading batch {batch_id}'s written rows",
+                    )
                     skipped += len(done)
                     if len(done):
                         keep = ~np.isin(positions, done)

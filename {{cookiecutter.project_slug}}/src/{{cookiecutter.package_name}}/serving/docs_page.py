@@ -41,11 +41,41 @@ DOCS_PAGE = """<!DOCTYPE html>
   </body>
 </html>
 """
-ERRORS = {
-    "400": "Bad input: the body names the field and the problem (missing or unknown field, wrong type, NaN, no records)",
-    "413": f"The body is larger than {MAX_BODY_BYTES} bytes: send fewer records per request",
-    "503": "Overloaded: the request waited longer than its batch allows; retry later",
+# Every error body is {"error": text} and, for bad input, "detail": one entry per problem (pydantic's, or ours)
+PROBLEM = {
+    "type": "object",
+    "required": ["loc", "msg"],
+    "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+        "type": {"type": "string"},
+        "url": {"type": "string"},
+    },
 }
+ERROR_BODY = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "array", "items": PROBLEM}},
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
+}
+ERRORS = {
+    "400": "Bad input: the body names each field and problem (missing or unknown field, wrong type, NaN, no records)",
+    "404": "Unknown path, or (feedback) prediction ids the serving layer does not have: the body names them",
+    "415": "A multipart body: the APIs take JSON",
+    "413": f"The body is larger than {MAX_BODY_BYTES} bytes: send fewer records per request",
+    "500": "A bug: the body says to read the server's log",
+    "503": "Unavailable: the serving layer takes no writes now (nothing was stored), the write queue is full, or the "
+    "request waited longer than its batch allows; retry after Retry-After seconds",
+    "504": "Not answered within the service's 60 s timeout; retry with the same body (feedback replaces)",
+}
+FEEDBACK_ERRORS = {  # serving/credentials.Guard, before the body is read
+    "401": "No feedback token, or a wrong one: send `Authorization: Bearer <FEEDBACK_TOKEN>`",
+    "403": "Feedback is disabled: the service was started without FEEDBACK_TOKEN",
+}
+CHALLENGE = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
+PROBES = {"/livez", "/readyz", "/healthz"}
 
 
 def openapi_document(spec: dict[str, Any], version: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -62,12 +92,42 @@ def openapi_document(spec: dict[str, Any], version: str, example: dict[str, Any]
     )
     spec["info"] |= {"version": version, "description": description}
     spec["info"].pop("contact", None)
-    operation = spec["paths"]["/predict"]["post"]
-    for status, text in ERRORS.items():
-        operation["responses"][status] = {"description": text, "content": {"application/json": {}}}
+    for path in ("/predict", "/feedback"):
+        responses = spec["paths"][path]["post"]["responses"]
+        for status, text in ERRORS.items():
+            responses[status] = {"description": text, "content": {"application/json": {"schema": ERROR_BODY}}}
+        responses["503"]["headers"] = RETRY_AFTER
+    feedback = spec["paths"]["/feedback"]["post"]["responses"]
+    for status, text in FEEDBACK_ERRORS.items():
+        feedback[status] = {"description": text, "content": {"application/json": {"schema": ERROR_BODY}}}
+    feedback["401"]["headers"] = CHALLENGE
+    for path in PROBES & set(spec["paths"]):
+        responses = spec["paths"][path]["get"]["responses"]
+        responses["200"] = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    ready = spec["paths"]["/readyz"]["get"]["responses"]
+    ready["503"] = {
+        "description": "Not ready: the serving layer takes no writes now (it turns ready on its own)",
+        "headers": RETRY_AFTER,
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
     if example:
-        operation["requestBody"]["content"]["application/json"]["example"] = example
-    return spec
+        spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["example"] = example
+    return _nullable(spec)
+
+
+def _nullable(node: Any) -> Any:
+    """OpenAPI 3.0 has no "null" type: pydantic's ``anyOf: [X, {"type": "null"}]`` becomes X with ``nullable``."""
+    if isinstance(node, list):
+        return [_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        node.pop("anyOf")
+        node |= (rest[0] if len(rest) == 1 else {"anyOf": rest}) | {"nullable": True}
+    return node
 
 
 class DocsPage:

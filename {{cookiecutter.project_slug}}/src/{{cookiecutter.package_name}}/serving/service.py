@@ -19,7 +19,16 @@ schema when this module is imported, so it is typed (and shown on the docs page 
   An unknown id or a label of the wrong type or class is a 4xx naming each offending id; nothing of that call is
   stored.
 - ``GET /metrics`` (Prometheus) answers this machine only, or a scraper with METRICS_TOKEN.
-- ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
+- ``GET /livez`` (the process answers) and ``/readyz``: ready only while the serving layer takes writes (connected,
+  the last write committed, no write running past SERVING_WRITE_TIMEOUT), so a probe takes the pod out of rotation
+  during a database outage and back in on its own once a probe write commits.
+- Outages: while the serving layer takes no writes, ``/predict`` answers 503 with Retry-After at once (nothing is
+  scored or queued); a request whose commit takes longer than SERVING_WRITE_TIMEOUT seconds (default 2) gets a 503
+  too, and its rows are never written, or removed again once the late transaction commits: an answer other than
+  200 means nothing stored, a client retries. The write queue is bounded (SERVING_WRITE_QUEUE requests): beyond
+  it, 503 instead of growing. The service starts with the database down, says so once per interval and turns
+  ready when it can write. (A local spool would answer 200 for rows that are not in the serving layer yet: we
+  refuse instead, docs/serving.md.)
 - Acknowledged means stored: an answer leaves only once its rows are committed to the serving layer
   (``Acknowledge`` holds it; predictions/writer.py commits everything queued in one transaction, so concurrent requests
   share a commit), while the worker already scores the next batch. A SIGKILL loses no answered prediction;
@@ -43,19 +52,32 @@ import threading
 import uuid
 import weakref
 from collections.abc import Sequence
+from concurrent.futures import Future
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import config, environment
 from ..core.errors import UserError
 from ..core.gate import schema_change
-from ..predictions import database, store, writer
+from ..predictions import database, housekeeping, store, writer
 from ..predictions.labels import check_labels
 from . import credentials
-from .asgi import MAX_BODY_BYTES, PENDING, TICKET, Acknowledge, BodyLimit, forget, quiet_client_errors
+from .asgi import (
+    MAX_BODY_BYTES,
+    PENDING,
+    TICKET,
+    Acknowledge,
+    BodyLimit,
+    ErrorBodies,
+    JsonOnly,
+    RetryAfter,
+    forget,
+    quiet_client_errors,
+)
 from .champion import import_champion, store_name
 from .docs_page import DocsPage, example_request, openapi_document
 from .model import check_files, load, planned_runtime, stored_schema
@@ -66,6 +88,7 @@ from .records import (
     FeedbackRequest,
     FeedbackResult,
     RecordBase,
+    feedback_model,
     prediction_model,
     record_model,
 )
@@ -76,7 +99,9 @@ logging.getLogger(__package__.split(".")[0]).setLevel(logging.INFO)
 BATCH_SIZE = 512  # records in one model call (adaptive batching merges requests up to this)
 BATCH_LATENCY_MS = 30_000  # a request waits at most this long for its batch before a 503 (overload only)
 HOME = environment.configure()  # the BentoML store (the project's .bentoml/ unless BENTOML_HOME says otherwise)
-WRITE_RETRY_S = 10.0  # a failed commit is retried this long (the database restarting) before the requests get 503
+# A request waits this long for its rows' commit before a 503; a write running longer counts as stalled (/readyz)
+WRITE_TIMEOUT_S = float(os.environ.get("SERVING_WRITE_TIMEOUT") or 2)
+WRITE_QUEUE = int(os.environ.get("SERVING_WRITE_QUEUE") or 4096)  # requests waiting for a commit, at most
 WORKERS = int(os.environ.get("SERVING_WORKERS") or 2)  # processes, each with its model and adaptive batching
 
 CONFIG = config.load()
@@ -104,6 +129,11 @@ if TYPE_CHECKING:
     Prediction = BaseModel
 else:
     Prediction = prediction_model(SCHEMA)
+# The feedback body, its labels typed by the champion's classes (or as numbers), built at import like Record.
+if TYPE_CHECKING:
+    TypedFeedback = FeedbackRequest
+else:
+    TypedFeedback = feedback_model(SCHEMA)
 NAMES = SCHEMA.names  # a record's fields are the features in this order (a champion swap keeps the schema)
 
 
@@ -150,11 +180,22 @@ class Predictor:
 
     def __init__(self) -> None:
         self.served = load(self.bento_model)
-        self.engine = database.connect(CONFIG.serving.resolved_db_url)
+        # no I/O here: the writer connects (and waits for a database that is down) on its own thread
+        self.engine = database.engine_for(CONFIG.serving.resolved_db_url, timeout=WRITE_TIMEOUT_S)
         self.write_lock = database.WriteLock(self.engine)  # the workers take turns on a SQLite file
         self.written = 0
+        self._last = ("", -1)  # the request and position of the last record scored (a request split over calls)
         self.writer: writer.Writer[list[dict[str, Any]]] = writer.Writer(
-            self._write, name="prediction-writer", retry_for=WRITE_RETRY_S
+            self._write,
+            name="prediction-writer",
+            depth=WRITE_QUEUE,
+            shed=True,
+            stall_after=WRITE_TIMEOUT_S,
+            prepare=functools.partial(database.prepare, self.engine),
+            probe=self._probe,
+            undo=self._undo,
+            describe=database.describe,
+            outage=database.transient,
         )
         quiet_client_errors()
         settle_heap()
@@ -212,6 +253,21 @@ class Predictor:
             store.insert(self.engine, rows)
         self.written += len(rows)
 
+    def _probe(self) -> None:
+        with self.write_lock:
+            housekeeping.probe(self.engine)
+
+    def _undo(self, groups: Sequence[list[dict[str, Any]]]) -> None:
+        with self.write_lock:
+            housekeeping.remove_requests(
+                self.engine, database.ONLINE, sorted({row["request_id"] for g in groups for row in g})
+            )
+        self.written -= sum(map(len, groups))
+
+    def __is_ready__(self) -> bool:
+        """/readyz: 200 only while the serving layer takes writes."""
+        return self.writer.unavailable() is None
+
     @bentoml.api(batchable=True, max_batch_size=BATCH_SIZE, max_latency_ms=BATCH_LATENCY_MS, input_spec=PredictRequest)
     def predict(self, records: list[Record]) -> list[Prediction]:
         """Predict 1..N records; returns one answer per record with the model name and version that answered."""
@@ -221,10 +277,11 @@ class Predictor:
         labels = labels.tolist()  # Python values (numpy scalars would cost a conversion each, twice)
         by_class = probabilities.tolist() if probabilities is not None else None
         answers = []
-        rows = []
+        rows: dict[str, list[dict[str, Any]]] = {}  # by request: each request's commit is its own (writer.abandon)
         created = database.now()
         kept: dict[str, bool] = {}
-        request_id, position = "", 0
+        # a request longer than BATCH_SIZE is split over consecutive calls: its next records open the next call
+        request_id, position = self._last
         for i, record in enumerate(records):
             if (starts := FIRST_RECORDS.pop(id(record), None)) is not None:
                 request_id, position = starts, 0
@@ -243,7 +300,7 @@ class Predictor:
             )
             if request_id not in kept:  # the whole request is kept or not
                 kept[request_id] = self.keep_features >= 1 or random.random() < self.keep_features
-            rows.append(
+            rows.setdefault(request_id, []).append(
                 {
                     "source": database.ONLINE,
                     "request_id": request_id,
@@ -256,14 +313,19 @@ class Predictor:
                     "probabilities": probs,
                 }
             )
-        commit = self.writer.submit(rows)  # Acknowledge holds each answer until this commit is done
-        for request_id in kept:
-            PENDING[request_id] = commit
-        commit.add_done_callback(functools.partial(forget, list(kept)))
+        self._last = (request_id, position)
+        for request_id, written in rows.items():  # Acknowledge holds each answer until its commit is done
+            try:
+                commit = self.writer.submit(written)
+            except writer.Unavailable as refused:  # became unavailable since Acknowledge let the request in
+                commit = Future()
+                commit.set_exception(refused)
+            PENDING.setdefault(request_id, []).append(commit)
+            commit.add_done_callback(functools.partial(forget, request_id))
         # BentoML validates the answers into Prediction (in pydantic's core: half the time of building them here)
         return cast("list[Prediction]", answers)
 
-    @bentoml.api(input_spec=FeedbackRequest)
+    @bentoml.api(input_spec=TypedFeedback)
     def feedback(self, items: list[FeedbackItem], ctx: bentoml.Context) -> FeedbackResult:
         """True labels for served predictions (the ids /predict answered), with the feedback token."""
         sender = FEEDBACK_TOKENS.sender(ctx.request.headers.get("authorization"))
@@ -278,6 +340,8 @@ class Predictor:
             )
         except store.UnknownPredictions as error:
             raise bentoml.exceptions.NotFound(str(error)) from None
+        except SQLAlchemyError as error:  # nothing stored (one transaction); a resend replaces, so a retry is safe
+            raise bentoml.exceptions.ServiceUnavailable(f"the serving layer: {database.describe(error)}") from None
         return FeedbackResult(**counts)
 
     @bentoml.on_shutdown
@@ -286,6 +350,11 @@ class Predictor:
         self._stopping.set()
         self.writer.close()
         log.info("serving layer: %d prediction(s) written; %s", self.written, self.writer.timings())
+
+
+def _commits() -> writer.Writer[list[dict[str, Any]]] | None:
+    """This worker's writer, for Acknowledge (None until the service instance exists)."""
+    return getattr(bentoml.get_current_service(), "writer", None)
 
 
 def _document() -> dict[str, Any]:
@@ -300,7 +369,10 @@ def _document() -> dict[str, Any]:
 # mypy does not apply class decorators (python/mypy#3135): bentoml.service has made Predictor a bentoml.Service.
 SERVICE = cast("bentoml.Service[Predictor]", Predictor)
 SERVICE.add_asgi_middleware(credentials.Guard, feedback=FEEDBACK_TOKENS, metrics=METRICS_TOKENS)
-SERVICE.add_asgi_middleware(Acknowledge)
+SERVICE.add_asgi_middleware(Acknowledge, commits=_commits, wait_s=WRITE_TIMEOUT_S)
+SERVICE.add_asgi_middleware(RetryAfter)
+SERVICE.add_asgi_middleware(ErrorBodies)
+SERVICE.add_asgi_middleware(JsonOnly)
 SERVICE.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 SERVICE.add_asgi_middleware(DocsPage, title=f"{CONFIG.tracking.model_name} prediction service", document=_document)
 # BentoML 1.4 works out a JSON answer's media type from the output type's JSON schema, built anew for every response

@@ -44,6 +44,19 @@ POSITION = "_position"
 DEFAULT_MASTER = "local[*]"
 
 
+def require_spark() -> None:
+    """Before anything is read or written: pyspark importable and Java on PATH, or one line naming what to do."""
+    import importlib.util
+    import shutil
+
+    java = shutil.which("java") or (Path(os.environ.get("JAVA_HOME", "/nonexistent")) / "bin" / "java").exists()
+    missing = [] if importlib.util.find_spec("pyspark") else ["pyspark: run `make setup-spark` (the `spark` extra)"]
+    if not java:
+        missing.append("Java 17 on PATH (Debian: apt-get install openjdk-17-jre-headless)")
+    if missing:
+        raise UserError(f"--engine spark needs {' and '.join(missing)}; or run `make batch` without ENGINE=spark")
+
+
 def session(master: str, app_name: str = "batch") -> Any:
     """A Spark session on ``master``, quiet and offline (no UI), with Arrow for the pandas exchange. Executors run
     this interpreter (PYSPARK_PYTHON), so they import the same package and libraries."""
@@ -152,6 +165,7 @@ def run(
     partitions: int | None = None,
     chunk_rows: int = batch.CHUNK_ROWS,
 ) -> batch.BatchResult:
+    require_spark()
     started = time.perf_counter()
     job = batch.open_job(cfg, Path(input_path).absolute(), batch_id, key_column, chunk_rows)
     path, served, columns, rows = job.path, job.served, job.columns, job.rows

@@ -38,7 +38,7 @@ def run(cfg: Config) -> HoldoutMetrics:
     classified = TASKS[schema.task].has_classes
     report = HoldoutMetrics(
         candidate=found,
-        champion=evaluation.champion_metrics(cfg, client, X, y, schema),
+        champion=evaluation.champion_metrics(cfg, client, test, schema),
         baseline=evaluation.baseline_metrics(pd.read_parquet(paths.train), X, y, schema),
         holdout_rows=len(X),
         threshold=evaluation.threshold_report(y, outputs, schema) if classified else None,

@@ -14,15 +14,13 @@ from ..core.config import Config
 from ..core.reports import Candidate
 from ..core.schema import Schema
 from ..data.tables import file_md5
-from ..tracking import runs
+from ..tracking import outages, runs
 from ..training import features, models, search, search_logging
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: Config) -> Candidate:
-    import mlflow
-
     paths = cfg.paths
     for key, why in cfg.data_defaults.items():  # the metric keys the data chose (core/config.py)
         log.info("%s: %s (set it in params.yaml to choose)", key, why)
@@ -35,7 +33,7 @@ def run(cfg: Config) -> Candidate:
     runs.configure(cfg.tracking)
 
     data_md5 = file_md5(paths.train)
-    with mlflow.start_run(run_name=runs.run_name("search", data_md5)):
+    with outages.run(cfg.tracking, run_name=runs.run_name("search", data_md5)):
         candidate = search_logging.search_and_log(cfg, frame, X, schema, trials, device=device, data_md5=data_md5)
     candidate.save(paths.candidate)
     return candidate

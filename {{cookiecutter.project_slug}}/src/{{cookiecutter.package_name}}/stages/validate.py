@@ -15,7 +15,7 @@ import pandas as pd
 from ..core.config import Config
 from ..core.errors import MissingFile
 from ..core.reports import Validation
-from ..data import checks, explain, suite
+from ..data import checks, explain, sources, suite
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def run(cfg: Config, root: Path = suite.GX_ROOT) -> Validation:
     raw = cfg.paths.raw
     if not raw.exists():
         raise MissingFile(f"{raw} (paths.raw) not found: run `dvc repro ingest` first")
-    frame = pd.read_parquet(raw)
+    frame = sources.validated(pd.read_parquet(raw), cfg.ingest)
     found = checks.validate_frame(
         frame, cfg.validate_.suite, root, run_name=checks.data_version(raw), asset=f"raw_data ({raw})"
     )
@@ -38,5 +38,5 @@ def run(cfg: Config, root: Path = suite.GX_ROOT) -> Validation:
 
 
 def init(cfg: Config, root: Path = suite.GX_ROOT) -> Path:
-    """Draft the suite from the current raw data (run `dvc repro ingest` first)."""
-    return suite.draft_from(cfg.paths.raw, cfg.validate_.suite, root)
+    """Draft the suite from the current raw data without ``ingest.drop_columns`` (run `dvc repro ingest` first)."""
+    return suite.draft_from(cfg.paths.raw, cfg.validate_.suite, root, drop=cfg.ingest.drop_columns)

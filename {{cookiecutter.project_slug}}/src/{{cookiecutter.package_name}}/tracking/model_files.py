@@ -55,6 +55,8 @@ TRUSTED_TYPES = frozenset(
         "xgboost.sklearn.XGBClassifier",
         "xgboost.sklearn.XGBRegressor",
         f"{__package__.split('.')[0]}.training.models.EncodedLabels",  # xgboost on labels other than 0..k-1
+        # dates and times as calendar features (training/calendar.py: its fitted state is str, float and bool lists)
+        f"{__package__.split('.')[0]}.training.calendar.CalendarFeatures",
     }
 )
 MODEL_ID = re.compile(r"^models:/m-[0-9a-f]{32}$")  # a logged model's URI, as MLflow 3 writes it

@@ -3,8 +3,10 @@ and a model that ignores the features, which the gate's candidate must beat (its
 positive share, its ROC AUC 0.5); for a binary target, precision, recall and f1 at the tuned threshold and at 0.5.
 
 evaluate writes these to reports/metrics.json (core/reports.HoldoutMetrics); review scores the champion again
-when it moved since. When the champion was trained on another feature schema or task it is not scored: its entry
-names the change instead (``schema_change``), for the gate's rule (core/gate.py).
+when it moved since. A champion trained on other features is scored on the same holdout rows with its own columns
+(the holdout keeps every raw column), its entry naming the change (``schema_change``); only when that is impossible,
+because the columns it needs are gone, or the target, its classes or the task changed, is it not scored, and
+``unscorable`` says why, for the gate's rule (core/gate.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..core.gate import schema_change
 from ..core.reports import AtThreshold, ChampionScores, ThresholdReport
 from ..core.schema import Schema
 from ..tracking import model_files, registry
+from . import features
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -62,11 +65,23 @@ def threshold_report(y: pd.Series, proba: np.ndarray, schema: Schema) -> Thresho
     )
 
 
-def champion_metrics(
-    cfg: Config, client: MlflowClient, X: pd.DataFrame, y: pd.Series, schema: Schema
-) -> ChampionScores | None:
-    """The champion's metrics on this holdout; its schema change instead when it was trained on other features or
-    another task; None when there is no champion yet."""
+def unscorable(champion: Schema, candidate: Schema, holdout: pd.DataFrame) -> str | None:
+    """Why the champion cannot be scored on the candidate's holdout rows (None: it can)."""
+    if champion.task != candidate.task:
+        return f"another task: {champion.task} -> {candidate.task}"
+    if champion.target and champion.target != candidate.target:
+        return f"another target: {champion.target} -> {candidate.target}"
+    if {str(c) for c in champion.classes} != {str(c) for c in candidate.classes}:
+        return "other classes of the target"
+    gone = [name for name in champion.names if name not in holdout.columns]
+    if gone:
+        return f"the columns it needs are gone from the data: {', '.join(gone[:5])}{' ...' if len(gone) > 5 else ''}"
+    return None
+
+
+def champion_metrics(cfg: Config, client: MlflowClient, holdout: pd.DataFrame, schema: Schema) -> ChampionScores | None:
+    """The champion's metrics on the candidate's holdout rows (``holdout``: as prepare wrote it), with its own
+    columns; why it cannot be scored instead, when it cannot; None when there is no champion yet."""
     version = registry.champion(client, cfg.tracking.model_name)
     if version is None:
         return None
@@ -79,15 +94,25 @@ def champion_metrics(
         log.warning("champion version %s could not be loaded: %s", version.version, error)
         return ChampionScores(version=number, error=str(error))
     change = schema_change(theirs, schema)
+    report = change.report() if change else None
+    why = unscorable(theirs, schema, holdout)
+    if why is not None:
+        log.warning(
+            "champion version %s cannot be scored on this holdout: %s (%s)", version.version, why, change.describe()
+        )
+        return ChampionScores(version=number, schema_change=report, unscorable=why)
     if change:
-        log.warning("champion version %s has another schema: %s", version.version, change.describe())
-        return ChampionScores(version=number, schema_change=change.report())
+        log.info(
+            "champion version %s has other features (%s): scored with its own columns",
+            version.version,
+            change.describe(),
+        )
     try:  # its labels by its own decision rule (threshold), its metrics of the candidate's positive class
-        found, _ = score(model, X, y, schema, rule=theirs)
+        found, _ = score(model, features.conform(holdout, theirs), holdout[schema.target], schema, rule=theirs)
     except Exception as error:
         log.warning("champion version %s could not be scored on this holdout: %s", version.version, error)
-        return ChampionScores(version=number, error=str(error))
-    return ChampionScores.model_validate({"version": number, **found})
+        return ChampionScores(version=number, error=str(error), schema_change=report)
+    return ChampionScores.model_validate({"version": number, "schema_change": report, **found})
 
 
 def baseline_metrics(train: pd.DataFrame, X: pd.DataFrame, y: pd.Series, schema: Schema) -> dict[str, float]:

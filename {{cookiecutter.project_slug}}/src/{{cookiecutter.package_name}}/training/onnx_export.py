@@ -15,9 +15,10 @@ encoder around the classifier (models.EncodedLabels) becomes a Gather of its cla
 numbers (models.Family.scale_inputs): XGBoost's split thresholds are training values, so a scaled value computed in
 float32 by ONNX instead of float64 by scikit-learn lands on the other side of one and parity fails.
 
-A family that does not convert (no converter: DummyClassifier; XGBoost without onnxmltools) or whose parity fails
-(e.g. a random forest: float32 thresholds move splits) is served by scikit-learn; the reason is one log line and a tag
-on the registered version.
+A family that does not convert (no converter: DummyClassifier; XGBoost without onnxmltools), a pipeline with a
+datetime feature (onnxruntime parses no dates: training/calendar.py), or one whose parity fails is served by
+scikit-learn; the reason is one log line and a tag on the registered version. High-cardinality columns convert
+(scikit-learn's TargetEncoder has a skl2onnx converter).
 
 Missing categories: ONNX has no missing value in a string tensor, so a missing category is fed as the empty string
 (``MISSING_TEXT``), and the exported copy of each categorical imputer treats that as missing. The scikit-learn model
@@ -198,6 +199,10 @@ def export(model: Any, schema: Schema) -> Any:
     The conversion works on a copy whose text imputers take ``MISSING_TEXT`` as missing (skl2onnx only converts a
     string imputer whose missing value is a string); the fitted statistics are the same.
     """
+    if dates := schema.of_kind("datetime"):
+        raise NotConvertible(
+            f"the datetime feature(s) {', '.join(dates)} become calendar features, and onnxruntime reads no dates"
+        )
     try:
         from skl2onnx import convert_sklearn
     except ImportError as error:
