@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.core.schema import Feature, Schema
 from {{ cookiecutter.package_name }}.data import tables
 from {{ cookiecutter.package_name }}.predictions import database, queries, store
-from {{ cookiecutter.package_name }}.serving import batch
+from {{ cookiecutter.package_name }}.serving import batch, batch_checks
 from {{ cookiecutter.package_name }}.training import features
 
 
@@ -73,7 +73,7 @@ def test_the_stored_predictions_are_the_champions(scoring, tmp_path) -> None:
     path = holdout(3, tmp_path)
     batch.run(cfg, path, batch_id="checked", chunk_rows=100, progress=False)
     served = serving.champion(cfg)
-    expected, _ = served.predict(batch.check(pd.read_parquet(path), served.schema))
+    expected, _ = served.predict(batch_checks.check(pd.read_parquet(path), served.schema))
     query = (
         select(database.scored.c.prediction)
         .where(database.scored.c.request_id == "checked")
@@ -235,7 +235,7 @@ def test_a_csv_scored_in_small_chunks_stores_the_in_memory_predictions(scoring, 
     frame.to_csv(path, index=False)
     result = batch.run(cfg, path, batch_id="csv", chunk_rows=37, progress=False)
     served = serving.champion(cfg)
-    expected, _ = served.predict(batch.check(pd.read_csv(path), served.schema))
+    expected, _ = served.predict(batch_checks.check(pd.read_csv(path), served.schema))
     query = (
         select(database.scored.c.prediction)
         .where(database.scored.c.request_id == "csv")

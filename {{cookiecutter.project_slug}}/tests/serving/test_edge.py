@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.core.errors import UserError
 from {{ cookiecutter.package_name }}.predictions import database
-from {{ cookiecutter.package_name }}.serving import batch, edge, edge_predict
+from {{ cookiecutter.package_name }}.serving import batch, batch_checks, edge, edge_predict
 
 from ..helpers import PROJECT, run_pipeline, write_params
 
@@ -108,7 +108,7 @@ def test_predict_py_answers_the_holdout_like_the_batch_job(bundle: Path, in_trai
         assert np.allclose(predictions, stored, rtol=1e-6, atol=1e-6)
         return
     assert predictions == stored
-    _, probabilities = served.predict(batch.check(frame, served.schema))
+    _, probabilities = served.predict(batch_checks.check(frame, served.schema))
     assert probabilities is not None
     classes = [str(c) for c in served.schema.classes]
     mine = np.array([[a["probabilities"][c] for c in classes] for a in answers])

@@ -15,7 +15,6 @@ import yaml
 from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.core.reports import Registration
-from {{ cookiecutter.package_name }}.core.schema import Schema
 from {{ cookiecutter.package_name }}.serving.model import ServedModel
 from {{ cookiecutter.package_name }}.serving.runtime import OnnxRuntime, SklearnRuntime, columns_of, columns_of_rows
 from {{ cookiecutter.package_name }}.training import features, onnx_export, search

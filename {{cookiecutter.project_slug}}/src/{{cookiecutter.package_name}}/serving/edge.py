@@ -148,7 +148,10 @@ def edge_schema(schema: Schema, known: dict[str, list[str]], model: str, version
         "task": schema.task,
         "columns": columns,
         "classes": data["classes"],
-        "decision": {"threshold": data.get("threshold"), "positive_class": data.get("positive_class")},
+        "decision": {
+            "threshold": schema.threshold.value if schema.threshold is not None else None,
+            "positive_class": data.get("positive_class"),
+        },
     }
 
 

@@ -47,9 +47,10 @@ class ProfileError(UserError):
 
 
 class Predictor(Protocol):
-    """What serving/runtime.py's runtimes answer: labels, and probabilities or None, for one array per feature."""
+    """What serving/runtime.py's runtimes answer: probabilities (classification) or values, for one array per
+    feature (labels follow from the probabilities by the schema's rule, a cost that does not depend on the model)."""
 
-    def predict(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def outputs(self, columns: Mapping[str, np.ndarray]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,20 @@ def timing(predictor: Predictor, columns: Mapping[str, np.ndarray]) -> Timing:
     clock = time.thread_time_ns
     with one_thread():
         for i in range(WARMUP):
-            predictor.predict(singles[i % len(singles)])
+            predictor.outputs(singles[i % len(singles)])
         spent: list[int] = []
         used = 0
         while len(spent) < CALLS and (len(spent) < MIN_CALLS or used < LATENCY_S * 1e9):
             row = singles[len(spent) % len(singles)]
             start = clock()
-            predictor.predict(row)
+            predictor.outputs(row)
             spent.append(clock() - start)
             used += spent[-1]
-        predictor.predict(columns)
+        predictor.outputs(columns)
         total, scored = 0, 0
         while total < THROUGHPUT_S * 1e9:
             start = clock()
-            predictor.predict(columns)
+            predictor.outputs(columns)
             total += clock() - start
             scored += rows
     p50, p99 = np.percentile(np.array(spent), [50, 99]) / 1e6
