@@ -40,7 +40,6 @@ from sqlalchemy import select
 from tqdm import tqdm
 
 from ..core.config import CHUNK_ROWS, Config
-from ..core.errors import UserError
 from ..core.schema import Schema
 from ..data import tables
 from ..predictions import database, queries, store, writer
