@@ -10,9 +10,11 @@ from {{ cookiecutter.package_name }}.serving import credentials
 FEEDBACK, OLD, METRICS = "f" * 40, "o" * 40, "m" * 40
 
 
-def scope(path: str, token: str | None = None, client: str = "127.0.0.1") -> dict:
+def scope(path: str, token: str | None = None, client: str = "127.0.0.1", method: str = "") -> dict:
+    """An HTTP request's ASGI scope: POST for /feedback, GET otherwise, unless method says."""
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    return {"type": "http", "path": path, "headers": headers, "client": (client, 50000)}
+    method = method or ("POST" if path.startswith("/feedback") else "GET")
+    return {"type": "http", "method": method, "path": path, "headers": headers, "client": (client, 50000)}
 
 
 def guard(feedback: str = "", metrics: str = "") -> credentials.Guard:
@@ -43,6 +45,16 @@ def test_with_a_token_feedback_needs_exactly_one_of_them_and_each_sender_has_its
     assert senders == {credentials.fingerprint(FEEDBACK), credentials.fingerprint(OLD)} and None not in senders
     assert FEEDBACK not in credentials.fingerprint(FEEDBACK)
     assert both.feedback.sender(f"Basic {FEEDBACK}") is None
+
+
+def test_other_methods_go_on_to_the_routes_which_answer_405_as_the_spec_says() -> None:
+    # schemathesis (tests/test_contract.py) found TRACE /feedback answered 401 instead of 405
+    for method in ("TRACE", "GET", "PUT", "DELETE"):
+        assert guard(feedback=FEEDBACK).refusal(scope("/feedback", method=method)) is None
+    for method in ("TRACE", "POST", "PUT", "DELETE"):
+        assert guard(metrics=METRICS).refusal(scope("/metrics", client="10.0.0.7", method=method)) is None
+    for method in ("GET", "HEAD"):  # what reads the metrics still needs the token
+        assert guard(metrics=METRICS).refusal(scope("/metrics", client="10.0.0.7", method=method)) is not None
 
 
 def test_metrics_answer_this_machine_or_the_metrics_token() -> None:

@@ -105,12 +105,13 @@ class Guard:
         path = scope.get("path", "").rstrip("/")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         presented = headers.get("authorization")
-        if path == "/feedback":
+        method = scope.get("method", "GET")  # another method goes on to the routes: 405, as the spec says
+        if path == "/feedback" and method == "POST":
             if not self.feedback.enabled:
                 return 403, FEEDBACK_HELP, ""
             if self.feedback.sender(presented) is None:
                 return 401, f"POST /feedback needs the feedback token: {BEARER.format('FEEDBACK_TOKEN')}", "Bearer"
-        elif path == "/metrics":
+        elif path == "/metrics" and method in ("GET", "HEAD"):
             if self.metrics.enabled and self.metrics.sender(presented) is None:
                 return 401, f"GET /metrics needs the metrics token: {BEARER.format('METRICS_TOKEN')}", "Bearer"
             if not self.metrics.enabled and (scope.get("client") or ("",))[0] not in LOOPBACK:
