@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError as ConfigError  # re-exported: every module reads the errors from config
 from .errors import UserError as UserError
@@ -105,10 +105,21 @@ class Candidate(Section):
 
 
 class Search(Section):
-    strategy: Literal["grid", "random"]
-    max_trials: int = Field(gt=0)
+    # auto: Optuna over families chosen by the data and their distributions (training/auto_search.py); candidates
+    # are then not read. grid / random: the candidates' value lists.
+    strategy: Literal["auto", "grid", "random"]
+    max_trials: int | None = Field(default=None, gt=0)  # left out: as many as max_seconds allows
     max_seconds: float = Field(gt=0)
-    candidates: tuple[Candidate, ...] = Field(min_length=1)
+    candidates: tuple[Candidate, ...] = Field(default=(), validate_default=True)
+    storage: str | None = None  # auto only: an Optuna RDB URL (postgresql://...) that several runners share
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_for_lists(cls, value: tuple[Candidate, ...], info: ValidationInfo) -> tuple[Candidate, ...]:
+        strategy = info.data.get("strategy")
+        if strategy != "auto" and not value:
+            raise ValueError(f"strategy {strategy!r} needs at least one candidate (or use strategy: auto)")
+        return value
 
 
 class Train(Section):

@@ -26,6 +26,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
@@ -81,6 +83,10 @@ FAMILIES: dict[str, Family] = {
     "random_forest": Family(
         lambda **p: RandomForestClassifier(**({"n_jobs": -1} | p)),
         lambda **p: RandomForestRegressor(**({"n_jobs": -1} | p)),
+    ),
+    "extra_trees": Family(
+        lambda **p: ExtraTreesClassifier(**({"n_jobs": -1} | p)),
+        lambda **p: ExtraTreesRegressor(**({"n_jobs": -1} | p)),
     ),
     "hist_gradient_boosting": Family(HistGradientBoostingClassifier, HistGradientBoostingRegressor),
     "xgboost": Family(
