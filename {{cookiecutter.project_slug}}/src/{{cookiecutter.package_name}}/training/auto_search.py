@@ -87,14 +87,20 @@ def _study(settings: Settings, families: list[str]) -> Any:
 
 
 def _climb(
-    worker: Worker, trial: Any, family: str, params: dict[str, Any], rungs: list[Rung], deadline: float
+    worker: Worker, trial: Any, family: str, params: dict[str, Any], rungs: list[Rung], deadline: float, first: bool
 ) -> tuple[str, list[float], Rung, str | None]:
-    """Score one trial rung by rung: (state, fold scores of the last rung reached, that rung, error)."""
+    """Score one trial rung by rung: (state, fold scores of the last rung reached, that rung, error). ``first``:
+    no trial has a score yet, so this one's first rung runs to its end whatever the deadline (a search that ends
+    without any score has no model to give; a first rung is at most FIRST_ROWS x 3 rows or one fold)."""
     scores: list[float] = []
     for index, rung in enumerate(rungs):
         same_rows = index > 0 and rungs[index - 1].rows == rung.rows
         start = len(scores) if same_rows else 0
-        answer = worker.evaluate(Request(family, params, rung.rows, start, rung.folds), deadline)
+        until = math.inf if first and index == 0 else deadline
+        try:
+            answer = worker.evaluate(Request(family, params, rung.rows, start, rung.folds), until)
+        except Cut:  # the scores of the rungs it finished stand
+            return "cut", scores, rungs[index - 1] if index else rung, None
         if answer.error is not None:
             return "failed", scores, rung, answer.error
         scores = (scores if same_rows else []) + answer.scores
@@ -145,11 +151,9 @@ def run(
             trial = study.ask()
             family, params = auto_space.suggest(trial, families, schema.task, weighted=weighted)
             t0 = time.perf_counter()
-            try:
-                state, scores, rung, error = _climb(worker, trial, family, params, rungs, deadline)
-            except Cut:
-                state, scores, rung, error = "cut", [], rungs[0], None
-                stopped_early = True
+            first = not any(math.isfinite(r.score) for r in results)
+            state, scores, rung, error = _climb(worker, trial, family, params, rungs, deadline, first)
+            stopped_early = stopped_early or state == "cut"
             score = float(np.mean(scores)) if scores else math.nan
             result = TrialResult(
                 Trial(family, dict(sorted(params.items()))),

@@ -8,6 +8,7 @@ records the trial as cut.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ class Worker:
     def evaluate(self, request: Request, deadline: float) -> Answer:
         """The worker's answer, or Cut when ``deadline`` (time.perf_counter()) passes first."""
         self.connection.send(request)
-        if not self.connection.poll(max(deadline - time.perf_counter(), 0.0)):
+        wait = None if deadline == math.inf else max(deadline - time.perf_counter(), 0.0)
+        if not self.connection.poll(wait):
             self.stop()
             raise Cut
         try:

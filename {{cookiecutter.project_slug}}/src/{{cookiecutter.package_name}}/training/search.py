@@ -79,7 +79,7 @@ class SearchResult:
             top = max(((r.rows or 0) * (r.folds or 0) for r in reached), default=0)
             scored = [r for r in reached if (r.rows or 0) * (r.folds or 0) == top]
         if not scored:
-            failures = "; ".join(f"{r.trial.name}: {r.error}" for r in self.results)
+            failures = "; ".join(f"{r.trial.name}: {r.error or r.state}" for r in self.results)
             raise UserError(f"every trial of the search failed: {failures}")
         sign = 1 if metrics.GREATER_IS_BETTER[self.metric] else -1
         return max(scored, key=lambda r: sign * r.score)
