@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.project import IN_PROJECT, bake_and_set_up
 from tools.environment import project_env
@@ -42,7 +43,7 @@ def scratch_packages(folder: Path) -> None:
 
 def run_one(
     python: str, package: str, project: Path, table: str, method: str, budget: float, rows: int, extra: Path | None
-) -> dict:
+) -> dict[str, Any]:
     env = project_env(project)
     if extra is not None:
         env["PYTHONPATH"] = str(extra)
@@ -56,7 +57,7 @@ def run_one(
     )
     if done.returncode != 0:
         return {"table": table, "method": method, "budget": budget, "error": done.stderr.strip().splitlines()[-1:]}
-    found = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    found: dict[str, Any] = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
     return found | {"load_before": load_before, "load_after": os.getloadavg()[0]}
 
 

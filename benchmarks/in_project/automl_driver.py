@@ -82,7 +82,9 @@ def holdout_score(task: str, y: pd.Series, predicted: np.ndarray, classes: list[
     return float(roc_auc_score(y, predicted, multi_class="ovr", average="weighted", labels=classes))
 
 
-def project_search(package: str, method: str, budget: float, train: pd.DataFrame, target: str, task: str) -> dict:
+def project_search(
+    package: str, method: str, budget: float, train: pd.DataFrame, target: str, task: str
+) -> dict[str, Any]:
     features = importlib.import_module(f"{package}.training.features")
     search = importlib.import_module(f"{package}.training.search")
     models = importlib.import_module(f"{package}.training.models")
@@ -126,7 +128,7 @@ def project_search(package: str, method: str, budget: float, train: pd.DataFrame
     }
 
 
-def flaml_search(budget: float, train: pd.DataFrame, target: str, task: str, classes: int) -> dict:
+def flaml_search(budget: float, train: pd.DataFrame, target: str, task: str, classes: int) -> dict[str, Any]:
     from flaml import AutoML
 
     automl = AutoML()
