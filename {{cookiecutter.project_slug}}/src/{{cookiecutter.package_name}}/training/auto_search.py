@@ -141,6 +141,7 @@ def run(
     worker: Worker | None = None
     results: list[TrialResult] = []
     stopped_early = False
+    first_trial_seconds = 0.0
     try:
         while settings.max_trials is None or len(results) < settings.max_trials:
             if time.perf_counter() >= deadline:
@@ -180,6 +181,7 @@ def run(
                 rung.rows,
             )
             results.append(result)
+            first_trial_seconds = first_trial_seconds or time.perf_counter() - started
             if on_trial is not None:
                 on_trial(result)
             if state == "cut":
@@ -188,4 +190,13 @@ def run(
     finally:
         if worker is not None:
             worker.stop()
-    return SearchResult(settings.metric, results, time.perf_counter() - started, stopped_early), study
+    seconds = time.perf_counter() - started
+    if seconds > 1.1 * settings.max_seconds:
+        log.warning(
+            "the search took %.1f s of its %.0f s budget: its first trial took %.1f s (the worker's start and a first "
+            "rung always run to their end)",
+            seconds,
+            settings.max_seconds,
+            first_trial_seconds,
+        )
+    return SearchResult(settings.metric, results, seconds, stopped_early, first_trial_seconds), study

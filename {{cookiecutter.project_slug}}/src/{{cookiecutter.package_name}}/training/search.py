@@ -66,6 +66,8 @@ class SearchResult:
     results: list[TrialResult]
     seconds: float
     stopped_early: bool
+    # auto: seconds until the first trial ended (the worker's start and the first rung, which the budget cannot cut)
+    first_trial_seconds: float = 0.0
 
     def best(self) -> TrialResult:
         """The trial with the best cross-validated metric; on a tie, the one that ran first.
