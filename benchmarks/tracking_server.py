@@ -27,7 +27,7 @@ from benchmarks.project import bake_and_set_up
 from tools.environment import project_env
 from tools.servers import free_port, postgres, postgres_bindir, serving
 
-ADMIN, WRITER, READER = "admin-Bench-1", "writer-Bench-2", "reader-Bench-3"
+ADMIN, WRITER, PR_REVIEW = "admin-Bench-1", "writer-Bench-2", "pr-review-Bench-3"
 
 
 def check(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 1800) -> float:
@@ -78,7 +78,7 @@ def main() -> None:
             "MLFLOW_ARTIFACTS_DESTINATION": str(work / "artifacts"),
             "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN,
             "MLFLOW_WRITER_PASSWORD": WRITER,
-            "MLFLOW_READER_PASSWORD": READER,
+            "MLFLOW_PR_REVIEW_PASSWORD": PR_REVIEW,
         }
         url = f"http://127.0.0.1:{port}"
         command = ["make", "mlflow-server", f"MLFLOW_PORT={port}"]

@@ -528,9 +528,12 @@ def test_monitor_alerts_once_then_comments_and_retrain_opens_a_pull_request(repo
     (pr,) = [c for c in gh_calls(repo) if c["args"][:2] == ["pr", "create"]]
     branch = pr["args"][pr["args"].index("--head") + 1]
     assert branch.startswith("monitor/retrain-") and "**RETRAIN**" in pr["body"]
+    # with harvest's account: the labels it left out and the label shift of what it added
+    assert "## Harvest" in pr["body"] and "label shift of the added rows" in pr["body"]
     changed = run(["git", "--git-dir", str(origin), "show", "--name-only", "--format=%s", branch], repo.project).stdout
     assert "Retrain on labelled production data" in changed
-    assert "data/external/breast_cancer.parquet.dvc" in changed and "params.yaml" in changed
+    # the harvested rows only: not the source data, not params.yaml (so nothing that could move the holdout)
+    assert "data/external/harvested.parquet.dvc" in changed and "params.yaml" not in changed
 
 
 @pytest.mark.parametrize(

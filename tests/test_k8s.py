@@ -215,8 +215,12 @@ def test_the_service_deployment_probes_resources_and_secrets(manifests: Manifest
     assert container["resources"]["requests"].keys() == {"cpu", "memory"}
     env = {e["name"]: e for e in container["env"]}
     assert env["SERVING_DB_URL"]["valueFrom"]["secretKeyRef"] == {"name": f"{SLUG}-serving-db", "key": "SERVING_DB_URL"}
-    assert [s["secretRef"]["name"] for s in container["envFrom"]] == [f"{SLUG}-mlflow-serving"]
+    assert [s["secretRef"]["name"] for s in container["envFrom"]] == [
+        f"{SLUG}-mlflow-serving",
+        f"{SLUG}-service-tokens",
+    ]
     assert not [e for e in env.values() if "PASSWORD" in e["name"] or ("URL" in e["name"] and "value" in e)]
+    assert not [e for e in env.values() if "TOKEN" in e["name"]]  # the tokens come from their Secret only
 
 
 def test_the_service_and_the_autoscaler_point_at_the_deployment(manifests: Manifests) -> None:

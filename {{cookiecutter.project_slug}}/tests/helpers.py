@@ -140,19 +140,29 @@ class Server:
 
 
 def start_server(
-    project: Path, bentoml_home: Path, workdir: Path, timeout: float = 180, follow_champion: float = 0
+    project: Path,
+    bentoml_home: Path,
+    workdir: Path,
+    timeout: float = 180,
+    follow_champion: float = 0,
+    env: dict[str, str] | None = None,
 ) -> Server:
-    """`bentoml serve` of the project's service on a free 127.0.0.1 port; returns once /readyz answers 200."""
+    """`bentoml serve` of the project's service on a free 127.0.0.1 port (``env`` added to its environment);
+    returns once /readyz answers 200."""
     port = free_port()
     db_url = f"sqlite:///{workdir / 'serving.db'}"
-    env = os.environ | {
-        "SERVING_FOLLOW_CHAMPION": str(follow_champion),
-        "BENTOML_HOME": str(bentoml_home),
-        "SERVING_DB_URL": db_url,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-        "BENTOML_DO_NOT_TRACK": "true",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
+    env = (
+        os.environ
+        | (env or {})
+        | {
+            "SERVING_FOLLOW_CHAMPION": str(follow_champion),
+            "BENTOML_HOME": str(bentoml_home),
+            "SERVING_DB_URL": db_url,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+    )
     log = workdir / "server.log"
     command = [
         sys.executable,

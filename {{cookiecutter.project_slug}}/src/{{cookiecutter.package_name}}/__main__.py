@@ -84,15 +84,19 @@ def _mlflow_users(args: argparse.Namespace, cfg: config.Config) -> object:
     from .tracking import server
 
     admin = server.account("MLFLOW_AUTH_ADMIN", "admin")
-    done = server.provision(
-        args.url,
-        cfg.tracking,
-        admin,
-        server.account("MLFLOW_READER", "reader"),
-        server.account("MLFLOW_WRITER", "writer"),
-    )
+    done = server.provision(args.url, cfg.tracking, admin, server.consumer_accounts())
     print(json.dumps(done))
     return done
+
+
+def _record_manifest(args: argparse.Namespace, cfg: config.Config) -> object:
+    import json
+
+    from .tracking import registry, runs
+
+    recorded = registry.record_manifests(runs.client(cfg.tracking.resolved_uri), cfg.tracking.model_name, args.version)
+    print(json.dumps(recorded))
+    return recorded
 
 
 def _import_model(args: argparse.Namespace, cfg: config.Config) -> object:
@@ -279,9 +283,16 @@ def parser() -> argparse.ArgumentParser:
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5000)
     server.set_defaults(handler=_mlflow_server)
-    users = commands.add_parser("mlflow-users", help="create the reader and writer users on a running mlflow-server")
+    users = commands.add_parser(
+        "mlflow-users", help="create one user per consumer (writer, pr-review, ...) on a running mlflow-server"
+    )
     users.add_argument("--url", default="http://127.0.0.1:5000")
     users.set_defaults(handler=_mlflow_users)
+    manifest = commands.add_parser(
+        "record-manifest", help="(the writer) record the sha256 manifest of a version registered before manifests"
+    )
+    manifest.add_argument("--version", required=True, help="the registered version's number")
+    manifest.set_defaults(handler=_record_manifest)
     import_model = commands.add_parser("import-model", help="copy the registry's champion into the BentoML model store")
     import_model.set_defaults(handler=_import_model)
     serve = commands.add_parser("serve", help="serve the champion over HTTP (POST /predict) with BentoML")
@@ -326,7 +337,7 @@ def parser() -> argparse.ArgumentParser:
     monitor.add_argument("--out", default="reports/monitoring", help="report folder (default: %(default)s)")
     monitor.set_defaults(handler=_monitor)
     harvest = commands.add_parser(
-        "harvest", help="append labelled served rows to the external data as a new DVC version"
+        "harvest", help="append trusted labelled served rows to paths.harvested (train only) as a new DVC version"
     )
     harvest.add_argument("--since", help="only rows served in this window (<n>m, <n>h or <n>d; default: all)")
     harvest.add_argument("--no-dvc", action="store_true", help="write the data but do not `dvc add` it")

@@ -1,5 +1,5 @@
-"""The loop closed, over real HTTP: synthetic traffic through `bentoml serve`, labels back through POST /feedback,
-then `monitor` on the serving layer (drift, quality, live metrics, decision) and `harvest`."""
+"""The loop closed, over real HTTP: synthetic traffic through `bentoml serve`, labels back through POST /feedback
+(with the feedback token), then `monitor` on the serving layer (drift, quality, live metrics, decision)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,18 @@ from {{ cookiecutter.package_name }}.__main__ import main
 from {{ cookiecutter.package_name }}.core import config
 from {{ cookiecutter.package_name }}.monitoring import monitor, report
 from {{ cookiecutter.package_name }}.predictions import database, queries
-from {{ cookiecutter.package_name }}.serving import batch
+from {{ cookiecutter.package_name }}.serving import batch, credentials
 
 from ..helpers import inside, start_server
 
 pytestmark = pytest.mark.slow  # a real `bentoml serve` process, MLflow and GX
+FEEDBACK_TOKEN, METRICS_TOKEN = "feedback-" + "f" * 40, "metrics-" + "m" * 40
 
 
 @pytest.fixture(scope="module")
 def service(trained_project: Path, champion, bentoml_home: Path, tmp_path_factory):
-    running = start_server(trained_project, bentoml_home, tmp_path_factory.mktemp("monitored"))
+    tokens = {"FEEDBACK_TOKEN": FEEDBACK_TOKEN, "METRICS_TOKEN": METRICS_TOKEN}
+    running = start_server(trained_project, bentoml_home, tmp_path_factory.mktemp("monitored"), env=tokens)
     yield running
     running.stop()
 
@@ -54,7 +56,7 @@ def layer(service, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SERVING_DB_URL", service.db_url)
     engine = database.connect(service.db_url)
     with engine.begin() as connection:
-        for table in (database.feedback, database.predictions, database.requests):
+        for table in (database.feedback_conflicts, database.feedback, database.predictions, database.requests):
             connection.execute(table.delete())
     return engine
 
@@ -85,8 +87,9 @@ def serve(service, engine, frame: pd.DataFrame) -> list[dict]:
     return response.json()
 
 
-def post_feedback(service, items: list[dict]) -> httpx.Response:
-    return httpx.post(f"{service.url}/feedback", json={"items": items}, timeout=60)
+def post_feedback(service, items: list[dict], token: str | None = FEEDBACK_TOKEN) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{service.url}/feedback", json={"items": items}, headers=headers, timeout=60)
 
 
 def monitored(policy: config.Config, project: Path, out: Path) -> dict:
@@ -103,17 +106,30 @@ def wrong(label, labels: pd.Series):
     return next(c for c in sorted(labels.unique()) if c != label)
 
 
-def test_feedback_over_http_is_idempotent_and_names_bad_items(service, layer, trained_project, policy) -> None:
+def test_feedback_over_http_needs_the_token_counts_once_and_names_bad_items(
+    service, layer, trained_project, policy
+) -> None:
     X, y, _ = holdout(trained_project, policy)
     answers = serve(service, layer, X.head(3))
     ids = [a["id"] for a in answers]
     assert ids == [f"{answers[0]['request_id']}:{i}" for i in range(3)]
     items = [{"id": i, "label": (v.item() if hasattr(v, "item") else v)} for i, v in zip(ids, y.head(3), strict=True)]
-    # a first send stores three labels; a resend replaces them, never doubles them
-    assert post_feedback(service, items).json() == {"received": 3, "new": 3, "replaced": 0}
-    assert post_feedback(service, items).json() == {"received": 3, "new": 0, "replaced": 3}
+    # without the token, or with another one, nothing is stored: 401 saying what is needed
+    for token in (None, METRICS_TOKEN, FEEDBACK_TOKEN + "x"):
+        refused = post_feedback(service, items, token)
+        assert refused.status_code == 401 and "FEEDBACK_TOKEN" in refused.json()["error"], refused.text
+    assert queries.label_counts(layer) == {"trusted": 0, "conflicts": 0, "untrusted": 0}
+    # a first send stores three labels, from http, signed by the token's fingerprint; a resend never doubles them
+    assert post_feedback(service, items).json() == {"received": 3, "new": 3, "repeated": 0, "conflicts": 0}
+    assert post_feedback(service, items).json() == {"received": 3, "new": 0, "repeated": 3, "conflicts": 0}
     with layer.connect() as connection:
         assert connection.execute(select(func.count()).select_from(database.feedback)).scalar_one() == 3
+        senders = set(connection.execute(select(database.feedback.c.source, database.feedback.c.sender)).all())
+    assert senders == {("http", credentials.fingerprint(FEEDBACK_TOKEN))}
+    # another label for a labelled prediction is kept as a conflict, and the prediction is no longer trusted
+    changed = [{"id": ids[0], "label": wrong(items[0]["label"], y)}]
+    assert post_feedback(service, changed).json() == {"received": 1, "new": 0, "repeated": 0, "conflicts": 1}
+    assert queries.label_counts(layer) == {"trusted": 2, "conflicts": 1, "untrusted": 0}
     # an unknown id is a 4xx naming it; nothing of that call is stored
     unknown = post_feedback(service, [items[0], {"id": "0" * 32 + ":0", "label": items[0]["label"]}])
     assert 400 <= unknown.status_code < 500 and "0" * 32 + ":0" in unknown.text
@@ -124,7 +140,9 @@ def test_feedback_over_http_is_idempotent_and_names_bad_items(service, layer, tr
     assert post_feedback(service, [{"idx": ids[1], "label": 1}]).status_code == 400
 
 
-def test_a_batch_row_gets_feedback_by_batch_id_and_key(service, layer, trained_project, policy, tmp_path) -> None:
+def test_a_batch_row_is_labelled_by_make_feedback_only(
+    service, layer, trained_project, policy, policy_path, tmp_path
+) -> None:
     X, y, _ = holdout(trained_project, policy)
     table = X.head(5).assign(customer=[f"K{i}" for i in range(5)])
     table.to_parquet(tmp_path / "nightly.parquet")
@@ -133,10 +151,20 @@ def test_a_batch_row_gets_feedback_by_batch_id_and_key(service, layer, trained_p
             policy, tmp_path / "nightly.parquet", batch_id="nightly-7", key_column="customer", progress=False
         )
     label = y.iloc[3].item() if hasattr(y.iloc[3], "item") else y.iloc[3]
-    response = post_feedback(service, [{"id": f"{result.batch_id}:K3", "label": label}])
-    assert response.status_code == 200, response.text
+    # over HTTP, even with the token, a batch row's id gets the answer an id that does not exist gets
+    batch_row = post_feedback(service, [{"id": f"{result.batch_id}:K3", "label": label}])
+    no_row = post_feedback(service, [{"id": "nightly-9:K3", "label": label}])
+    assert batch_row.status_code == no_row.status_code == 404
+    assert batch_row.json() == json.loads(no_row.text.replace("nightly-9", result.batch_id))
+    assert queries.labelled(layer) == []
+    # the trusted side labels it from a file (make feedback LABELS=...)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"batch_id": [result.batch_id], "row_key": ["K3"], "label": [label]}).to_csv(labels, index=False)
+    with inside(trained_project):  # the prepared schema there names the classes
+        assert main(["--params", str(policy_path), "feedback", "--input", str(labels)]) == 0
     (row,) = queries.labelled(layer)
     assert (row["source"], row["request_id"], row["row_key"], row["label"]) == ("batch", "nightly-7", "K3", label)
+    assert row["label_source"] == "file"
     assert row["inputs"] is not None  # the batch's sample of kept features (all 5 rows: fewer than the sample size)
 
 
@@ -202,11 +230,15 @@ def test_thirty_percent_wrong_labels_drop_the_live_metric_and_retrain(
     assert right["live_metrics"]["labelled_rows"] == len(X)
     assert right["live_metrics"][metric] == pytest.approx(right["holdout_score"], abs=1e-4)
     assert right["decision"] != "retrain"
-    # 30% of them wrong (resent: replaced, not added)
+    # the same traffic again, on a fresh serving layer, labelled with 30% of the labels wrong
+    with layer.begin() as connection:
+        for table in (database.feedback_conflicts, database.feedback, database.predictions, database.requests):
+            connection.execute(table.delete())
+    answers = serve(service, layer, X)
     flip = set(np.random.default_rng(0).choice(len(truth), size=int(0.3 * len(truth)), replace=False).tolist())
     labels = [wrong(t, y) if i in flip else t for i, t in enumerate(truth)]
     response = post_feedback(service, [{"id": a["id"], "label": t} for a, t in zip(answers, labels, strict=True)])
-    assert response.json()["replaced"] == len(X)
+    assert response.json()["new"] == len(X)
     # (through the command a workflow runs: the decision is a step output, the summary goes to the job's page)
     github = {"GITHUB_OUTPUT": tmp_path / "output", "GITHUB_STEP_SUMMARY": tmp_path / "page.md"}
     with inside(trained_project), pytest.MonkeyPatch.context() as patch:
@@ -221,3 +253,11 @@ def test_thirty_percent_wrong_labels_drop_the_live_metric_and_retrain(
     drop = right["live_metrics"][metric] - worse["live_metrics"][metric]
     assert (drop if policy.greater_is_better else -drop) > policy.monitor.max_metric_drop
     assert worse["decision"] == "retrain", worse["reasons"]
+
+
+def test_metrics_need_the_metrics_token_when_one_is_set(service) -> None:
+    assert httpx.get(f"{service.url}/metrics", timeout=30).status_code == 401
+    headers = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
+    assert httpx.get(f"{service.url}/metrics", headers=headers, timeout=30).status_code == 401
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert httpx.get(f"{service.url}/metrics", headers=headers, timeout=30).status_code == 200

@@ -122,7 +122,8 @@ def test_replicas_store_every_acknowledged_prediction_once_and_all_follow_a_new_
         for thread in clients:
             thread.start()
         with inside(project):
-            new = client.create_model_version(name, current.source, run_id=current.run_id)
+            # (from the same logged model, with the tags register writes: its manifests, schema, ONNX outcome)
+            new = client.create_model_version(name, current.source, run_id=current.run_id, tags=current.tags)
             client.set_registered_model_alias(name, "champion", new.version)
         for thread in clients:
             thread.join()

@@ -44,6 +44,7 @@ def assert_answers_alike(found: np.ndarray, expected: np.ndarray, schema: Schema
 def parity_failed_copy(champion, name: str) -> bentoml.Model:
     """The champion stored again under another name, as if its ONNX export had failed its parity check."""
     metadata = dict(champion.info.metadata) | {"onnx": {"parity": "failed", "reason": "parity failed: forced"}}
+    metadata["files"] = {serving.MLFLOW_FOLDER: metadata["files"][serving.MLFLOW_FOLDER]}  # no ONNX folder, no manifest
     with bentoml.models.create(f"{name}:v1", metadata=metadata) as copy:
         shutil.copytree(champion.path_of(serving.MLFLOW_FOLDER), copy.path_of(serving.MLFLOW_FOLDER))
     return bentoml.models.get(f"{name}:v1")
@@ -129,6 +130,7 @@ def test_a_service_whose_champion_failed_parity_answers_on_sklearn(
     stored = home / "models" / champion.tag.name / champion.tag.version / "model.yaml"
     info = yaml.safe_load(stored.read_text())
     info["metadata"]["onnx"] = {"parity": "failed", "reason": "parity failed: forced"}
+    info["metadata"]["files"].pop("onnx_model")  # imported without its ONNX export: no manifest for it
     stored.write_text(yaml.safe_dump(info))
     shutil.rmtree(stored.parent / "onnx_model", ignore_errors=True)
     # when the service starts on it

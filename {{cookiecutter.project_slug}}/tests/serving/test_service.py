@@ -140,6 +140,24 @@ def bad_requests(record: dict, numeric: str, categorical: str | None) -> dict[st
     return cases
 
 
+def test_without_a_feedback_token_feedback_is_disabled_and_says_how_to_enable_it(server, feature_rows) -> None:
+    # given a service started without FEEDBACK_TOKEN, and a prediction it answered
+    (answer,) = httpx.post(f"{server.url}/predict", json={"records": feature_rows[:1]}, timeout=60).json()
+    item = {"id": answer["id"], "label": answer["prediction"]}
+    # then POST /feedback refuses every caller, with or without a token, and says how to enable it
+    for headers in ({}, {"Authorization": "Bearer " + "x" * 64}):
+        refused = httpx.post(f"{server.url}/feedback", json={"items": [item]}, headers=headers, timeout=60)
+        assert refused.status_code == 403 and "set FEEDBACK_TOKEN" in refused.json()["error"], refused.text
+    with database.connect(server.db_url).connect() as connection:
+        assert connection.execute(select(database.feedback)).all() == []
+
+
+def test_metrics_answer_this_machine(server) -> None:
+    # the service runs on loopback here: Prometheus metrics answer it (another host needs METRICS_TOKEN)
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30)
+    assert metrics.status_code == 200 and "bentoml" in metrics.text.lower()
+
+
 def test_bad_input_gets_a_4xx_naming_the_field_and_never_stops_the_server(server, champion, feature_rows) -> None:
     features = champion.info.metadata["features"]
     numeric = next(f["name"] for f in features if f["kind"] == "numeric")
@@ -248,7 +266,8 @@ def test_a_new_champion_is_served_without_a_restart(trained_project, champion, f
             name = config.load("params.yaml").tracking.model_name
             current = client.get_model_version_by_alias(name, "champion")
             assert served == str(current.version) and current.source is not None
-            new = client.create_model_version(name, current.source, run_id=current.run_id)
+            # (registered from the same logged model, with the tags register writes: manifests, schema, ONNX outcome)
+            new = client.create_model_version(name, current.source, run_id=current.run_id, tags=current.tags)
             client.set_registered_model_alias(name, "champion", new.version)
         # then, within seconds, it answers with the new version, and no request fails meanwhile
         statuses, deadline = [], time.monotonic() + 60

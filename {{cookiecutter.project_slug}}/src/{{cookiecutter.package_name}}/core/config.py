@@ -72,6 +72,8 @@ class Paths(Section):
     plots: Path
     figures: Path
     registration: Path
+    # make harvest's rows (DVC-tracked), which prepare adds to train only; under `external`, prepare's dep
+    harvested: Path = Path("data/external/harvested.parquet")
 
     @field_validator("*")
     @classmethod
@@ -177,7 +179,7 @@ class Monitor(Section):
     max_rows: int = Field(ge=100, description="served rows read for drift and quality (a random sample beyond)")
     online_features: float = Field(ge=0, le=1, description="share of online requests whose features are kept")
     batch_sample_rows: int = Field(ge=0, description="rows of each batch job whose features are kept")
-    retention_days: int | None = Field(default=None, ge=1, description="delete served rows older than this")
+    retention_days: int | None = Field(default=90, ge=1, description="delete served rows older than this")
 
 
 class Config(Section):
@@ -272,6 +274,12 @@ def cross_check(cfg: Config) -> list[str]:
         problems.append(
             f"ingest.source: {cfg.ingest.source!r} must be a relative path under {external}/ (paths.external) "
             f"so DVC sees when it changes"
+        )
+    harvested = cfg.paths.harvested
+    if external not in harvested.parents or harvested.suffix.lower() not in (".csv", ".parquet") or harvested == source:
+        problems.append(
+            f"paths.harvested: {str(harvested)!r} must be a .parquet or .csv file under {external}/ (paths.external), "
+            "other than ingest.source"
         )
     dataset = cfg.ingest.sklearn_dataset
     if dataset is not None and dataset not in kind_of_task.datasets:

@@ -65,6 +65,7 @@ class Prepared(Report):
     missing_target_removed: int
     train_rows: int
     holdout_rows: int
+    harvested_rows: int = 0  # labelled production rows in train (never in the holdout)
 
 
 class Statistics(Report):

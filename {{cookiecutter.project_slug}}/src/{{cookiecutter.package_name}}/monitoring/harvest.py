@@ -1,20 +1,23 @@
-"""Retraining from production: labelled served rows become a new version of the training data.
+"""Retraining from production: labelled served rows become a new version of the training data, for train only.
 
-``python -m <package> harvest [--since 30d]`` (``make harvest``) joins the serving layer's feedback labels with
-the features the serving layer kept, and appends those rows to the external data that ingest.source names
-(data/external/<file>, CSV or Parquet; a scikit-learn source is first written out as
-data/external/<dataset>.parquet and ingest.source pointed at it). The new rows are deduplicated (against each
-other and against the rows already there, on the feature columns and the target), the whole table is checked
-with the same Great Expectations suite as the pipeline's validate stage before anything is written, and the
-file is re-added to DVC (`dvc add`), so the change is a new data version in git: the next `make pipeline`
-trains on it and the gate decides as usual. Harvesting twice adds nothing the second time.
+``python -m <package> harvest [--since 30d]`` (``make harvest``) joins the serving layer's trusted feedback labels
+(from a source that needed a credential, without a conflicting label: predictions/queries.labelled; unverified and
+conflicting ones are counted, never used) with the features the serving layer kept, and appends those rows to the
+harvested file (params.yaml ``paths.harvested``, under data/external/), never to the source data: prepare adds the
+harvested rows to train only, so the holdout the gate scores on stays frozen whatever a harvest brings
+(data/split.py). The new rows are deduplicated (against each other, the source's rows and the rows harvested
+before, on the feature columns and the target), the source with every harvested row is checked with the same Great
+Expectations suite as the pipeline's validate stage before anything is written, and the file is re-added to DVC
+(`dvc add`), so the change is a new data version in git: the next `make pipeline` trains on it and the gate decides
+as usual. Harvesting twice adds nothing the second time.
+
+The harvest's account (rows added, labels left out, the label shift of the added rows against the source data) goes
+to reports/monitoring/harvest.md and is added to the monitoring summary, the retraining pull request's body.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +25,22 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.config import PARAMS_FILE, Config
+from ..core.config import Config
 from ..core.errors import UserError
+from ..core.metrics import TASKS
 from ..core.schema import Schema
-from ..data import checks, explain, sources
+from ..data import checks, explain, sources, split
+from ..data.tables import read_table
 from ..predictions import database, queries
 from .window import parse_window
 
 log = logging.getLogger(__name__)
+REPORT = Path("reports/monitoring")
+SECTION = "## Harvest"
 
 
 def labelled_frame(cfg: Config, since: str | None = None) -> pd.DataFrame:
-    """The labelled served rows that kept their features: the features and the label under ingest.target."""
+    """The trusted labelled served rows that kept their features: the features and the label under ingest.target."""
     engine = database.connect(cfg.serving.resolved_db_url)
     start = database.now() - parse_window(since) if since else None
     rows = [r for r in queries.labelled(engine, start) if r["inputs"]]
@@ -42,109 +49,120 @@ def labelled_frame(cfg: Config, since: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def external_file(cfg: Config, params: Path = PARAMS_FILE) -> Path:
-    """The file under paths.external that ingest reads; a scikit-learn source is written out as one first."""
-    name = cfg.ingest.sklearn_dataset
-    if name is None:
-        return Path(cfg.ingest.source)
-    path = cfg.paths.external / f"{name}.parquet"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sources.load_sklearn(name, cfg.ingest.target).to_parquet(path, index=False)
-    text = params.read_text()
-    pointed, found = re.subn(
-        r"^(\s+source:\s*)sklearn:" + re.escape(name) + r"\b",
-        rf"\g<1>{path.as_posix()}",
-        text,
-        count=1,
-        flags=re.MULTILINE,
+def new_rows(existing: pd.DataFrame, harvested: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Harvested rows that are neither repeated nor already in the data (compared on ``columns``)."""
+    fresh_key = split.row_keys(harvested, columns)
+    fresh = harvested[~fresh_key.duplicated(keep="last")]
+    fresh_key = fresh_key[fresh.index]
+    if existing.empty or fresh.empty:
+        return fresh.reset_index(drop=True)
+    return fresh[~fresh_key.isin(set(split.row_keys(existing, columns)))].reset_index(drop=True)
+
+
+def label_shift(added: pd.Series, reference: pd.Series, task: str) -> list[str]:
+    """How the added rows' labels differ from the source data's: class shares, or mean and spread."""
+    if added.empty:
+        return []
+    if not TASKS[task].has_classes:
+        numbers, before = pd.to_numeric(added, errors="coerce"), pd.to_numeric(reference, errors="coerce")
+        mean = f"target mean {numbers.mean():.4g} (source data {before.mean():.4g})"
+        return [f"{mean}, standard deviation {numbers.std():.4g} ({before.std():.4g})"]
+    shares, before = added.astype(str).value_counts(normalize=True), reference.astype(str).value_counts(normalize=True)
+    return [
+        f"`{label}`: {100 * shares.get(label, 0.0):.1f}% of the added rows (source data {100 * before.get(label, 0.0):.1f}%)"
+        for label in sorted(set(shares.index) | set(before.index))
+    ]
+
+
+def account(result: dict[str, Any]) -> str:
+    """The harvest's section of the monitoring summary (the retraining pull request's body)."""
+    labels = result["labels"]
+    added = (
+        f"- added {result['added']} labelled production row(s) to `{result['file']}` ({result['duplicates']} "
+        "already known), for train only: the holdout the gate scores on is unchanged"
     )
-    if not found:
-        raise UserError(f"could not point ingest.source in {params} at {path}: set it by hand, then harvest again")
-    params.write_text(pointed)
-    log.info("ingest.source now reads %s (the bundled dataset, written out) in %s", path, params)
-    return path
+    left_out = (
+        f"- labels: {labels['trusted']} trusted; left out: {labels['conflicts']} with conflicting labels, "
+        f"{labels['untrusted']} from an unverified source"
+    )
+    lines = [SECTION, "", added, left_out]
+    if result.get("validation"):
+        lines.append(f"- the source data with every harvested row meets the suite: {result['validation']} expectations")
+    if result["shift"]:
+        lines += ["- label shift of the added rows:", *(f"  - {line}" for line in result["shift"])]
+    return "\n".join(lines) + "\n"
 
 
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+def publish(text: str, folder: Path = REPORT) -> None:
+    """harvest.md, and the same section in summary.md (replacing an earlier harvest's) when monitor wrote one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "harvest.md").write_text(text)
+    summary = folder / "summary.md"
+    if summary.exists():
+        body = summary.read_text()
+        body = body[: body.index(SECTION)].rstrip() if SECTION in body else body.rstrip()
+        summary.write_text(f"{body}\n\n{text}")
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
         frame.to_parquet(path, index=False)
     else:
         frame.to_csv(path, index=False)
 
 
-def new_rows(existing: pd.DataFrame, harvested: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Harvested rows that are neither repeated nor already in the data (compared on ``columns``)."""
-    fresh_key = _keys(harvested, columns)
-    fresh = harvested[~fresh_key.duplicated(keep="last")]
-    fresh_key = fresh_key[fresh.index]
-    if existing.empty or fresh.empty:
-        return fresh.reset_index(drop=True)
-    return fresh[~fresh_key.isin(set(_keys(existing, columns)))].reset_index(drop=True)
-
-
-def _keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """One text key per row; numbers as floats, so 52 (an int in a CSV) and 52.0 (a served value) are equal."""
-    parts = []
-    for column in columns:
-        values = frame[column]
-        numbers = pd.to_numeric(values, errors="coerce")
-        if numbers.notna().sum() == values.notna().sum():
-            parts.append(numbers.map(lambda v: "" if pd.isna(v) else repr(float(v))))
-        else:
-            parts.append(values.map(lambda v: "" if pd.isna(v) else str(v)))
-    return pd.concat(parts, axis=1).astype(object).agg("\x1f".join, axis=1)
-
-
 def run(cfg: Config, *, since: str | None = None, dvc_add: bool = True) -> dict[str, Any]:
+    engine = database.connect(cfg.serving.resolved_db_url)
+    start = database.now() - parse_window(since) if since else None
+    labels = queries.label_counts(engine, start)
     harvested = labelled_frame(cfg, since)
-    target = cfg.ingest.target
+    target, path = cfg.ingest.target, cfg.paths.harvested
+    result: dict[str, Any] = {"file": str(path), "added": 0, "duplicates": 0, "rows": None, "labels": labels}
+    result["shift"] = []
     if harvested.empty:
-        log.info("no labelled served rows with features: nothing to harvest")
-        return {"file": None, "added": 0, "duplicates": 0, "rows": None}
-    path = external_file(cfg)
-    existing = _read(path) if path.exists() else pd.DataFrame(columns=harvested.columns)
+        log.info("no trusted labelled served rows with features: nothing to harvest (%s)", labels)
+        publish(account(result))
+        return result
+    source = sources.load(cfg.ingest)
+    before = read_table(path) if path.exists() else pd.DataFrame(columns=source.columns)
     schema = Schema.load(cfg.paths.features) if cfg.paths.features.exists() else None
     columns = [*(schema.names if schema else [c for c in harvested.columns if c != target]), target]
-    if missing := [c for c in columns if c not in existing.columns and not existing.empty]:
-        raise UserError(f"{path} has no column(s) {', '.join(missing)}: the served features do not fit it")
-    added = new_rows(existing, harvested[columns], columns)
+    if missing := [c for c in columns if c not in source.columns]:
+        raise UserError(f"{cfg.ingest.source} has no column(s) {', '.join(missing)}: the served features do not fit it")
+    if missing := [c for c in columns if c not in harvested.columns]:
+        raise UserError(f"the served rows kept no value for {', '.join(missing)}: they cannot be harvested")
+    added = new_rows(pd.concat([source[columns], before[columns]], ignore_index=True), harvested[columns], columns)
+    result |= {"duplicates": len(harvested) - len(added), "rows": len(before)}
     if added.empty:
-        log.info("all %d labelled served row(s) are already in %s: nothing to add", len(harvested), path)
-        return {"file": str(path), "added": 0, "duplicates": len(harvested), "rows": len(existing)}
-    combined = pd.concat([existing, added], ignore_index=True)
-    for column in existing.columns:  # keep the file's own types (a column of ints stays ints when it can)
-        if column in added.columns and not combined[column].isna().any():
-            with contextlib.suppress(TypeError, ValueError):
-                combined[column] = combined[column].astype(existing[column].dtype)
-    raw = combined.drop(columns=[c for c in cfg.ingest.drop_columns if c in combined.columns])
-    summary = checks.validate_frame(raw, cfg.validate_.suite)
+        log.info("all %d trusted labelled served row(s) are known already: nothing to add", len(harvested))
+        publish(account(result))
+        return result
+    after = split.keep_types(pd.concat([before[columns], added], ignore_index=True), source[columns])
+    summary = checks.validate_frame(pd.concat([source, after], ignore_index=True), cfg.validate_.suite)
     if not summary.success:
         raise checks.ValidationFailed(
             f"{path} unchanged: the harvested data fails the suite\n{explain.describe(summary)}"
         )
-    _write(combined, path)
+    _write(after, path)
     if dvc_add:
         done = subprocess.run([sys.executable, "-m", "dvc", "add", str(path)], capture_output=True, text=True)
         if done.returncode != 0:
             raise UserError(f"`dvc add {path}` failed: {done.stderr.strip() or done.stdout.strip()}")
     stats = summary.statistics
-    result = {
-        "file": str(path),
+    result |= {
         "added": len(added),
-        "duplicates": len(harvested) - len(added),
-        "rows": len(combined),
+        "rows": len(after),
         "validation": f"{stats.successful_expectations}/{stats.evaluated_expectations}",
+        "shift": label_shift(added[target], source[target], cfg.task),
     }
+    publish(account(result))
     log.info(
-        "harvested %d new labelled row(s) into %s (%d duplicate(s) skipped); %d rows, suite %s met",
+        "harvested %d new trusted labelled row(s) into %s (%d duplicate(s) skipped, %s left out); %d rows, suite %s met",
         result["added"],
         path,
         result["duplicates"],
+        f"{labels['conflicts']} conflicting and {labels['untrusted']} unverified label(s)",
         result["rows"],
         result["validation"],
     )

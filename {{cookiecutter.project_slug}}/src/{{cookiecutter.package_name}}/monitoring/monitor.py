@@ -9,7 +9,8 @@ and an MLflow run in the `monitoring` experiment tagged with the champion's vers
 - quality: the Great Expectations suite that guarded training (validate.suite), on the served inputs (its
   expectations on the feature columns: the target and table-level ones do not apply to served rows);
 - prediction drift: served predictions against the champion's predictions on the holdout;
-- live metrics: the task's metrics on the predictions that got a feedback label, per model version;
+- live metrics: the task's metrics on the predictions that got a trusted feedback label (a source that needed a
+  credential, no conflicting label: predictions/queries.labelled), per model version;
 - volume: rows by source (online/batch), model version and day;
 - decision: ``retrain`` (live register.metric worse than the champion's holdout score by more than
   monitor.max_metric_drop), ``alert`` (drift share >= monitor.drift_share, a quality failure or prediction
@@ -34,6 +35,7 @@ import pandas as pd
 from ..core.config import Config
 from ..core.schema import Schema
 from ..predictions import database, queries
+from ..tracking import runs
 from ..training import features
 from . import drift as drifts
 from . import live, quality, report
@@ -41,7 +43,7 @@ from .reference import reference
 from .window import parse_window
 
 log = logging.getLogger(__name__)
-EXPERIMENT = "monitoring"
+EXPERIMENT = runs.MONITORING_EXPERIMENT  # the monitor user may write there (tracking/server.py)
 
 
 def served_frame(inputs: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
@@ -90,6 +92,7 @@ def run(
         "live_metrics_by_version": by_version,
         "volume": live.volume(queries.window_requests(engine, start, until)),
         "sources": dict(Counter(source for source, _, _ in served)),
+        "labels": queries.label_counts(engine, start, until),  # live metrics use the trusted ones only
     }
     summary["decision"], summary["reasons"] = live.decide(summary, cfg)
     if cfg.monitor.retention_days:

@@ -1,11 +1,13 @@
 """The reference monitoring compares served data with: the champion, its own training data and the holdout.
 
 The training data is found through the champion's lineage tag (`data.train.md5` on its training run): the work
-tree's file when it has that content, else the file in DVC's cache (``dvc pull`` brings it).
+tree's file when it has that content, else the file in DVC's cache (``dvc pull`` brings it). The tag is read as data:
+anything but 32 hex digits is refused, so no tag names a path.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,11 @@ from ..core.config import Config
 from ..core.errors import UserError
 from ..core.schema import Schema
 from ..data.tables import file_md5
-from ..tracking import registry, runs
+from ..tracking import model_files, registry, runs
 from ..training import features
 
 DVC_CACHE = Path(".dvc/cache/files/md5")
+MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ def find_data(path: Path, md5: str | None, what: str) -> Path:
         if path.exists():
             return path
         raise UserError(f"{path} not found: run `dvc pull` (or make pipeline) to get the {what}")
+    if not MD5.fullmatch(md5):  # a tag is data: only a hash is looked up in the cache, never a path
+        raise UserError(f"the {what}'s lineage tag is not an md5 (32 hex digits): {md5[:100]!r}")
     if path.exists() and file_md5(path) == md5:
         return path
     cached = DVC_CACHE / md5[:2] / md5[2:]
@@ -69,7 +74,7 @@ def reference(cfg: Config) -> Reference:
     version = registry.require_champion(client, name)
     tags = _lineage(client, version.run_id or "")
     model_uri = registry.version_uri(version)
-    model = mlflow.sklearn.load_model(model_uri)
+    model = model_files.load_version(version)  # its files checked against the manifest, never unpickled
     schema = registry.version_schema(version, model_uri, model)
     train = pd.read_parquet(find_data(cfg.paths.train, tags.get("data.train.md5"), "champion's training data"))
     holdout = pd.read_parquet(find_data(cfg.paths.holdout, None, "holdout"))

@@ -11,7 +11,10 @@ PostgreSQL is tested. Two tables, and one view that joins them:
                     (online only: batch rows point back to their file), prediction, probabilities (by class)
     scored          the view an analyst reads: every prediction with its request's source, id, time and model
     feedback        ground truth that came back (POST /feedback, `feedback --input`): one label per prediction,
-                    keyed like predictions (request, row_index), so a resend replaces, never double-counts
+                    keyed like predictions (request, row_index), with its source (http, file; "unverified" for
+                    labels stored before sources were recorded) and sender (the token's fingerprint, the file)
+    feedback_conflicts  a later label for a labelled prediction that differs from the stored one: kept here,
+                    never written over it; a prediction with a conflict is left out of live metrics and harvest
 
 A prediction's id is ``<request id>:<row key>`` (``prediction_id``): the service returns it with each answer, and
 a batch row's id is its batch id and row key (the key column's value, or the row's position in the file).
@@ -47,6 +50,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -93,6 +97,11 @@ predictions = Table(
     Column("probabilities", JSON, nullable=True),
     sqlite_with_rowid=False,  # rows live in the primary-key b-tree: one write per row, not two
 )
+# Where a label came from: POST /feedback (a sender that holds FEEDBACK_TOKEN), a file stored with `make feedback`
+# (whoever reaches the serving database: the trusted side), or, for labels stored before sources were recorded,
+# when POST /feedback took labels from anyone: unverified, and never trusted.
+LABEL_HTTP, LABEL_FILE, LABEL_UNVERIFIED = "http", "file", "unverified"
+TRUSTED_LABELS = (LABEL_HTTP, LABEL_FILE)
 feedback = Table(
     "feedback",
     metadata,
@@ -100,7 +109,21 @@ feedback = Table(
     Column("row_index", Integer, primary_key=True, autoincrement=False),
     Column("label", JSON, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("sender", String(256), nullable=True),
     sqlite_with_rowid=False,
+)
+feedback_conflicts = Table(
+    "feedback_conflicts",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("request", ID, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("row_index", Integer, nullable=False),
+    Column("label", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("sender", String(256), nullable=True),
+    Index("ix_feedback_conflicts_prediction", "request", "row_index"),
 )
 scored = (
     select(
@@ -155,6 +178,7 @@ def connect(url: str) -> Engine:
             cursor.close()
 
     _refuse_another_schema(engine, url)
+    _add_label_sources(engine)
     _create_schema(engine, sqlite)
     return engine
 
@@ -229,6 +253,25 @@ def _refuse_another_schema(engine: Engine, url: str) -> None:
             f"the serving-layer database {redacted(url)} has a `{predictions.name}` table without "
             f"{', '.join(missing)} (an older layout): move it aside or point SERVING_DB_URL at a new database"
         )
+
+
+def _add_label_sources(engine: Engine) -> None:
+    """A `feedback` table from before labels had a source gets the columns, its labels marked unverified (they were
+    taken from anyone). Several processes may start at once: a column another one added meanwhile is fine."""
+    from sqlalchemy import inspect
+
+    for column, kind in (("source", f"VARCHAR(16) NOT NULL DEFAULT '{LABEL_UNVERIFIED}'"), ("sender", "VARCHAR(256)")):
+        inspector = inspect(engine)
+        if not inspector.has_table(feedback.name):
+            return
+        if column in {c["name"] for c in inspector.get_columns(feedback.name)}:
+            continue
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {feedback.name} ADD COLUMN {column} {kind}"))
+        except DBAPIError:
+            if column not in {c["name"] for c in inspect(engine).get_columns(feedback.name)}:
+                raise
 
 
 def redacted(url: str) -> str:

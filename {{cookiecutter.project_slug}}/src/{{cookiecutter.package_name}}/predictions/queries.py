@@ -1,14 +1,15 @@
 """Reads of the serving layer: counts, the summary `make serve-demo` prints, what monitoring reads for a time
-window (requests, predictions, kept features, labelled predictions), and the retention (prune)."""
+window (requests, predictions, kept features, labelled predictions: trusted labels only, and how many were not),
+and the retention (prune)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, func, select
+from sqlalchemy import Engine, String, and_, cast, exists, func, select
 
-from .database import feedback, predictions, requests, scored
+from .database import TRUSTED_LABELS, feedback, feedback_conflicts, predictions, requests, scored
 
 
 def count(engine: Engine, source: str | None = None, request_id: str | None = None) -> int:
@@ -87,25 +88,38 @@ def window_inputs(engine: Engine, since: datetime, until: datetime, limit: int) 
         return [row[0] for row in connection.execute(query)]
 
 
+def _disputed() -> Any:
+    """True for a labelled prediction that also has a conflicting label."""
+    return exists().where(
+        and_(feedback_conflicts.c.request == feedback.c.request, feedback_conflicts.c.row_index == feedback.c.row_index)
+    )
+
+
 def labelled(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
-    """Predictions that have a feedback label: ids, source, model version, features (when kept), prediction,
-    probabilities and the label."""
-    query = select(
-        requests.c.source,
-        requests.c.request_id,
-        predictions.c.row_index,
-        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
-        requests.c.created_at,
-        requests.c.model_version,
-        predictions.c.inputs,
-        predictions.c.prediction,
-        predictions.c.probabilities,
-        feedback.c.label,
-    ).select_from(
-        feedback.join(
-            predictions,
-            (feedback.c.request == predictions.c.request) & (feedback.c.row_index == predictions.c.row_index),
-        ).join(requests, predictions.c.request == requests.c.id)
+    """Predictions that have a trusted feedback label (from a source in TRUSTED_LABELS, without a conflicting
+    label): ids, source, model version, features (when kept), prediction, probabilities, the label and where it
+    came from. What live metrics and harvest read; label_counts says what was left out."""
+    query = (
+        select(
+            requests.c.source,
+            requests.c.request_id,
+            predictions.c.row_index,
+            func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
+            requests.c.created_at,
+            requests.c.model_version,
+            predictions.c.inputs,
+            predictions.c.prediction,
+            predictions.c.probabilities,
+            feedback.c.label,
+            feedback.c.source.label("label_source"),
+        )
+        .select_from(
+            feedback.join(
+                predictions,
+                (feedback.c.request == predictions.c.request) & (feedback.c.row_index == predictions.c.row_index),
+            ).join(requests, predictions.c.request == requests.c.id)
+        )
+        .where(feedback.c.source.in_(TRUSTED_LABELS), ~_disputed())
     )
     if since is not None:
         query = query.where(requests.c.created_at >= since)
@@ -115,10 +129,29 @@ def labelled(engine: Engine, since: datetime | None = None, until: datetime | No
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def label_counts(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> dict[str, int]:
+    """Labelled predictions of the window by what became of their label: ``trusted`` (what labelled() returns),
+    ``conflicts`` (a later label contradicted it: left out), ``untrusted`` (an unverified source: left out)."""
+    trusted = feedback.c.source.in_(TRUSTED_LABELS)
+    query = select(
+        func.count().filter(trusted & ~_disputed()),
+        func.count().filter(_disputed()),
+        func.count().filter(~trusted & ~_disputed()),
+    ).select_from(feedback.join(requests, feedback.c.request == requests.c.id))
+    if since is not None:
+        query = query.where(requests.c.created_at >= since)
+    if until is not None:
+        query = query.where(requests.c.created_at < until)
+    with engine.connect() as connection:
+        found = connection.execute(query).one()
+    return {"trusted": int(found[0]), "conflicts": int(found[1]), "untrusted": int(found[2])}
+
+
 def prune(engine: Engine, before: datetime) -> int:
     """Delete the requests (and their predictions and feedback) created before ``before``: the retention."""
     old = select(requests.c.id).where(requests.c.created_at < before).scalar_subquery()
     with engine.begin() as connection:
+        connection.execute(feedback_conflicts.delete().where(feedback_conflicts.c.request.in_(old)))
         connection.execute(feedback.delete().where(feedback.c.request.in_(old)))
         deleted = connection.execute(predictions.delete().where(predictions.c.request.in_(old))).rowcount
         connection.execute(requests.delete().where(requests.c.created_at < before))

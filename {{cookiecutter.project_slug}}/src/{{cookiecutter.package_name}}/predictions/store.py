@@ -1,7 +1,8 @@
 """Writes to the serving layer (schema and connection: database.py): the hot path's rows (``insert``, one
 transaction per group of requests), a batch job's `requests` row (``open_batch``: created, or found again on a
 rerun) and its scored chunks (``insert_scored``, by the fastest route the database has, with the features of the
-batch's sampled rows among them), and ground truth (``record_feedback``, by prediction id).
+batch's sampled rows among them), and ground truth (``record_feedback``, by prediction id, with its source; a
+label that contradicts the stored one is kept as a conflict, never written over it).
 
 A batch's constant columns live once in `requests`, so a scored row is three small values: that is what lets
 a batch job write about as fast as the model predicts. (request, row_index) is the primary key, which is what
@@ -20,7 +21,18 @@ from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.errors import UserError
-from .database import BATCH, Request, feedback, json_text, now, predictions, requests
+from .database import (
+    BATCH,
+    LABEL_FILE,
+    ONLINE,
+    Request,
+    feedback,
+    feedback_conflicts,
+    json_text,
+    now,
+    predictions,
+    requests,
+)
 
 
 class DuplicateRows(UserError):
@@ -247,8 +259,11 @@ def split_id(value: str) -> tuple[str, str] | None:
     return (request_id, key) if separator and request_id and key else None
 
 
-def resolve(engine: Engine, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
-    """(request or batch id, row key) -> the prediction's primary key (request, row_index), for those that exist."""
+def resolve(
+    engine: Engine, keys: Sequence[tuple[str, str]], sources: Sequence[str] = (ONLINE, BATCH)
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(request or batch id, row key) -> the prediction's primary key (request, row_index), for those that exist
+    among the requests of ``sources`` (online, batch): a prediction of another source is not found."""
     wanted: dict[str, set[str]] = {}
     for request_id, key in keys:
         wanted.setdefault(request_id, set()).add(key)
@@ -258,7 +273,7 @@ def resolve(engine: Engine, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
         names = list(wanted)
         for begin in range(0, len(names), LOOKUP_CHUNK):
             query = select(requests.c.id, requests.c.request_id).where(
-                requests.c.request_id.in_(names[begin : begin + LOOKUP_CHUNK])
+                requests.c.request_id.in_(names[begin : begin + LOOKUP_CHUNK]), requests.c.source.in_(sources)
             )
             heads.extend(connection.execute(query))
         for pk, request_id in heads:
@@ -276,41 +291,64 @@ def resolve(engine: Engine, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
     return found
 
 
-def record_feedback(engine: Engine, labels: Sequence[tuple[tuple[str, str], Any]]) -> dict[str, int]:
-    """Store one label per prediction ((request or batch id, row key), label), all or none: an unknown
-    prediction refuses the whole call (UnknownPredictions names them). Idempotent per prediction: a resend
-    replaces the label, it is never counted twice. Returns how many were new and how many replaced a label."""
+def record_feedback(
+    engine: Engine,
+    labels: Sequence[tuple[tuple[str, str], Any]],
+    *,
+    source: str = LABEL_FILE,
+    sender: str | None = None,
+    sources: Sequence[str] = (ONLINE, BATCH),
+) -> dict[str, int]:
+    """Store one label per prediction ((request or batch id, row key), label), all or none, with where it came from
+    (``source``: http, file; ``sender``: who). ``sources`` are the predictions the caller may label: POST /feedback
+    passes online only, so a batch row's id is as unknown to it as an id that does not exist. An unknown prediction
+    refuses the whole call (UnknownPredictions names them). The first label of a prediction is stored; the same
+    label again changes nothing (a resend never counts twice); a different one is kept in `feedback_conflicts`,
+    never written over the first. Returns how many were new, repeated and conflicting."""
     latest = dict(labels)  # the same id twice in one call: the last label wins
-    found = resolve(engine, list(latest))
+    found = resolve(engine, list(latest), sources)
     missing = [prediction_id(*key) for key in latest if key not in found]
     if missing:
         raise UnknownPredictions(missing)
-    rows = [
-        {"request": found[key][0], "row_index": found[key][1], "label": label, "received_at": now()}
-        for key, label in latest.items()
-    ]
+    received = now()
+    wanted = {found[key]: label for key, label in latest.items()}
     with engine.begin() as connection:
-        before: set[Any] = set()
-        by_request: dict[int, list[int]] = {}
-        for row in rows:
-            by_request.setdefault(row["request"], []).append(row["row_index"])
-        for request, positions in by_request.items():
-            for begin in range(0, len(positions), LOOKUP_CHUNK):
-                query = select(feedback.c.request, feedback.c.row_index).where(
-                    feedback.c.request == request, feedback.c.row_index.in_(positions[begin : begin + LOOKUP_CHUNK])
-                )
-                before.update(map(tuple, connection.execute(query)))
-        if before:
-            for request, positions in by_request.items():
-                old = [p for p in positions if (request, p) in before]
-                for begin in range(0, len(old), LOOKUP_CHUNK):
-                    connection.execute(
-                        feedback.delete().where(
-                            feedback.c.request == request, feedback.c.row_index.in_(old[begin : begin + LOOKUP_CHUNK])
-                        )
-                    )
-        connection.execute(feedback.insert(), rows)
-    return {"received": len(labels), "new": len(rows) - len(before), "replaced": len(before)}
+        stored = _stored_labels(connection, feedback, list(wanted))
+        disputed = _stored_labels(connection, feedback_conflicts, [k for k in wanted if k in stored])
+        new, conflicts, repeated = [], [], 0
+        for (request, row_index), label in wanted.items():
+            row = {"request": request, "row_index": row_index, "label": label, "received_at": received}
+            row |= {"source": source, "sender": (sender or "")[:256] or None}
+            text = json_text(label)
+            if (request, row_index) not in stored:
+                new.append(row)
+            elif text in stored[request, row_index] or text in disputed.get((request, row_index), set()):
+                repeated += 1
+            else:
+                conflicts.append(row)
+        if new:
+            connection.execute(feedback.insert(), new)
+        if conflicts:
+            connection.execute(feedback_conflicts.insert(), conflicts)
+    return {"received": len(labels), "new": len(new), "repeated": repeated, "conflicts": len(conflicts)}
+
+
+def _stored_labels(
+    connection: Connection, table: Any, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], set[str]]:
+    """(request, row_index) -> the JSON text of each label ``table`` holds for it."""
+    found: dict[tuple[int, int], set[str]] = {}
+    by_request: dict[int, list[int]] = {}
+    for request, row_index in keys:
+        by_request.setdefault(request, []).append(row_index)
+    for request, positions in by_request.items():
+        for begin in range(0, len(positions), LOOKUP_CHUNK):
+            query = select(table.c.row_index, table.c.label).where(
+                table.c.request == request, table.c.row_index.in_(positions[begin : begin + LOOKUP_CHUNK])
+            )
+            for row_index, label in connection.execute(query):
+                found.setdefault((request, row_index), set()).add(json_text(label))
+    return found
 
 
 def _keep_inputs(connection: Connection, request: Request, inputs: Mapping[int, dict[str, Any]]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..core import environment
-from .mlflow_folder import SAFE_LOADER
+from ..tracking.model_files import SAFE_LOADER
 
 MODEL_YAML = "model.yaml"
 LATEST = "latest"

@@ -5,7 +5,9 @@ and loaded: ``champion(cfg)`` is the one way the service's tools and the batch j
 (core/schema.Schema.to_dict, from the `features.json` artifact register logged in the version's run); moving
 `champion` in the registry and importing again is all it takes to serve another version (or to roll back).
 The ONNX export register logged beside the scikit-learn model comes along when its parity held (tag
-``onnx.parity`` = held): model.py then serves it with onnxruntime.
+``onnx.parity`` = held): model.py then serves it with onnxruntime. Each folder is checked against the sha256 manifest
+register recorded on the version before the import is committed, and the manifests go into the stored model's
+metadata (``files``), which model.load checks again before it opens anything (tracking/model_files.py).
 
 When the store's latest already is the champion, neither step imports MLflow: the registry's alias is read
 directly (tracking/aliases.py), and ``champion()`` reads the store's folder without BentoML (bento_folder.py).
@@ -15,17 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..core import environment
 from ..core.config import Config
 from ..core.schema import Schema
-from ..tracking import aliases, registry, runs
+from ..tracking import aliases, model_files, registry, runs
 from . import bento_folder
-from .model import MLFLOW_FOLDER, ONNX_FOLDER, ServedModel, load
+from .model import FILES, MLFLOW_FOLDER, ONNX_FOLDER, ServedModel, load
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +53,6 @@ def _metadata(schema: Schema, version: Any, model_uri: str) -> dict[str, Any]:
     }
 
 
-def _download(uri: str, destination: Path) -> None:
-    """An MLflow model's folder (``models:/...``) copied to ``destination``."""
-    import mlflow
-
-    scratch = tempfile.mkdtemp(dir=destination.parent)
-    try:  # a models:/ download may hand back the scratch folder itself: move what it returns, then tidy up
-        shutil.move(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch), destination)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def _stored(cfg: Config, version: str | None) -> Any | None:
     """The champion (``version``, read without MLflow), when the BentoML store has it as its latest already; None
     when it is not there, or when only the MLflow client can tell (``version`` None)."""
@@ -76,7 +65,7 @@ def _stored(cfg: Config, version: str | None) -> Any | None:
         stored, latest = bentoml.models.get(tag), bentoml.models.get(f"{tag.name}:latest")
     except bentoml.exceptions.NotFound:
         return None
-    return stored if latest.tag == stored.tag else None
+    return stored if latest.tag == stored.tag and FILES in stored.info.metadata else None
 
 
 def import_champion(cfg: Config) -> Any:
@@ -105,20 +94,21 @@ def _import(cfg: Config, known: str | None) -> Any:
         stored = None
     if stored is not None:
         latest = bentoml.models.get(f"{tag.name}:latest")
-        if latest.tag == stored.tag:
+        if latest.tag == stored.tag and FILES in stored.info.metadata:
             return stored
-        bentoml.models.delete(tag)  # a rollback: import it again so it becomes the latest
+        bentoml.models.delete(tag)  # a rollback (import it again so it becomes the latest), or imported unchecked
     model_uri = registry.version_uri(version)
     metadata = _metadata(registry.version_schema(version, model_uri), version, model_uri)
     with_onnx = metadata["onnx"]["parity"] == "held" and bool(metadata["onnx"]["source"])
+    metadata[FILES] = model_files.version_manifests(version, MLFLOW_FOLDER, ONNX_FOLDER if with_onnx else None)
     with bentoml.models.create(
         tag,
         labels={"registry_alias": aliases.CHAMPION, "registered_version": str(version.version)},
         metadata=metadata,
-    ) as stored:
-        _download(model_uri, Path(stored.path_of(MLFLOW_FOLDER)))
+    ) as stored:  # an exception inside (a file that does not match its manifest) leaves nothing in the store
+        model_files.fetch_version(version, Path(stored.path_of(MLFLOW_FOLDER)))
         if with_onnx:
-            _download(metadata["onnx"]["source"], Path(stored.path_of(ONNX_FOLDER)))
+            model_files.fetch_onnx(version, Path(stored.path_of(ONNX_FOLDER)))
     log.info(
         "imported %s v%s (champion) into the BentoML store as %s (%s)",
         name,
@@ -134,4 +124,5 @@ def champion(cfg: Config) -> ServedModel:
     latest (neither MLflow nor BentoML imported), else imported into the store first."""
     version = aliases.champion_version(cfg.tracking)
     stored = None if version is None else bento_folder.latest(store_name(cfg.tracking.model_name), f"v{version}")
-    return load(stored) if stored is not None else load(_import(cfg, version))
+    current = stored is not None and FILES in stored.info.metadata  # else imported unchecked: import it again
+    return load(stored) if current else load(_import(cfg, version))

@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import html
 import json
-import math
-from pathlib import Path
 from typing import Any
 
 from .asgi import MAX_BODY_BYTES
-from .model import MLFLOW_FOLDER
+from .model import stored_schema
 from .records import MAX_RECORDS
 
 
 def example_request(stored: Any) -> dict[str, Any]:
-    """A real request body for the docs page: the first row of the training data ``stored`` (a model in the BentoML
-    store) was logged with."""
-    path = Path(stored.path_of(MLFLOW_FOLDER)) / "input_example.json"
-    try:
-        example = json.loads(path.read_text())
-        row = _finite(dict(zip(example["columns"], example["data"][0], strict=True)))  # missing: null, as JSON has
-    except (OSError, ValueError, KeyError, IndexError):  # a model logged without an example: the docs go without
-        return {}
-    return {"records": [row]}
+    """A made-up request body for the docs page, from the schema of ``stored`` (a model in the BentoML store)
+    alone: 0.0 for each number, null (missing, imputed as in training) for each text feature. Never a row of the
+    training data, which the docs page would publish to anyone who can reach it."""
+    schema = stored_schema(stored)
+    return {"records": [{f.name: (0.0 if f.kind == "numeric" else None) for f in schema.features}]}
 
 
 DOCS_PAGE = """<!DOCTYPE html>
@@ -55,15 +49,16 @@ ERRORS = {
 
 
 def openapi_document(spec: dict[str, Any], version: str, example: dict[str, Any]) -> dict[str, Any]:
-    """BentoML's OpenAPI spec made true for this service: its version, every status /predict answers, a real example.
+    """BentoML's OpenAPI spec made true for this service: its version, every status /predict answers, an example.
 
     BentoML's own description (badges and links loaded from other hosts) gives way to the service's.
     """
     spec = json.loads(json.dumps(spec))
     description = (
         f"Predictions from the MLflow registry's `champion`. `POST /predict` takes 1..{MAX_RECORDS} records (the "
-        "example is a real training row) and answers one prediction per record; every answer is stored in the "
-        "serving layer. Health: `/livez`, `/readyz`; Prometheus metrics: `/metrics`."
+        "example is made up, not a training row) and answers one prediction per record; every answer is stored in "
+        "the serving layer. `POST /feedback` takes true labels with the feedback token (`Authorization: Bearer`). "
+        "Health: `/livez`, `/readyz`; Prometheus metrics: `/metrics` (this machine, or the metrics token)."
     )
     spec["info"] |= {"version": version, "description": description}
     spec["info"].pop("contact", None)
@@ -106,7 +101,3 @@ class DocsPage:
         headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def _finite(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}

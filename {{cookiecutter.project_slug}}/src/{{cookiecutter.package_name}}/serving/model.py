@@ -2,7 +2,9 @@
 
 It runs on onnxruntime when the stored model has an ONNX export whose parity held at registration
 (training/onnx_export.py) and onnxruntime is installed, else on the scikit-learn pipeline; ``runtime_name`` says which,
-and loading logs it.
+and loading logs it. Before anything is opened, every file of the stored model is checked against the sha256
+manifests its metadata carries (``files``: the ones register recorded on the version, champion.py), and the
+scikit-learn model is rebuilt by skops with the trusted types in code, never unpickled (tracking/model_files.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from ..core.metrics import TASKS
 from ..core.schema import Schema
+from ..tracking import model_files
 from .runtime import ONNX, SKLEARN, OnnxRuntime, SklearnRuntime, columns_of, columns_of_rows
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 MLFLOW_FOLDER = "mlflow_model"  # the MLflow (scikit-learn) model inside a stored model
 ONNX_FOLDER = "onnx_model"  # the MLflow ONNX model beside it, when its parity held (champion.py)
 ONNX_FILE = "model.onnx"  # MLflow's onnx flavour keeps the model in this file
+FILES = "files"  # the stored model's metadata: folder -> its sha256 manifest (tracking/model_files.py)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ def load(stored: Any, runtime: str | None = None) -> ServedModel:
     meta = stored.info.metadata
     schema = stored_schema(stored)
     name, version = meta["registered_model"], meta["registered_version"]
+    check_files(stored)
     chosen = runtime or _plan(stored)
     why = "" if chosen == ONNX else _why_not_onnx(stored, forced=runtime is not None)
     exported = onnx_path(stored)
@@ -110,12 +115,27 @@ def load(stored: Any, runtime: str | None = None) -> ServedModel:
             log.info("%s v%s runs on onnxruntime (ONNX export, parity held at registration)", name, version)
             _LOADED[str(stored.tag)] = ONNX
             return served
-    from .mlflow_folder import load_sklearn  # no MLflow import for the skops models train logs
-
-    model = load_sklearn(stored.path_of(MLFLOW_FOLDER))
+    model = model_files.load_sklearn(Path(stored.path_of(MLFLOW_FOLDER)))
     log.info("%s v%s runs on scikit-learn (%s)", name, version, why)
     _LOADED[str(stored.tag)] = SKLEARN
     return ServedModel(SklearnRuntime(model, schema), schema, name, version)
+
+
+def check_files(stored: Any) -> None:
+    """Refuse a stored model whose folders differ from the manifests in its metadata (or that has none)."""
+    meta = stored.info.metadata
+    what = f"{meta['registered_model']} v{meta['registered_version']} in the BentoML store ({stored.tag})"
+    manifests = meta.get(FILES)
+    if not isinstance(manifests, dict) or MLFLOW_FOLDER not in manifests:
+        raise model_files.UntrustedModel(
+            f"{what} carries no sha256 manifest (imported by an older version of this project): import it again "
+            f"(python -m {__package__.split('.')[0]} import-model)"
+        )
+    for folder in (MLFLOW_FOLDER, ONNX_FOLDER):
+        if folder in manifests:
+            model_files.check(Path(stored.path_of(folder)), manifests[folder], f"{what}, {folder}")
+        elif folder != ONNX_FOLDER or Path(stored.path_of(folder)).exists():
+            raise model_files.ModelFilesChanged(f"{what}: {folder} has no manifest; refusing to load it")
 
 
 def _why_not_onnx(stored: Any, *, forced: bool) -> str:

@@ -82,6 +82,10 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackResult(BaseModel):
+    """What became of the labels: stored (new), already stored (repeated), or contradicting a stored label (kept
+    apart as conflicts: the prediction is left out of live metrics and harvest)."""
+
     received: int
     new: int
-    replaced: int
+    repeated: int
+    conflicts: int

@@ -3,7 +3,7 @@
 ``make serve`` imports the registry's `champion` into the project's BentoML store and starts this service on
 127.0.0.1:3000 (``make serve PORT=8080``). The request schema is built from the served model's own feature
 schema when this module is imported, so it is typed (and shown on the docs page at / and /docs, spec at
-/docs.json, with a real training row as the example) without templating.
+/docs.json, with a made-up example record, never a training row) without templating.
 
 - ``POST /predict`` ``{"records": [{feature: value, ...}, ...]}`` (1..MAX_RECORDS records) returns one answer
   per record: prediction, class probabilities (classification), model name and version, request id.
@@ -11,9 +11,14 @@ schema when this module is imported, so it is typed (and shown on the docs page 
 - Bad input is a 4xx with a JSON body naming the field and the problem, never a 500: missing or unknown
   fields, wrong types, NaN/infinity, an empty list, a body that is not JSON (400), a body over MAX_BODY_BYTES (413).
 - Each answer carries ``id``, the prediction's stable id (``<request id>:<position>``); ``POST /feedback``
-  ``{"items": [{"id": ..., "label": ...}, ...]}`` stores the true labels (ground truth) in the serving layer's
-  `feedback` table, one per prediction (a resend replaces, never double-counts). An unknown id or a label of the
-  wrong type or class is a 4xx naming each offending id; nothing of that call is stored.
+  ``{"items": [{"id": ..., "label": ...}, ...]}`` with ``Authorization: Bearer <FEEDBACK_TOKEN>`` stores the true
+  labels (ground truth) in the serving layer's `feedback` table, one per prediction, with the token's fingerprint
+  as sender (a resend never counts twice; a different label is kept as a conflict, not written over the first).
+  Without FEEDBACK_TOKEN the endpoint is disabled (403), never open (serving/credentials.py). Online predictions
+  only: a batch row's id is answered like an id that does not exist (batch rows are labelled by `make feedback`).
+  An unknown id or a label of the wrong type or class is a 4xx naming each offending id; nothing of that call is
+  stored.
+- ``GET /metrics`` (Prometheus) answers this machine only, or a scraper with METRICS_TOKEN.
 - ``GET /livez``, ``/readyz`` (BentoML's): liveness and readiness.
 - Acknowledged means stored: an answer leaves only once its rows are committed to the serving layer
   (``Acknowledge`` holds it; predictions/writer.py commits everything queued in one transaction, so concurrent requests
@@ -38,6 +43,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 import bentoml
@@ -48,10 +54,11 @@ from ..core.errors import UserError
 from ..core.gate import schema_change
 from ..predictions import database, store, writer
 from ..predictions.labels import check_labels
+from . import credentials
 from .asgi import MAX_BODY_BYTES, PENDING, TICKET, Acknowledge, BodyLimit, forget, quiet_client_errors
 from .champion import import_champion, store_name
 from .docs_page import DocsPage, example_request, openapi_document
-from .model import load, planned_runtime, stored_schema
+from .model import check_files, load, planned_runtime, stored_schema
 from .records import (
     FIRST_RECORDS,
     MAX_RECORDS,
@@ -73,6 +80,8 @@ WRITE_RETRY_S = 10.0  # a failed commit is retried this long (the database resta
 WORKERS = int(os.environ.get("SERVING_WORKERS") or 2)  # processes, each with its model and adaptive batching
 
 CONFIG = config.load()
+FEEDBACK_TOKENS = credentials.Tokens.from_env("FEEDBACK_TOKEN")  # none: POST /feedback is disabled
+METRICS_TOKENS = credentials.Tokens.from_env("METRICS_TOKEN")  # none: /metrics answers this machine only
 MODEL_TAG = f"{store_name(CONFIG.tracking.model_name)}:latest"
 try:
     STORED = bentoml.models.get(MODEL_TAG)
@@ -81,6 +90,7 @@ except bentoml.exceptions.NotFound:
         f"{MODEL_TAG} is not in the BentoML store: run `python -m {__package__.split('.')[0]} import-model` "
         "(make serve does) with the same BENTOML_HOME"
     ) from None
+check_files(STORED)  # also when `bentoml build` imports this module: a changed file never goes into a Bento
 SCHEMA = stored_schema(STORED)
 
 
@@ -253,13 +263,18 @@ class Predictor:
         return cast("list[Prediction]", answers)
 
     @bentoml.api(input_spec=FeedbackRequest)
-    def feedback(self, items: list[FeedbackItem]) -> FeedbackResult:
-        """True labels for served predictions (online ids from /predict, batch rows as ``<batch id>:<row key>``)."""
+    def feedback(self, items: list[FeedbackItem], ctx: bentoml.Context) -> FeedbackResult:
+        """True labels for served predictions (the ids /predict answered), with the feedback token."""
+        sender = FEEDBACK_TOKENS.sender(ctx.request.headers.get("authorization"))
+        if sender is None:  # credentials.Guard refuses these before the body is read; never stored without a token
+            raise bentoml.exceptions.BentoMLException(credentials.FEEDBACK_HELP, error_code=HTTPStatus.UNAUTHORIZED)
         labels, problems = check_labels([(item.id, item.label) for item in items], self.served.schema, strict=True)
         if problems:
             raise bentoml.exceptions.InvalidArgument("; ".join(problems))
-        try:  # an answered prediction is already stored: an unknown id is unknown
-            counts = store.record_feedback(self.engine, labels)
+        try:  # an answered prediction is already stored: an unknown id is unknown, and so is a batch row's
+            counts = store.record_feedback(
+                self.engine, labels, source=database.LABEL_HTTP, sender=sender, sources=(database.ONLINE,)
+            )
         except store.UnknownPredictions as error:
             raise bentoml.exceptions.NotFound(str(error)) from None
         return FeedbackResult(**counts)
@@ -283,6 +298,7 @@ def _document() -> dict[str, Any]:
 
 # mypy does not apply class decorators (python/mypy#3135): bentoml.service has made Predictor a bentoml.Service.
 SERVICE = cast("bentoml.Service[Predictor]", Predictor)
+SERVICE.add_asgi_middleware(credentials.Guard, feedback=FEEDBACK_TOKENS, metrics=METRICS_TOKENS)
 SERVICE.add_asgi_middleware(Acknowledge)
 SERVICE.add_asgi_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 SERVICE.add_asgi_middleware(DocsPage, title=f"{CONFIG.tracking.model_name} prediction service", document=_document)

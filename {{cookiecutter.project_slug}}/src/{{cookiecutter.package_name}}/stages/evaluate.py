@@ -17,7 +17,7 @@ from ..core.config import Config
 from ..core.metrics import TASKS
 from ..core.reports import Candidate, HoldoutMetrics, Prepared
 from ..core.schema import Schema
-from ..tracking import runs
+from ..tracking import model_files, provenance, runs
 from ..training import evaluation, features, figures
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ def run(cfg: Config) -> HoldoutMetrics:
     X, y = features.conform(test, schema), test[schema.target]
     client = runs.configure(cfg.tracking)
 
-    model = mlflow.sklearn.load_model(candidate.model_uri)
+    provenance.check_candidate(client, candidate, runs.experiment_name(cfg.tracking))  # before anything loads it
+    model = model_files.load_logged(candidate.model_uri)
     found, outputs = evaluation.score(model, X, y, schema)
     classes = np.asarray(model.classes_) if TASKS[schema.task].has_classes else None
     report = HoldoutMetrics(

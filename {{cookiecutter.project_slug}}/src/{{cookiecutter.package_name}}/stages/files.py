@@ -26,7 +26,9 @@ class Files:
 STAGES = {
     "ingest": Files(writes=("raw",)),
     "validate": Files(reads=("raw",), writes=("validation",)),
-    "prepare": Files(reads=("raw",), writes=("train", "holdout", "features", "prepared")),
+    # prepare also reads paths.harvested when it is there: a file under `external`, which is always there (a dep
+    # on the file itself would fail the pipeline until the first harvest)
+    "prepare": Files(reads=("raw",), uses=("external",), writes=("train", "holdout", "features", "prepared")),
     "train": Files(reads=("train", "features"), uses=("validation",), writes=("candidate",)),
     "evaluate": Files(
         reads=("train", "holdout", "features", "candidate"),

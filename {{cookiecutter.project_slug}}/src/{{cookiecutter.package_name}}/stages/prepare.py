@@ -1,4 +1,6 @@
 """prepare: remove exact duplicate rows, then split the validated data with a fixed seed; the holdout is for evaluate.
+The harvested rows (paths.harvested, under paths.external: make harvest writes them) join train only, so the
+holdout stays frozen whatever a harvest adds (data/split.py).
 
 Writes the two splits, the feature schema (features.json) and the row counts (reports/prepare.json, which evaluate
 logs to the candidate's MLflow run).
@@ -14,6 +16,7 @@ from ..core.config import Config
 from ..core.reports import Prepared
 from ..core.schema import Schema
 from ..data import split
+from ..data.tables import read_table
 from ..training import features
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,10 @@ def run(cfg: Config) -> Schema:
     train, test = split.split(
         unique, cfg.ingest.target, test_size=cfg.prepare.test_size, seed=cfg.prepare.seed, stratify=cfg.prepare.stratify
     )
+    harvested = 0
+    if paths.harvested.exists():  # under paths.external, which dvc.yaml lists as this stage's dep
+        train, harvested = split.add_harvested(train, test, read_table(paths.harvested), cfg.ingest.target)
+        log.info("added %d harvested row(s) from %s to train (the holdout never takes any)", harvested, paths.harvested)
     schema = features.infer(train, cfg.ingest.target, cfg.task)
     for path in (paths.train, paths.holdout, paths.features):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,9 +48,10 @@ def run(cfg: Config) -> Schema:
     Prepared(
         rows_in=len(frame),
         duplicates_removed=duplicates,
-        missing_target_removed=len(unique) - len(train) - len(test),
+        missing_target_removed=len(unique) - (len(train) - harvested) - len(test),
         train_rows=len(train),
         holdout_rows=len(test),
+        harvested_rows=harvested,
     ).save(paths.prepared)
     log.info(
         "split %d rows (%d duplicate(s) removed): %d train, %d holdout; %d numeric and %d categorical features",

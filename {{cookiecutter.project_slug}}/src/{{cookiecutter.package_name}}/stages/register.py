@@ -5,7 +5,9 @@ and onto the version as tags (``gate.decision``, ``gate.reasons``, and ``gate.sc
 features or task differ from the champion's). A fair rejection is an outcome, not an error: the stage exits 0 with
 ``"promoted": false`` (train.yml stays green); the pull-request check (``make review``) fails on it.
 
-Each new version also gets its fast path, the ONNX export (training/onnx_logging.py).
+Each new version also gets its fast path, the ONNX export (training/onnx_logging.py), and, before any alias moves
+to it, the sha256 manifest of its model folders and its feature schema as tags (tracking/model_files.py): what every
+later load checks. Only a candidate that this job's own train stage logged is registered (tracking/provenance.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..core.config import Config
 from ..core.gate import Check, Decision, check_floor_scale, decide
 from ..core.reports import Candidate, HoldoutMetrics, OnnxOutcome, Registration
 from ..core.schema import Schema
-from ..tracking import aliases, registry, runs
+from ..tracking import aliases, model_files, provenance, registry, runs
 from ..training import onnx_logging
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ def run(cfg: Config) -> Registration:
     client = runs.configure(cfg.tracking)
     name, metric = cfg.tracking.model_name, cfg.register_.metric
 
+    provenance.check_candidate(client, candidate, cfg.tracking.experiment)  # not MLFLOW_EXPERIMENT_NAME's
     version = registry.version_for_model(client, name, candidate.model_uri)
     if version is None:
         version = mlflow.register_model(candidate.model_uri, name, tags={"run_id": candidate.run_id})
@@ -42,6 +45,9 @@ def run(cfg: Config) -> Registration:
         schema = Schema.load(cfg.paths.features)
         holdout_rows = pd.read_parquet(cfg.paths.holdout)
         onnx_tags = onnx_logging.export_onnx(client, name, version, candidate, schema, holdout_rows)
+    if model_files.MODEL_TAG not in onnx_tags:  # once per version, before any alias points at it
+        model_files.record(client, version, candidate.model_uri, onnx_tags.get("onnx.model_uri"))
+        registry.record_schema(client, version, Schema.load(cfg.paths.features))
     before = registry.champion(client, name)
     client.set_registered_model_alias(name, aliases.CHALLENGER, version.version)
 

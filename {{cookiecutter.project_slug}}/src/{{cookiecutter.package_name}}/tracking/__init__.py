@@ -1,6 +1,7 @@
 """tracking: MLflow. Runs and their lineage (runs.py), the model registry and its one champion lookup
-(registry.py), the registry's aliases read without MLflow (aliases.py), and the team's server (server.py, imported
-by its commands only). No module here imports MLflow at import time: each function does when it runs.
+(registry.py), the registry's aliases read without MLflow (aliases.py), a model's files checked against the
+manifest recorded at registration and opened without pickle (model_files.py), where a candidate came from
+(provenance.py), and the team's server (server.py, imported by its commands only). No module here imports MLflow at import time: each function does when it runs.
 """
 
 from .aliases import CHALLENGER, CHAMPION

@@ -7,6 +7,7 @@ Importing this module does not import MLflow: each function imports it when it r
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SCHEMA_ARTIFACT = "features.json"  # the feature schema register logs in each registered version's run
+SCHEMA_TAG = "features"  # ... and sets on the version (the one serving and monitoring read)
 
 
 def champion(client: MlflowClient, model_name: str) -> ModelVersion | None:
@@ -82,18 +84,54 @@ def describe_version(client: MlflowClient, model_name: str, version: str, decisi
     return text
 
 
+def record_schema(client: MlflowClient, version: ModelVersion, schema: Schema) -> None:
+    """register's step: the feature schema onto the version as its `features` tag, which only a user that may edit
+    the registered model can set (the run's `features.json` artifact is for people to read)."""
+    client.set_model_version_tag(version.name, version.version, SCHEMA_TAG, json.dumps(schema.to_dict()))
+
+
 def version_schema(version: ModelVersion, model_uri: str, model: Any = None) -> Schema:
-    """A registered version's feature schema: the `features.json` artifact register logged in its run
-    (Schema.to_dict), or, for a version registered before that, rebuilt from the model's signature."""
+    """A registered version's feature schema: its `features` tag (record_schema); for a version registered before
+    that tag, the `features.json` artifact register logged in its run, or else the model's signature."""
     import mlflow
 
+    if SCHEMA_TAG in (version.tags or {}):
+        return Schema.from_dict(json.loads(version.tags[SCHEMA_TAG]))
     if version.run_id:
         try:
             return Schema.from_dict(mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{SCHEMA_ARTIFACT}"))
         except Exception as error:  # not there (an older version) or unreadable
             log.debug("no %s in run %s (%s): schema from the signature", SCHEMA_ARTIFACT, version.run_id, error)
     signature = mlflow.models.get_model_info(model_uri).signature
-    return from_signature(signature, model if model is not None else mlflow.sklearn.load_model(model_uri))
+    if model is None:
+        from .model_files import load_version
+
+        model = load_version(version)
+    return from_signature(signature, model)
+
+
+def record_manifests(client: MlflowClient, name: str, number: str) -> dict[str, str]:
+    """``record-manifest --version N``, the writer's one-off for a version registered before manifests were recorded:
+    its folder is opened once the way every load opens it (skops with the trusted types: a pickle or a foreign
+    type is refused), then the manifests of its folders and its schema go onto the version. It records the files
+    as they are now: check them against a copy you trust first (docs/tracking.md)."""
+    from . import model_files
+
+    version = client.get_model_version(name, number)
+    tags = version.tags or {}
+    if model_files.MODEL_TAG in tags:
+        raise UserError(f"{name} v{number} has a manifest already (tag {model_files.MODEL_TAG}): nothing to record")
+    source = version.source or ""
+    if not model_files.MODEL_ID.match(source):
+        raise UserError(f"{name} v{number} was not registered from a logged model ({source!r})")
+    with model_files.scratch() as folder:
+        model = model_files.load_sklearn(model_files.download(source, folder / "model"))
+    onnx = tags.get("onnx.model_uri") if tags.get("onnx.parity") == "held" else None
+    if onnx is not None and not model_files.MODEL_ID.match(onnx):
+        raise UserError(f"{name} v{number}: its tag onnx.model_uri is not a logged model's URI: {onnx[:200]!r}")
+    recorded = model_files.record(client, version, source, onnx)
+    record_schema(client, version, version_schema(version, version_uri(version), model))
+    return recorded
 
 
 # Serialisable promotion: two pipelines that finish at once (two runners, one registry) must end with the better

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MONITORING_EXPERIMENT = "monitoring"  # monitor's runs (monitoring/monitor.py), in an experiment of their own
 # MLflow 3's UI opens an experiment on what its kind says: GenAI traces, or (this) the runs of model training.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # The UI's own switch between its GenAI and model-training views, kept in the browser; links carry it.
@@ -46,12 +47,17 @@ def configure(tracking: Tracking) -> MlflowClient:
 
     mlflow.set_tracking_uri(tracking.resolved_uri)
     mlflow.set_registry_uri(tracking.resolved_uri)
-    experiment = mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or tracking.experiment)
+    experiment = mlflow.set_experiment(experiment_name(tracking))
     client = mlflow.MlflowClient()
     for key, value in EXPERIMENT_KIND.items():
         if experiment.tags.get(key) != value:
             client.set_experiment_tag(experiment.experiment_id, key, value)
     return client
+
+
+def experiment_name(tracking: Tracking) -> str:
+    """The experiment this job writes to: MLFLOW_EXPERIMENT_NAME when set (pull-request reviews), else the project's."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or tracking.experiment
 
 
 def run_name(family: str, data_md5: str) -> str:

@@ -2,15 +2,14 @@
 (``--artifacts-destination``: a folder here, ``s3://``, ``gs://`` or ``wasbs://`` in production, so clients never
 hold storage credentials and the backend stores only ``mlflow-artifacts:/`` URIs), and MLflow's basic-auth app.
 
-``make mlflow-server`` runs it; ``make mlflow-users`` (once, against the running server) creates the two users the
-workflows log in as (docs/tracking.md):
-
-    writer   main's jobs (train.yml): MANAGE on the experiment and the registered model: registers versions,
-             moves the aliases
-    reader   pull-request jobs (pr-review.yml): logs candidate runs to the experiment (EDIT there), and only
-             READs the registry: it can neither register a version nor move `champion`
-
-Every other user gets READ (``default_permission``); the admin (MLFLOW_AUTH_ADMIN_PASSWORD) manages users.
+``make mlflow-server`` runs it; ``make mlflow-users`` (against the running server: once, and again for each
+rotation) creates one user per consumer, the identities the workflows and deployments sign in as (CONSUMERS below;
+docs/ci.md and docs/tracking.md list the same). ``default_permission`` is NO_PERMISSIONS: a user reaches nothing it
+was not granted. On the project's experiment and registered model the writer gets MANAGE, every other consumer
+READ: with READ, MLflow refuses every write (runs, tags, artifact uploads into a run's or a logged model's folder,
+versions, aliases) with 403. The two consumers that log runs of their own get EDIT on an experiment of their own,
+which the admin creates: pull-request reviews on ``<experiment>-pull-requests``, the monitor on ``monitoring``.
+The admin (MLFLOW_AUTH_ADMIN_PASSWORD) manages users.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from ..core.config import Tracking
 from ..core.errors import UserError
+from .runs import MONITORING_EXPERIMENT
 
 log = logging.getLogger(__name__)
 AUTH_CONFIG = Path(".mlflow-server/basic_auth.ini")
@@ -35,10 +35,10 @@ class Account:
 
 
 def auth_config(path: Path, database_uri: str, admin_username: str = "admin") -> Path:
-    """The basic-auth app's settings: users in ``database_uri``, READ for anyone not granted more."""
+    """The basic-auth app's settings: users in ``database_uri``, nothing for anyone not granted more."""
     parser = configparser.ConfigParser()
     parser["mlflow"] = {
-        "default_permission": "READ",
+        "default_permission": "NO_PERMISSIONS",
         "database_uri": database_uri,
         "admin_username": admin_username,
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
@@ -115,9 +115,32 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def provision(uri: str, tracking: Tracking, admin: Account, reader: Account, writer: Account) -> dict[str, str]:
-    """Create (or keep) the reader and writer, the experiment and the registered model, and grant the permissions
-    above. Idempotent: run it again after rotating a password or on a new server."""
+@dataclass(frozen=True)
+class Consumer:
+    """One identity: its environment variables (<prefix>_USERNAME, <prefix>_PASSWORD), its default user name, its
+    permission on the project's experiment and registered model, and the experiment of its own it may write to."""
+
+    prefix: str
+    username: str
+    project: str
+    own_experiment: str | None = None
+
+
+PULL_REQUESTS = "{experiment}-pull-requests"  # pr-review.yml's MLFLOW_EXPERIMENT_NAME
+CONSUMERS = (
+    Consumer("MLFLOW_WRITER", "writer", "MANAGE"),  # train.yml on main: logs, registers, moves the aliases
+    Consumer("MLFLOW_PR_REVIEW", "pr-review", "READ", PULL_REQUESTS),  # pr-review.yml: reads main, logs its own
+    Consumer("MLFLOW_BATCH", "batch", "READ"),  # batch.yml and the Spark job
+    Consumer("MLFLOW_MONITOR", "monitor", "READ", MONITORING_EXPERIMENT),  # monitor.yml
+    Consumer("MLFLOW_RELEASE", "release", "READ"),  # release.yml
+    Consumer("MLFLOW_SERVING", "serving", "READ"),  # the service (deploy/k8s)
+)
+
+
+def provision(uri: str, tracking: Tracking, admin: Account, accounts: dict[Consumer, Account]) -> dict[str, object]:
+    """Create (or keep) the experiments and the registered model, create each consumer in ``accounts`` (or set its
+    password: a rotation) and set its permissions to CONSUMERS'. Idempotent: run it again on a new server, after a
+    rotation, or to put a permission changed by hand back."""
     from mlflow.exceptions import MlflowException
     from mlflow.server import get_app_client
     from mlflow.server.auth.permissions import RESOURCE_TYPE_EXPERIMENT, RESOURCE_TYPE_REGISTERED_MODEL
@@ -125,7 +148,7 @@ def provision(uri: str, tracking: Tracking, admin: Account, reader: Account, wri
 
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = admin.username, admin.password
     users = get_app_client("basic-auth", tracking_uri=uri)
-    for account in (reader, writer):
+    for account in accounts.values():
         try:
             users.create_user(account.username, account.password)
         except MlflowException as error:
@@ -133,19 +156,26 @@ def provision(uri: str, tracking: Tracking, admin: Account, reader: Account, wri
                 raise
             users.update_user_password(account.username, account.password)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    experiment = client.get_experiment_by_name(tracking.experiment)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(tracking.experiment)
+
+    def experiment_id(name: str) -> str:
+        found = client.get_experiment_by_name(name)
+        return found.experiment_id if found else client.create_experiment(name)
+
+    project = experiment_id(tracking.experiment)
     try:
         client.create_registered_model(tracking.model_name)
     except MlflowException as error:
         if not _exists(error):
             raise
-    grants = [
-        (writer.username, RESOURCE_TYPE_EXPERIMENT, experiment_id, "MANAGE"),
-        (writer.username, RESOURCE_TYPE_REGISTERED_MODEL, tracking.model_name, "MANAGE"),
-        (reader.username, RESOURCE_TYPE_EXPERIMENT, experiment_id, "EDIT"),
-        (reader.username, RESOURCE_TYPE_REGISTERED_MODEL, tracking.model_name, "READ"),
-    ]
+    grants = []
+    for consumer, account in accounts.items():
+        grants += [
+            (account.username, RESOURCE_TYPE_EXPERIMENT, project, consumer.project),
+            (account.username, RESOURCE_TYPE_REGISTERED_MODEL, tracking.model_name, consumer.project),
+        ]
+        if consumer.own_experiment:
+            own = experiment_id(consumer.own_experiment.format(experiment=tracking.experiment))
+            grants.append((account.username, RESOURCE_TYPE_EXPERIMENT, own, "EDIT"))
     for username, kind, resource, permission in grants:
         try:
             users.grant_user_permission(username, kind, resource, permission)
@@ -154,7 +184,11 @@ def provision(uri: str, tracking: Tracking, admin: Account, reader: Account, wri
                 raise
             users.revoke_user_permission(username, kind, resource)  # granted before: set it to what it must be
             users.grant_user_permission(username, kind, resource, permission)
-    return {"experiment_id": experiment_id, "model_name": tracking.model_name}
+    return {
+        "experiment_id": project,
+        "model_name": tracking.model_name,
+        "users": {account.username: consumer.project for consumer, account in accounts.items()},
+    }
 
 
 def _exists(error: Exception) -> bool:
@@ -167,3 +201,14 @@ def account(prefix: str, default_username: str) -> Account:
     if not password:
         raise UserError(f"set {prefix}_PASSWORD")
     return Account(os.environ.get(f"{prefix}_USERNAME") or default_username, password)
+
+
+def consumer_accounts() -> dict[Consumer, Account]:
+    """The consumers whose <PREFIX>_PASSWORD is set (all of them on a new server; one, to rotate its password)."""
+    found = {c: account(c.prefix, c.username) for c in CONSUMERS if os.environ.get(f"{c.prefix}_PASSWORD")}
+    if not found:
+        raise UserError(
+            "set the password of each user to create (or of the one to rotate): "
+            + ", ".join(f"{c.prefix}_PASSWORD" for c in CONSUMERS)
+        )
+    return found

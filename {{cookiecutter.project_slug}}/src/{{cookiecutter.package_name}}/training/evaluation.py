@@ -19,7 +19,7 @@ from ..core.config import Config
 from ..core.gate import schema_change
 from ..core.reports import ChampionScores
 from ..core.schema import Schema
-from ..tracking import registry
+from ..tracking import model_files, registry
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -42,15 +42,13 @@ def champion_metrics(
 ) -> ChampionScores | None:
     """The champion's metrics on this holdout; its schema change instead when it was trained on other features or
     another task; None when there is no champion yet."""
-    import mlflow
-
     version = registry.champion(client, cfg.tracking.model_name)
     if version is None:
         return None
     number = int(version.version)
     uri = registry.version_uri(version)
     try:
-        model = mlflow.sklearn.load_model(uri)
+        model = model_files.load_version(version)  # its files checked against the manifest, never unpickled
         theirs = registry.version_schema(version, uri, model)
     except Exception as error:  # a champion that cannot be loaded cannot be compared; the gate says so
         log.warning("champion version %s could not be loaded: %s", version.version, error)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..core.reports import Candidate
 from ..core.schema import Schema
-from ..tracking import registry, runs
+from ..tracking import model_files, registry, runs
 from . import features, onnx_export
 
 ONNX_RUNTIME_PACKAGES = ("onnxruntime", "onnx", "numpy")  # what the logged ONNX model needs to run
@@ -28,7 +28,7 @@ def export_onnx(
 
     from .models import threads_for  # scikit-learn's estimators, which loading the model imports anyway
 
-    model = mlflow.sklearn.load_model(candidate.model_uri)
+    model = model_files.load_logged(candidate.model_uri)
     with threads_for(len(holdout)):
         result = onnx_export.export_checked(model, schema, features.conform(holdout, schema))
     if result.parity is None:

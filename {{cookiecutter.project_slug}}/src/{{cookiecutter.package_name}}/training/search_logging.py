@@ -23,7 +23,7 @@ import pandas as pd
 from ..core.config import Config
 from ..core.reports import Candidate
 from ..core.schema import Schema
-from ..tracking import runs
+from ..tracking import model_files, runs
 from . import auto_logging, models, search
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def search_and_log(
         signature=signature,
         input_example=example,
         pip_requirements=runs.pip_requirements(),
-        skops_trusted_types=runs.skops_types(model),
+        skops_trusted_types=model_files.refuse_untrusted_types(runs.skops_types(model)),  # what loads trust
     )
     candidate = Candidate.model_validate(
         {
