@@ -72,7 +72,7 @@ def lean_clone(set_up_project: Path, tmp_path: Path) -> Path:
 def test_every_benchmark_has_a_smoke_mode_and_a_smoke_test() -> None:
     smoke_tests = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(BENCHMARKS) <= smoke_tests, f"no smoke test for {sorted(set(BENCHMARKS) - smoke_tests)}"
-    assert len(BENCHMARKS) == 12, BENCHMARKS
+    assert len(BENCHMARKS) == 13, BENCHMARKS
     for name in BENCHMARKS:
         assert "--smoke" in benchmark(name, "--help"), name
 
@@ -92,6 +92,20 @@ def test_search(default_project: Path) -> None:
     rows = table(out, "| measure | seconds | share of search |")
     assert len(rows) == 4 and numbers(rows, 1)[0] > 0
     assert "1 trials (logistic_regression)" in out
+
+
+@pytest.mark.slow
+def test_automl(default_project: Path) -> None:
+    out = benchmark("automl", "--project", str(default_project), "--smoke")
+    rows = table(out, "| table | rows x cols | method |")
+    assert [(row[0], row[2]) for row in rows] == [
+        ("breast_cancer", "auto"),
+        ("breast_cancer", "grid"),
+        ("generated", "auto"),
+        ("generated", "grid"),
+    ]
+    assert all(0.5 < float(row[4].split()[1]) <= 1 for row in rows), rows
+    assert "load average" in out
 
 
 @pytest.mark.slow

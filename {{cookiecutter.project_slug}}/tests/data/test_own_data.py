@@ -48,3 +48,15 @@ def test_a_missing_target_is_refused_before_anything_changes(tmp_path, params_fi
 
 def test_suite_names_follow_the_file() -> None:
     assert own_data.suite_name(own_data.Path("data/external/my penguins (v2).csv")) == "my_penguins_v2"
+
+
+def test_a_new_table_gets_the_auto_search_bounded_by_time(params_file) -> None:
+    changed = own_data.edit_params(
+        params_file, source="data/external/penguins.csv", target="species", task=None, drop=None, suite="penguins"
+    )
+
+    search = config.load(params_file).train.search
+    assert search.strategy == "auto" and search.max_trials is None
+    assert "train.search.strategy: 'grid' -> 'auto'" in changed
+    assert any(line.startswith("train.search.max_trials: removed") for line in changed)
+    assert "# grid (every combination)" in params_file.read_text(), "the strategy's comment is kept"

@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.core import config, metrics
 from {{ cookiecutter.package_name }}.core.metrics import TASKS
 from {{ cookiecutter.package_name }}.core.reports import Candidate
 from {{ cookiecutter.package_name }}.core.schema import Schema
-from {{ cookiecutter.package_name }}.stages import train
+from {{ cookiecutter.package_name }}.stages import evaluate, register, train
 from {{ cookiecutter.package_name }}.training import features, models
 
 from ..helpers import PATHS, run_pipeline, write_params
@@ -143,3 +143,35 @@ def test_a_failed_trial_ends_failed_and_the_search_goes_on(tmp_project, prepared
     statuses = {c.data.params["family"]: c.info.status for c in children_of(candidate.run_id)}
     assert statuses == {family: "FAILED", "dummy": "FINISHED"}
     assert mlflow.get_run(candidate.run_id).data.metrics["search_trials_failed"] == 1
+
+
+def test_an_auto_search_logs_pruned_trials_and_warm_starts_from_the_champion(tmp_project, prepared) -> None:
+    cfg = with_search(tmp_project, prepared, strategy="auto", max_trials=8, max_seconds=120, candidates=[])
+    first = train.run(cfg)
+
+    children = sorted(children_of(first.run_id), key=lambda c: c.info.start_time)
+    assert len(children) == first.trials == 8
+    states = {c.data.tags["search.state"] for c in children}
+    assert "pruned" in states and "complete" in states
+    for child in children:
+        pruned = child.data.tags["search.state"] == "pruned"
+        assert child.info.status == ("KILLED" if pruned else "FINISHED")
+        assert {"fidelity_rows", "fidelity_folds", "fit_seconds"} <= set(child.data.metrics)
+        assert (child.data.metrics["fidelity_folds"] < cfg.train.cv_folds) is pruned
+    parent = mlflow.get_run(first.run_id)
+    artifacts = {a.path for a in MlflowClient().list_artifacts(first.run_id, "search")}
+    assert {"search/history.png", "search/results.json"} <= artifacts
+    assert parent.data.metrics["search_trials_pruned"] == sum(c.data.tags["search.state"] == "pruned" for c in children)
+
+    evaluate.run(cfg)
+    register.run(cfg)  # this search's winner becomes the champion: the next search starts from its configuration
+    champion = MlflowClient().get_model_version_by_alias(cfg.tracking.model_name, "champion")
+    assert champion.run_id == first.run_id
+    again = train.run(cfg)
+
+    warm = min(children_of(again.run_id), key=lambda c: c.info.start_time)
+    best = mlflow.get_run(champion.run_id).data.params
+    assert warm.data.params["family"] == best["model.family"]
+    assert {k: v for k, v in warm.data.params.items() if k != "family"} == {
+        k.removeprefix("model."): v for k, v in best.items() if k.startswith("model.") and k != "model.family"
+    }

@@ -132,10 +132,21 @@ class Candidate(Section):
 
 
 class Search(Section):
-    strategy: Literal["grid", "random"]
-    max_trials: int = Field(gt=0)
+    # auto: Optuna over families chosen by the data and their distributions (training/auto_search.py); candidates
+    # are then not read. grid / random: the candidates' value lists.
+    strategy: Literal["auto", "grid", "random"]
+    max_trials: int | None = Field(default=None, gt=0)  # left out: as many as max_seconds allows
     max_seconds: float = Field(gt=0)
-    candidates: tuple[Candidate, ...] = Field(min_length=1)
+    candidates: tuple[Candidate, ...] = Field(default=(), validate_default=True)
+    storage: str | None = None  # auto only: an Optuna RDB URL (postgresql://...) that several runners share
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_for_lists(cls, value: tuple[Candidate, ...], info: ValidationInfo) -> tuple[Candidate, ...]:
+        strategy = info.data.get("strategy")
+        if strategy != "auto" and not value:
+            raise ValueError(f"strategy {strategy!r} needs at least one candidate (or use strategy: auto)")
+        return value
 
 
 class Train(Section):

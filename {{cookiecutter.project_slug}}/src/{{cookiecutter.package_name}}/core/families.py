@@ -10,6 +10,7 @@ LEARNS: dict[str, tuple[str, ...]] = {  # family -> the tasks it can learn
     "logistic_regression": ("classification",),
     "ridge": ("regression",),
     "random_forest": BOTH,
+    "extra_trees": BOTH,
     "hist_gradient_boosting": BOTH,
     "xgboost": BOTH,
     "dummy": BOTH,

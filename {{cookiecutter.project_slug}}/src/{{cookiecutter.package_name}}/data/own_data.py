@@ -94,6 +94,11 @@ def edit_params(
     if drop is not None or old_source != source:
         put(data["ingest"], "drop_columns", list(drop or []), "ingest.drop_columns")
     put(data["validate"], "suite", suite, "validate.suite")
+    search = data["train"]["search"]  # a new table gets a search fitted to it, not the sample's value lists
+    put(search, "strategy", "auto", "train.search.strategy")
+    if "max_trials" in search:
+        del search["max_trials"]
+        changed.append("train.search.max_trials: removed, train.search.max_seconds bounds the auto search")
     if task and task != data.get("task"):
         put(data, "task", task, "task")
         for section, key in TASK_KEYS:

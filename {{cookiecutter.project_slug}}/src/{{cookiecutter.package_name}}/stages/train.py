@@ -15,7 +15,7 @@ from ..core.reports import Candidate
 from ..core.schema import Schema
 from ..data.tables import file_md5
 from ..tracking import outages, runs
-from ..training import features, models, search, search_logging
+from ..training import auto_space, features, models, search, search_logging
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ def run(cfg: Config) -> Candidate:
     for key, why in cfg.data_defaults.items():  # the metric keys the data chose (core/config.py)
         log.info("%s: %s (set it in params.yaml to choose)", key, why)
     families = [candidate.family for candidate in cfg.train.search.candidates]
+    if cfg.train.search.strategy == "auto":
+        families = auto_space.families_for_data(cfg.task, rows=0)
     device = models.resolve_device(cfg.train.device, families)  # first: a wrong device fails before any work
     schema = Schema.load(paths.features)
     frame = pd.read_parquet(paths.train)

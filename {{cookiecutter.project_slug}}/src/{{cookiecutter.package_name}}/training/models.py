@@ -26,6 +26,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
@@ -84,6 +86,11 @@ FAMILIES: dict[str, Family] = {
     "random_forest": Family(
         lambda **p: RandomForestClassifier(**({"n_jobs": -1} | p)),
         lambda **p: RandomForestRegressor(**({"n_jobs": -1} | p)),
+        scale_inputs=False,
+    ),
+    "extra_trees": Family(
+        lambda **p: ExtraTreesClassifier(**({"n_jobs": -1} | p)),
+        lambda **p: ExtraTreesRegressor(**({"n_jobs": -1} | p)),
         scale_inputs=False,
     ),
     "hist_gradient_boosting": Family(HistGradientBoostingClassifier, HistGradientBoostingRegressor, scale_inputs=False),

@@ -48,10 +48,16 @@ class TrialResult:
     fit_seconds: float
     fold_scores: list[float] = field(default_factory=list)
     error: str | None = None  # why the trial failed; its score is then NaN and it can never be the best
+    # auto: complete (every rung), pruned (stopped by successive halving), cut (stopped by the budget) or failed;
+    # rows and folds: the fidelity it reached (its score is on those)
+    state: str = "complete"
+    rows: int | None = None
+    folds: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # auto: the Optuna parameters (a warm start enqueues them)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and math.isfinite(self.score)
+        return self.error is None and math.isfinite(self.score) and self.state == "complete"
 
 
 @dataclass
@@ -60,12 +66,22 @@ class SearchResult:
     results: list[TrialResult]
     seconds: float
     stopped_early: bool
+    # auto: seconds until the first trial ended (the worker's start and the first rung, which the budget cannot cut)
+    first_trial_seconds: float = 0.0
 
     def best(self) -> TrialResult:
-        """The trial with the best cross-validated metric; on a tie, the one that ran first."""
+        """The trial with the best cross-validated metric; on a tie, the one that ran first.
+
+        When no trial completed (an auto search whose budget ended on the lower rungs), the best of those that
+        reached the highest fidelity: their scores are on the same rows and folds.
+        """
         scored = [r for r in self.results if r.ok]
         if not scored:
-            failures = "; ".join(f"{r.trial.name}: {r.error}" for r in self.results)
+            reached = [r for r in self.results if r.error is None and math.isfinite(r.score)]
+            top = max(((r.rows or 0) * (r.folds or 0) for r in reached), default=0)
+            scored = [r for r in reached if (r.rows or 0) * (r.folds or 0) == top]
+        if not scored:
+            failures = "; ".join(f"{r.trial.name}: {r.error or r.state}" for r in self.results)
             raise UserError(f"every trial of the search failed: {failures}")
         sign = 1 if metrics.GREATER_IS_BETTER[self.metric] else -1
         return max(scored, key=lambda r: sign * r.score)
@@ -112,19 +128,20 @@ def plan(search: Search, task: str, seed: int) -> list[Trial]:
     every family tried. Unknown families and parameters fail here, before any fitting.
     """
     per_candidate: list[list[Trial]] = []
+    limit = search.max_trials or 1_000_000
     for index, candidate in enumerate(search.candidates):
         models.check_params(candidate.family, task, candidate.params)
-        combos = _combinations(candidate.params, search.strategy, search.max_trials, seed + index)
+        combos = _combinations(candidate.params, search.strategy, limit, seed + index)
         per_candidate.append([Trial(candidate.family, dict(sorted(c.items()))) for c in combos])
     trials = [trial for turn in zip_longest(*per_candidate) for trial in turn if trial is not None]
-    if len(trials) > search.max_trials:
+    if len(trials) > limit:
         log.warning(
             "the search has %d trials; train.search.max_trials = %d keeps the first %d (candidates take turns)",
             len(trials),
-            search.max_trials,
-            search.max_trials,
+            limit,
+            limit,
         )
-    return trials[: search.max_trials]
+    return trials[:limit]
 
 
 def pipeline_for(trial: Trial, schema: Schema, *, seed: int, device: str = "cpu") -> Pipeline:

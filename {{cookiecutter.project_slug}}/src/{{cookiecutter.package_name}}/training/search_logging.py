@@ -24,7 +24,7 @@ from ..core.config import Config
 from ..core.reports import Candidate
 from ..core.schema import Schema
 from ..tracking import model_files, registry, runs
-from . import models, search, threshold
+from . import auto_logging, models, search, threshold
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -119,6 +119,7 @@ class ChildRuns:
         tags = {
             "mlflow.parentRunId": parent.info.run_id,
             "search.family": result.trial.family,
+            "search.state": "failed" if result.error else result.state,
             "device": self.device if models.uses_device(result.trial.family) else "cpu",
         }
         if result.error:
@@ -127,12 +128,15 @@ class ChildRuns:
         child = client.create_run(parent.info.experiment_id, start_time=start, tags=tags, run_name=result.trial.name)
         params = [Param("family", result.trial.family)] + [Param(k, str(v)) for k, v in result.trial.params.items()]
         values = {"fit_seconds": result.fit_seconds}
-        if result.ok:
+        if result.rows is not None:  # the fidelity reached (auto): its score is on these rows and folds
+            values |= {"fidelity_rows": result.rows, "fidelity_folds": float(result.folds or 0)}
+        if result.error is None and result.fold_scores:
             values |= {f"cv_{self.metric}": result.score, f"cv_{self.metric}_std": result.score_std}
         metrics = [Metric(k, v, end, 0) for k, v in values.items()]
         metrics += [Metric(f"cv_{self.metric}_fold", s, end, fold) for fold, s in enumerate(result.fold_scores)]
         client.log_batch(child.info.run_id, metrics=metrics, params=params)
-        client.set_terminated(child.info.run_id, "FINISHED" if result.ok else "FAILED", end_time=end)
+        status = "FAILED" if result.error else "FINISHED" if result.state == "complete" else "KILLED"
+        client.set_terminated(child.info.run_id, status, end_time=end)
         self.run_ids.append(child.info.run_id)
         self.seconds += time.perf_counter() - started
 
@@ -180,18 +184,21 @@ def search_and_log(
         }
     )
     children = ChildRuns(metric, device)
-    result = search.run_search(
-        trials,
-        X,
-        y,
-        schema,
-        metric=metric,
-        folds=cfg.train.cv_folds,
-        seed=cfg.train.seed,
-        max_seconds=cfg.train.search.max_seconds,
-        device=device,
-        on_trial=children,
-    )
+    if cfg.train.search.strategy == "auto":
+        result = auto_logging.search_and_log(cfg, X, y, schema, device=device, data_md5=data_md5, on_trial=children)
+    else:
+        result = search.run_search(
+            trials,
+            X,
+            y,
+            schema,
+            metric=metric,
+            folds=cfg.train.cv_folds,
+            seed=cfg.train.seed,
+            max_seconds=cfg.train.search.max_seconds,
+            device=device,
+            on_trial=children,
+        )
     best = result.best()
     best_run_id = children.run_ids[next(i for i, r in enumerate(result.results) if r is best)]
     MlflowClient().set_tag(best_run_id, "search.best", "true")
@@ -215,7 +222,8 @@ def search_and_log(
             "train_seconds": train_seconds,
             "search_seconds": result.seconds,
             "search_trials_run": len(result.results),
-            "search_trials_failed": sum(not r.ok for r in result.results),
+            "search_trials_failed": sum(r.error is not None for r in result.results),
+            "search_trials_pruned": sum(r.state in ("pruned", "cut") for r in result.results),
             "search_logging_seconds": children.seconds,
             "search_logging_share": children.seconds / max(result.seconds, 1e-9),
         }
@@ -254,7 +262,8 @@ def search_and_log(
         }
     )
     log.info(
-        "best of %d trials: %s (cv %s %.4f) on %s in %.1f s of search (%.0f%% of it MLflow logging); run %s",
+        "best of %d trials: %s (cv %s %.4f) on %s in %.1f s of search (%.0f%% of it MLflow logging), refit in %.1f s;"
+        " run %s",
         len(result.results),
         best.trial.name,
         metric,
@@ -262,6 +271,7 @@ def search_and_log(
         device,
         result.seconds,
         100 * children.seconds / max(result.seconds, 1e-9),
+        train_seconds,
         parent.info.run_id,
     )
     return candidate

@@ -1,0 +1,202 @@
+"""`train.search.strategy: auto`: seeded Optuna TPE over families and distributions, successive halving on
+growing row samples (or folds, on small tables), within max_seconds.
+
+Each trial climbs the rungs of ``ladder``: row samples that grow threefold up to SEARCH_ROWS, each scored by
+cross-validation on the same seeded folds; on a table too small for two row rungs, one fold then all folds.
+Optuna's successive-halving pruner stops a trial whose rung score is not among the best third of that rung so
+far. The fits run in a worker process (auto_worker.py): when the budget ends mid-fit the worker is killed, the
+trial is recorded as cut and the search returns at once. The winner is refitted on all rows by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core import metrics
+from ..core.schema import Schema
+from . import auto_space
+from .auto_worker import Cut, Request, Table, Worker
+from .search import SearchResult, Trial, TrialResult
+
+log = logging.getLogger(__name__)
+# Rows searched at most: a larger table is searched on a seeded sample of this many rows and the winner refitted
+# on all of them.
+SEARCH_ROWS = 100_000
+FIRST_ROWS = 1_000  # the smallest row rung
+GROWTH = 3  # each rung has this many times the rows of the last; the pruner keeps the best 1/GROWTH of a rung
+
+
+@dataclass(frozen=True)
+class Rung:
+    rows: int
+    folds: int  # folds scored up to this rung (a rung on the same rows as the last one scores only the new ones)
+
+
+def ladder(rows: int, folds: int) -> list[Rung]:
+    """The fidelities a trial climbs: row samples growing by GROWTH up to min(rows, SEARCH_ROWS), all folds each;
+    on a table too small for two of them, one fold and then every fold of all rows."""
+    top = min(rows, SEARCH_ROWS)
+    sizes = [top]
+    while sizes[0] // GROWTH >= FIRST_ROWS:
+        sizes.insert(0, sizes[0] // GROWTH)
+    if len(sizes) == 1:
+        return [Rung(top, 1), Rung(top, folds)]
+    return [Rung(size, folds) for size in sizes]
+
+
+@dataclass
+class Settings:
+    metric: str
+    folds: int
+    seed: int
+    max_seconds: float
+    max_trials: int | None = None
+    device: str = "cpu"
+    families: tuple[str, ...] = ()  # empty: auto_space.families_for_data
+    warm_start: dict[str, Any] | None = None  # an Optuna configuration tried first (the champion's)
+    storage: str | None = None  # an Optuna RDB URL several runners share; None: in memory
+    study_name: str = "search"
+
+
+def _study(settings: Settings, families: list[str]) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=settings.study_name,
+        storage=settings.storage,
+        load_if_exists=settings.storage is not None,
+        direction="maximize" if metrics.GREATER_IS_BETTER[settings.metric] else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=GROWTH),
+    )
+    if settings.warm_start and settings.warm_start.get("family") in families:
+        log.info("warm start: the champion's configuration is the first trial: %s", settings.warm_start)
+        study.enqueue_trial(settings.warm_start, skip_if_exists=True)
+    elif settings.warm_start:
+        log.info("no warm start: the champion's family %s is not searched here", settings.warm_start.get("family"))
+    return study
+
+
+def _climb(
+    worker: Worker, trial: Any, family: str, params: dict[str, Any], rungs: list[Rung], deadline: float, first: bool
+) -> tuple[str, list[float], Rung, str | None]:
+    """Score one trial rung by rung: (state, fold scores of the last rung reached, that rung, error). ``first``:
+    no trial has a score yet, so this one's first rung runs to its end whatever the deadline (a search that ends
+    without any score has no model to give; a first rung is at most FIRST_ROWS x 3 rows or one fold)."""
+    scores: list[float] = []
+    for index, rung in enumerate(rungs):
+        same_rows = index > 0 and rungs[index - 1].rows == rung.rows
+        start = len(scores) if same_rows else 0
+        until = math.inf if first and index == 0 else deadline
+        try:
+            answer = worker.evaluate(Request(family, params, rung.rows, start, rung.folds), until)
+        except Cut:  # the scores of the rungs it finished stand
+            return "cut", scores, rungs[index - 1] if index else rung, None
+        if answer.error is not None:
+            return "failed", scores, rung, answer.error
+        scores = (scores if same_rows else []) + answer.scores
+        trial.report(float(np.mean(scores)), step=GROWTH**index)
+        if index < len(rungs) - 1 and trial.should_prune():
+            return "pruned", scores, rung, None
+    return "complete", scores, rungs[-1], None
+
+
+def run(
+    X: pd.DataFrame,
+    y: pd.Series,
+    schema: Schema,
+    settings: Settings,
+    *,
+    on_trial: Callable[[TrialResult], None] | None = None,
+) -> tuple[SearchResult, Any]:
+    """Search until max_seconds (a running fit is cut) or max_trials; every trial reported through ``on_trial``.
+    Returns the search and the Optuna study (for its figures)."""
+    import optuna
+
+    started = time.perf_counter()
+    deadline = started + settings.max_seconds
+    classes = y.value_counts(normalize=True).tolist() if metrics.TASKS[schema.task].has_classes else []
+    weighted = auto_space.is_imbalanced(classes)
+    families = list(settings.families) or auto_space.families_for_data(schema.task, len(X))
+    rungs = ladder(len(X), settings.folds)
+    log.info(
+        "auto search over %s on %d rows (rungs: %s), %.0f s budget%s",
+        ", ".join(families),
+        len(X),
+        ", ".join(f"{r.rows} rows x {r.folds} folds" for r in rungs),
+        settings.max_seconds,
+        "; class_weight searched (a rare class)" if weighted else "",
+    )
+    study = _study(settings, families)
+    table = Table(X, y, schema, settings.metric, settings.folds, settings.seed, settings.device)
+    worker: Worker | None = None
+    results: list[TrialResult] = []
+    stopped_early = False
+    first_trial_seconds = 0.0
+    try:
+        while settings.max_trials is None or len(results) < settings.max_trials:
+            if time.perf_counter() >= deadline:
+                stopped_early = True
+                break
+            if worker is None or not worker.alive:
+                worker = Worker(table)
+            trial = study.ask()
+            family, params = auto_space.suggest(trial, families, schema.task, weighted=weighted)
+            t0 = time.perf_counter()
+            first = not any(math.isfinite(r.score) for r in results)
+            state, scores, rung, error = _climb(worker, trial, family, params, rungs, deadline, first)
+            stopped_early = stopped_early or state == "cut"
+            score = float(np.mean(scores)) if scores else math.nan
+            result = TrialResult(
+                Trial(family, dict(sorted(params.items()))),
+                score,
+                float(np.std(scores)) if scores else math.nan,
+                time.perf_counter() - t0,
+                scores,
+                error=error,
+                state=state,
+                rows=rung.rows,
+                folds=len(scores),
+                config=dict(trial.params),
+            )
+            states = optuna.trial.TrialState
+            told = {"complete": states.COMPLETE, "failed": states.FAIL}.get(state, states.PRUNED)
+            study.tell(trial, score if state == "complete" else None, state=told)
+            log.info(
+                "trial %d %s: %s, cv %s = %.4f on %d rows",
+                len(results) + 1,
+                result.trial.name,
+                state,
+                settings.metric,
+                score,
+                rung.rows,
+            )
+            results.append(result)
+            first_trial_seconds = first_trial_seconds or time.perf_counter() - started
+            if on_trial is not None:
+                on_trial(result)
+            if state == "cut":
+                log.warning("search budget of %.0f s spent: trial %d was cut", settings.max_seconds, len(results))
+                break
+    finally:
+        if worker is not None:
+            worker.stop()
+    seconds = time.perf_counter() - started
+    if seconds > 1.1 * settings.max_seconds:
+        log.warning(
+            "the search took %.1f s of its %.0f s budget: its first trial took %.1f s (the worker's start and a first "
+            "rung always run to their end)",
+            seconds,
+            settings.max_seconds,
+            first_trial_seconds,
+        )
+    return SearchResult(settings.metric, results, seconds, stopped_early, first_trial_seconds), study
