@@ -116,6 +116,18 @@ def roles_printed(output: str) -> dict[str, str]:
     return {words[0]: words[1] for words in rows if len(words) > 1 and words[0] in ROLES}
 
 
+def decision_rule(project: Path) -> tuple[Any, float | None]:
+    """The champion's positive class and tuned threshold, as evaluate reported them (reports/metrics.json)."""
+    rule = json.loads((project / "reports" / "metrics.json").read_text())["threshold"]
+    return rule["positive_class"], rule["threshold"]
+
+
+def labelled(probabilities: dict[str, float], positive: Any, threshold: float) -> Any:
+    """The label a tuned binary threshold gives: the positive class from that probability on, else the other."""
+    other = next(c for c in probabilities if c != positive)
+    return positive if probabilities[positive] >= threshold else other
+
+
 def test_roles_are_inferred_printed_and_kept_in_params(messy: dict[str, Any]) -> None:
     assert roles_printed(messy["brought"]) == ROLES, "every column's role, inferred and printed by make data"
     leaks = [line for line in messy["brought"].splitlines() if "WARNING" in line and "LIKELY TARGET LEAK" in line]
@@ -174,7 +186,10 @@ def test_the_champion_is_served(messy: dict[str, Any], tmp_path: Path) -> None:
     assert status == 200, answers
     assert len(answers) == len(records) and {a["prediction"] for a in answers} <= {"yes", "no"}
     assert all(set(a["probabilities"]) == {"no", "yes"} for a in answers)
-    # (issue 20's second half adds here: the tuned threshold applied the same by the service, batch and ONNX)
+    # and each label follows the tuned threshold (the rare class "yes", tuned for f1), not the most probable class
+    positive, threshold = decision_rule(project)
+    assert positive == "yes" and threshold is not None and 0 < threshold < 1
+    assert [a["prediction"] for a in answers] == [labelled(a["probabilities"], positive, threshold) for a in answers]
 
 
 def test_batch_stores_one_row_per_input_row_under_its_key(messy: dict[str, Any], tmp_path: Path) -> None:
@@ -187,6 +202,15 @@ def test_batch_stores_one_row_per_input_row_under_its_key(messy: dict[str, Any],
         keys = [key for (key,) in connection.execute("SELECT row_key FROM scored WHERE source = 'batch'")]
     assert result["rows"] == result["written"] == len(keys) > 9_000
     assert len(set(keys)) == len(keys) and all(uuid.UUID(key).version == 4 for key in keys), "the ids, one per row"
+    # every row keeps its class probabilities, and its label follows the same threshold as the service's
+    with sqlite3.connect(database) as connection:
+        stored = connection.execute("SELECT prediction, probabilities FROM scored WHERE source = 'batch'").fetchall()
+    positive, threshold = decision_rule(project)
+    assert threshold is not None and all(probabilities is not None for _, probabilities in stored)
+    scored = [(json.loads(label), json.loads(probabilities)) for label, probabilities in stored]
+    assert all(set(p) == {"no", "yes"} for _, p in scored)
+    assert [label for label, _ in scored] == [labelled(p, positive, threshold) for _, p in scored]
+    assert 0 < sum(label == positive for label, _ in scored) < len(scored)
 
 
 def test_changing_your_mind_is_one_command_and_the_champion_is_compared_on_the_same_rows(messy: dict[str, Any]) -> None:
