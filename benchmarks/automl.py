@@ -45,6 +45,7 @@ def run_one(
     python: str, package: str, project: Path, table: str, method: str, budget: float, rows: int, extra: Path | None
 ) -> dict[str, Any]:
     env = project_env(project)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the project's commands set it (core/environment.py), every method
     if extra is not None:
         env["PYTHONPATH"] = str(extra)
     load_before = os.getloadavg()[0]

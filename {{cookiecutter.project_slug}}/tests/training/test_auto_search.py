@@ -30,9 +30,11 @@ def settings(**changes: Any) -> auto_search.Settings:
     return dataclasses.replace(auto_search.Settings(metric="roc_auc", folds=3, seed=7, max_seconds=120), **changes)
 
 
-def test_the_ladder_grows_rows_threefold_and_small_tables_climb_folds() -> None:
+def test_the_ladder_grows_rows_threefold_on_one_fold_then_climbs_folds() -> None:
     assert auto_search.ladder(300, 5) == [auto_search.Rung(300, 1), auto_search.Rung(300, 5)]
-    rows = [rung.rows for rung in auto_search.ladder(1_000_000, 5)]
+    *samples, top = auto_search.ladder(1_000_000, 5)
+    rows = [rung.rows for rung in samples]
+    assert all(rung.folds == 1 for rung in samples) and top == auto_search.Rung(auto_search.SEARCH_ROWS, 5)
     assert rows[-1] == auto_search.SEARCH_ROWS and rows[0] >= auto_search.FIRST_ROWS
     assert all(0 <= later - 3 * earlier < 3 for earlier, later in itertools.pairwise(rows))
 

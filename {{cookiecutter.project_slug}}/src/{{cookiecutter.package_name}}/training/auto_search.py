@@ -1,11 +1,13 @@
 """`train.search.strategy: auto`: seeded Optuna TPE over families and distributions, successive halving on
 growing row samples (or folds, on small tables), within max_seconds.
 
-Each trial climbs the rungs of ``ladder``: row samples that grow threefold up to SEARCH_ROWS, each scored by
-cross-validation on the same seeded folds; on a table too small for two row rungs, one fold then all folds.
+Each trial climbs the rungs of ``ladder``: row samples that grow threefold up to SEARCH_ROWS, each scored on one
+fold of the same seeded folds (a holdout of the sample), then every fold of the largest sample; on a table too small
+for two row rungs, one fold then all folds.
 Optuna's successive-halving pruner stops a trial whose rung score is not among the best third of that rung so
 far. The fits run in a worker process (auto_worker.py): when the budget ends mid-fit the worker is killed, the
-trial is recorded as cut and the search returns at once. The winner is refitted on all rows by the caller.
+trial is recorded as cut and the search returns at once. The worker is started (and sent the table) before the
+budget's clock starts: its start is reported apart. The winner is refitted on all rows by the caller.
 """
 
 from __future__ import annotations
@@ -41,15 +43,13 @@ class Rung:
 
 
 def ladder(rows: int, folds: int) -> list[Rung]:
-    """The fidelities a trial climbs: row samples growing by GROWTH up to min(rows, SEARCH_ROWS), all folds each;
-    on a table too small for two of them, one fold and then every fold of all rows."""
+    """The fidelities a trial climbs: row samples growing by GROWTH up to min(rows, SEARCH_ROWS), one fold each,
+    then every fold of the largest (a trial pruned below the top costs one fit per rung, not ``folds``)."""
     top = min(rows, SEARCH_ROWS)
     sizes = [top]
     while sizes[0] // GROWTH >= FIRST_ROWS:
         sizes.insert(0, sizes[0] // GROWTH)
-    if len(sizes) == 1:
-        return [Rung(top, 1), Rung(top, folds)]
-    return [Rung(size, folds) for size in sizes]
+    return [Rung(size, 1) for size in sizes] + [Rung(top, folds)]
 
 
 @dataclass
@@ -122,8 +122,6 @@ def run(
     Returns the search and the Optuna study (for its figures)."""
     import optuna
 
-    started = time.perf_counter()
-    deadline = started + settings.max_seconds
     classes = y.value_counts(normalize=True).tolist() if metrics.TASKS[schema.task].has_classes else []
     weighted = auto_space.is_imbalanced(classes)
     families = list(settings.families) or auto_space.families_for_data(schema.task, len(X))
@@ -138,7 +136,11 @@ def run(
     )
     study = _study(settings, families)
     table = Table(X, y, schema, settings.metric, settings.folds, settings.seed, settings.device)
-    worker: Worker | None = None
+    start = time.perf_counter()
+    worker: Worker | None = Worker(table)
+    started = time.perf_counter()  # the budget's clock: the worker's start is outside it
+    deadline = started + settings.max_seconds
+    log.info("search worker started in %.1f s (outside the budget)", started - start)
     results: list[TrialResult] = []
     stopped_early = False
     first_trial_seconds = 0.0
@@ -193,10 +195,11 @@ def run(
     seconds = time.perf_counter() - started
     if seconds > 1.1 * settings.max_seconds:
         log.warning(
-            "the search took %.1f s of its %.0f s budget: its first trial took %.1f s (the worker's start and a first "
-            "rung always run to their end)",
+            "the search took %.1f s of its %.0f s budget: its first trial took %.1f s (a first rung always runs to "
+            "its end)",
             seconds,
             settings.max_seconds,
             first_trial_seconds,
         )
-    return SearchResult(settings.metric, results, seconds, stopped_early, first_trial_seconds), study
+    result = SearchResult(settings.metric, results, seconds, stopped_early, first_trial_seconds, started - start)
+    return result, study

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.environment import THREADS
 from ..core.schema import Schema
 
 
@@ -72,13 +74,20 @@ def fold_scores(table: Table, order: np.ndarray, request: Request) -> list[float
     return scores
 
 
+READY = "ready"
+
+
 def serve(connection: Connection) -> None:
-    """The worker's loop: the table first, then one Answer per Request until the parent closes the pipe."""
+    """The worker's loop: the table first (answered READY), then one Answer per Request until the parent closes
+    the pipe."""
     import warnings
 
     warnings.filterwarnings("ignore")  # convergence and the like: the score says what matters, once, in the parent
     table: Table = connection.recv()
     order = np.random.default_rng(table.seed).permutation(len(table.X))
+    from . import search  # noqa: F401  (scikit-learn's import, a second or more, before the worker says it is ready)
+
+    connection.send(READY)
     while True:
         try:
             request: Request = connection.recv()
@@ -100,12 +109,18 @@ class Cut(Exception):
 
 class Worker:
     def __init__(self, table: Table) -> None:
+        for variable, value in THREADS.items():  # the spawned worker's OpenMP reads them when it starts
+            os.environ.setdefault(variable, value)
         context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
         self.process = context.Process(target=serve, args=(child,), daemon=True, name="auto-search-worker")
         self.process.start()
         child.close()
         self.connection.send(table)
+        try:
+            self.connection.recv()  # READY: imported and holding the table
+        except EOFError:  # it died on the way (out of memory, say): the first evaluate answers with its exit code
+            pass
 
     def evaluate(self, request: Request, deadline: float) -> Answer:
         """The worker's answer, or Cut when ``deadline`` (time.perf_counter()) passes first."""

@@ -66,8 +66,9 @@ class SearchResult:
     results: list[TrialResult]
     seconds: float
     stopped_early: bool
-    # auto: seconds until the first trial ended (the worker's start and the first rung, which the budget cannot cut)
+    # auto: seconds until the first trial ended (its first rung, which the budget cannot cut)
     first_trial_seconds: float = 0.0
+    start_seconds: float = 0.0  # auto: starting the worker and sending it the table, before the budget's clock
 
     def best(self) -> TrialResult:
         """The trial with the best cross-validated metric; on a tie, the one that ran first.

@@ -221,6 +221,7 @@ def search_and_log(
             f"cv_{metric}_std": best.score_std,
             "train_seconds": train_seconds,
             "search_seconds": result.seconds,
+            "search_start_seconds": result.start_seconds,
             "search_trials_run": len(result.results),
             "search_trials_failed": sum(r.error is not None for r in result.results),
             "search_trials_pruned": sum(r.state in ("pruned", "cut") for r in result.results),
