@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.core.decision import ThresholdTuning
 from {{ cookiecutter.package_name }}.core.schema import Schema
-from {{ cookiecutter.package_name }}.training import auto_search, auto_space, features
+from {{ cookiecutter.package_name }}.training import auto_search, auto_space, features, search, threshold
 from {{ cookiecutter.package_name }}.training.auto_worker import Cut, Request, Table, Worker
 
 
@@ -112,3 +113,21 @@ def test_the_warm_start_is_the_first_trial() -> None:
 
     assert result.results[0].config == champion
     assert result.results[0].trial.family == "logistic_regression" and result.results[0].trial.params == {"C": 0.37}
+
+
+def test_the_best_trials_out_of_fold_probabilities_tune_the_threshold_without_a_fit() -> None:
+    X, y, schema = table(400)
+    result, _ = auto_search.run(X, y, schema, settings(max_trials=3, families=("logistic_regression",)))
+    best = result.best()
+    pipeline = search.pipeline_for(best.trial, schema, seed=7)
+    f1 = ThresholdTuning(objective="f1")
+
+    unfittable = search.pipeline_for(search.Trial("logistic_regression", {"C": -1.0}), schema, seed=7)  # C > 0
+
+    reused = threshold.tune(unfittable, X, y, schema, f1, folds=3, seed=7, out_of_fold=best.out_of_fold)
+
+    # the same seeded row order, folds and fits as cross-validating the best trial again
+    order = np.random.default_rng(7).permutation(len(X))
+    refitted = threshold.tune(pipeline, X.iloc[order], y.iloc[order], schema, f1, folds=3, seed=7)
+    assert best.out_of_fold is not None and best.out_of_fold.shape == (400, 2)
+    assert reused.threshold is not None and reused == refitted

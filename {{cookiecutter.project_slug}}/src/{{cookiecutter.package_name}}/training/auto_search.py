@@ -24,14 +24,15 @@ import pandas as pd
 
 from ..core import metrics
 from ..core.schema import Schema
-from . import auto_space
+from . import auto_space, threshold
 from .auto_worker import Cut, Request, Table, Worker
 from .search import SearchResult, Trial, TrialResult
 
 log = logging.getLogger(__name__)
 # Rows searched at most: a larger table is searched on a seeded sample of this many rows and the winner refitted
-# on all of them.
-SEARCH_ROWS = 100_000
+# on all of them. The threshold's sample (the same rows, folds and fits): the winner's out-of-fold probabilities on
+# the top rung tune it without fitting again.
+SEARCH_ROWS = threshold.TUNING_ROWS
 FIRST_ROWS = 1_000  # the smallest row rung
 GROWTH = 3  # each rung has this many times the rows of the last; the pruner keeps the best 1/GROWTH of a rung
 
@@ -88,26 +89,32 @@ def _study(settings: Settings, families: list[str]) -> Any:
 
 def _climb(
     worker: Worker, trial: Any, family: str, params: dict[str, Any], rungs: list[Rung], deadline: float, first: bool
-) -> tuple[str, list[float], Rung, str | None]:
-    """Score one trial rung by rung: (state, fold scores of the last rung reached, that rung, error). ``first``:
-    no trial has a score yet, so this one's first rung runs to its end whatever the deadline (a search that ends
-    without any score has no model to give; a first rung is at most FIRST_ROWS x 3 rows or one fold)."""
+) -> tuple[str, list[float], Rung, str | None, np.ndarray | None]:
+    """Score one trial rung by rung: (state, fold scores of the last rung reached, that rung, error, out-of-fold
+    probabilities of the top rung's rows when it completed). ``first``: no trial has a score yet, so this one's
+    first rung runs to its end whatever the deadline (a search that ends without any score has no model to give;
+    a first rung is at most FIRST_ROWS x 3 rows or one fold)."""
     scores: list[float] = []
+    out_of_fold = None
     for index, rung in enumerate(rungs):
         same_rows = index > 0 and rungs[index - 1].rows == rung.rows
         start = len(scores) if same_rows else 0
         until = math.inf if first and index == 0 else deadline
+        top = rung.rows == rungs[-1].rows
         try:
-            answer = worker.evaluate(Request(family, params, rung.rows, start, rung.folds), until)
+            answer = worker.evaluate(Request(family, params, rung.rows, start, rung.folds, out_of_fold=top), until)
         except Cut:  # the scores of the rungs it finished stand
-            return "cut", scores, rungs[index - 1] if index else rung, None
+            return "cut", scores, rungs[index - 1] if index else rung, None, None
         if answer.error is not None:
-            return "failed", scores, rung, answer.error
+            return "failed", scores, rung, answer.error, None
         scores = (scores if same_rows else []) + answer.scores
+        if answer.out_of_fold is not None:  # the folds scored now fill their rows; the earlier ones stay
+            new = answer.out_of_fold
+            out_of_fold = new if out_of_fold is None or not same_rows else np.where(np.isnan(new), out_of_fold, new)
         trial.report(float(np.mean(scores)), step=GROWTH**index)
         if index < len(rungs) - 1 and trial.should_prune():
-            return "pruned", scores, rung, None
-    return "complete", scores, rungs[-1], None
+            return "pruned", scores, rung, None, None
+    return "complete", scores, rungs[-1], None, out_of_fold
 
 
 def run(
@@ -155,7 +162,7 @@ def run(
             family, params = auto_space.suggest(trial, families, schema.task, weighted=weighted)
             t0 = time.perf_counter()
             first = not any(math.isfinite(r.score) for r in results)
-            state, scores, rung, error = _climb(worker, trial, family, params, rungs, deadline, first)
+            state, scores, rung, error, out_of_fold = _climb(worker, trial, family, params, rungs, deadline, first)
             stopped_early = stopped_early or state == "cut"
             score = float(np.mean(scores)) if scores else math.nan
             result = TrialResult(
@@ -169,6 +176,7 @@ def run(
                 rows=rung.rows,
                 folds=len(scores),
                 config=dict(trial.params),
+                out_of_fold=out_of_fold,
             )
             states = optuna.trial.TrialState
             told = {"complete": states.COMPLETE, "failed": states.FAIL}.get(state, states.PRUNED)

@@ -41,6 +41,7 @@ class Request:
     rows: int  # the first ``rows`` of the search's seeded row order (each rung's rows contain the last rung's)
     fold_start: int
     fold_stop: int
+    out_of_fold: bool = False  # also send the probabilities of each fold's test rows (a classifier's)
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,13 @@ class Answer:
     scores: list[float]
     seconds: float
     error: str | None = None
+    # Request.out_of_fold: rows x classes, each scored fold's test rows filled, NaN elsewhere
+    out_of_fold: np.ndarray | None = None
 
 
-def fold_scores(table: Table, order: np.ndarray, request: Request) -> list[float]:
-    """The metric on folds fold_start..fold_stop-1 of the seeded folds of the first ``rows`` rows in ``order``."""
+def fold_scores(table: Table, order: np.ndarray, request: Request) -> tuple[list[float], np.ndarray | None]:
+    """The metric on folds fold_start..fold_stop-1 of the seeded folds of the first ``rows`` rows in ``order``, and
+    (Request.out_of_fold, a classifier) the probabilities of those folds' test rows."""
     from sklearn.base import clone
     from sklearn.metrics import check_scoring
 
@@ -67,11 +71,15 @@ def fold_scores(table: Table, order: np.ndarray, request: Request) -> list[float
         pipeline, scoring=metrics.cv_scorer(table.metric, table.schema.classes, table.schema.positive_class)
     )
     scores = []
+    keep = request.out_of_fold and metrics.TASKS[table.schema.task].has_classes
+    out_of_fold = np.full((request.rows, len(table.schema.classes)), np.nan) if keep else None
     with models.threads_for(request.rows):
         for fit_rows, test_rows in splits[request.fold_start : request.fold_stop]:
             fitted = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
             scores.append(metrics.from_scorer(table.metric, scorer(fitted, X.iloc[test_rows], y.iloc[test_rows])))
-    return scores
+            if out_of_fold is not None:
+                out_of_fold[test_rows] = fitted.predict_proba(X.iloc[test_rows])
+    return scores, out_of_fold
 
 
 READY = "ready"
@@ -95,12 +103,12 @@ def serve(connection: Connection) -> None:
             return
         started = time.perf_counter()
         try:
-            scores = fold_scores(table, order, request)
+            scores, out_of_fold = fold_scores(table, order, request)
         except Exception as error:  # one bad configuration must not cost the rest of the search
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             connection.send(Answer([], time.perf_counter() - started, f"{type(error).__name__}: {first}"))
         else:
-            connection.send(Answer(scores, time.perf_counter() - started))
+            connection.send(Answer(scores, time.perf_counter() - started, out_of_fold=out_of_fold))
 
 
 class Cut(Exception):

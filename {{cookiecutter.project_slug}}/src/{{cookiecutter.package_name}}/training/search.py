@@ -54,6 +54,8 @@ class TrialResult:
     rows: int | None = None
     folds: int | None = None
     config: dict[str, Any] = field(default_factory=dict)  # auto: the Optuna parameters (a warm start enqueues them)
+    # auto, a complete classifier trial: probabilities of the top rung's rows out of fold (threshold.tune reuses them)
+    out_of_fold: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -205,7 +205,14 @@ def search_and_log(
     started = time.perf_counter()
     best_pipeline = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device)
     tuned = threshold.tune(
-        best_pipeline, X, y, schema, cfg.train.threshold, folds=cfg.train.cv_folds, seed=cfg.train.seed
+        best_pipeline,
+        X,
+        y,
+        schema,
+        cfg.train.threshold,
+        folds=cfg.train.cv_folds,
+        seed=cfg.train.seed,
+        out_of_fold=best.out_of_fold if best.ok else None,
     )
     with models.threads_for(len(X)):
         model = threshold.wrap(best_pipeline, schema, tuned.threshold).fit(X, y)

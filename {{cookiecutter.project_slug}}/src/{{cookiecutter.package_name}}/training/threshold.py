@@ -86,22 +86,35 @@ def choose(positive: np.ndarray, scores: np.ndarray, tuning: ThresholdTuning) ->
 
 
 def tune(
-    estimator: Any, X: pd.DataFrame, y: pd.Series, schema: Schema, tuning: ThresholdTuning, *, folds: int, seed: int
+    estimator: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    schema: Schema,
+    tuning: ThresholdTuning,
+    *,
+    folds: int,
+    seed: int,
+    out_of_fold: np.ndarray | None = None,
 ) -> Tuned:
-    """The threshold of the (unfitted) ``estimator`` for ``tuning``, from out-of-fold probabilities."""
+    """The threshold of the (unfitted) ``estimator`` for ``tuning``, from out-of-fold probabilities. ``out_of_fold``:
+    those probabilities already computed for the seeded sample (the auto search's top rung), used without a fit."""
     from sklearn.model_selection import cross_val_predict
 
     if len(schema.classes) != 2 or schema.positive_class is None or tuning.objective == "none":
         if tuning.objective != "none":
             log.info("threshold: none (train.threshold applies to a binary target; %d classes)", len(schema.classes))
         return Tuned(None)
-    if len(X) > TUNING_ROWS:
+    if len(X) > TUNING_ROWS or out_of_fold is not None:
         rows = np.random.default_rng(seed).permutation(len(X))[:TUNING_ROWS]
-        log.info("threshold: tuned on %d of the %d training rows (a seeded sample)", TUNING_ROWS, len(X))
+        log.info("threshold: tuned on %d of the %d training rows (a seeded order)", len(rows), len(X))
         X, y = X.iloc[rows], y.iloc[rows]
-    splitter = metrics.TASKS[schema.task].folds(folds, seed)
-    with threads_for(len(X)):
-        proba = cross_val_predict(estimator, X, y, cv=splitter, method="predict_proba")
+    if out_of_fold is not None and out_of_fold.shape[0] == len(X) and not np.isnan(out_of_fold).any():
+        log.info("threshold: on the search's out-of-fold probabilities of the best trial (no fit)")
+        proba = out_of_fold
+    else:
+        splitter = metrics.TASKS[schema.task].folds(folds, seed)
+        with threads_for(len(X)):
+            proba = cross_val_predict(estimator, X, y, cv=splitter, method="predict_proba")
     column = list(schema.classes).index(schema.positive_class)
     scores, positive = proba[:, column], np.asarray(y) == schema.positive_class
     value = choose(positive, scores, tuning)
