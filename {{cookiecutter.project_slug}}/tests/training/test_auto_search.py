@@ -130,4 +130,5 @@ def test_the_best_trials_out_of_fold_probabilities_tune_the_threshold_without_a_
     order = np.random.default_rng(7).permutation(len(X))
     refitted = threshold.tune(pipeline, X.iloc[order], y.iloc[order], schema, f1, folds=3, seed=7)
     assert best.out_of_fold is not None and best.out_of_fold.shape == (400, 2)
+    assert [r for r in result.results if r.out_of_fold is not None] == [best]  # the others' are dropped
     assert reused.threshold is not None and reused == refitted

@@ -117,6 +117,17 @@ def _climb(
     return "complete", scores, rungs[-1], None, out_of_fold
 
 
+def _keep_out_of_fold_of_the_best(results: list[TrialResult], metric: str) -> None:
+    """Only the best complete trial (SearchResult.best's choice) keeps its out-of-fold probabilities: each holds
+    up to SEARCH_ROWS x classes floats."""
+    complete = [r for r in results if r.ok]
+    sign = 1 if metrics.GREATER_IS_BETTER[metric] else -1
+    best = max(complete, key=lambda r: sign * r.score, default=None)
+    for result in complete:
+        if result is not best:
+            result.out_of_fold = None
+
+
 def run(
     X: pd.DataFrame,
     y: pd.Series,
@@ -191,6 +202,7 @@ def run(
                 rung.rows,
             )
             results.append(result)
+            _keep_out_of_fold_of_the_best(results, settings.metric)
             first_trial_seconds = first_trial_seconds or time.perf_counter() - started
             if on_trial is not None:
                 on_trial(result)
