@@ -221,5 +221,5 @@ def run(
             settings.max_seconds,
             first_trial_seconds,
         )
-    result = SearchResult(settings.metric, results, seconds, stopped_early, first_trial_seconds, started - start)
-    return result, study
+    searched = SearchResult(settings.metric, results, seconds, stopped_early, first_trial_seconds, started - start)
+    return searched, study

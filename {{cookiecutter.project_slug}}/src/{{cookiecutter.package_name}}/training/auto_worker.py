@@ -8,6 +8,7 @@ records the trial as cut.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -125,10 +126,10 @@ class Worker:
         self.process.start()
         child.close()
         self.connection.send(table)
-        try:
-            self.connection.recv()  # READY: imported and holding the table
-        except EOFError:  # it died on the way (out of memory, say): the first evaluate answers with its exit code
-            pass
+        # READY: imported and holding the table; EOFError: it died on the way (out of memory, say), and the search
+        # starts another before the first evaluate
+        with contextlib.suppress(EOFError):
+            self.connection.recv()
 
     def evaluate(self, request: Request, deadline: float) -> Answer:
         """The worker's answer, or Cut when ``deadline`` (time.perf_counter()) passes first."""
