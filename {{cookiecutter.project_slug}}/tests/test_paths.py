@@ -46,6 +46,7 @@ def test_a_paths_mistake_is_an_error_naming_the_key(params: dict, edit, expected
 
 def test_ingest_source_must_lie_under_paths_external(params: dict) -> None:
     params["paths"]["external"] = "inputs"
+    params["paths"]["harvested"] = "inputs/harvested.parquet"  # it must lie under paths.external too
     params["ingest"]["source"] = "data/external/customers.csv"
     with pytest.raises(config.ConfigError, match=r"must be a relative path under inputs/ \(paths.external\)"):
         config.parse(params)

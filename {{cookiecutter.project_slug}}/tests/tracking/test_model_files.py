@@ -20,6 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.core import config
+from {{ cookiecutter.package_name }}.core.reports import Candidate
 from {{ cookiecutter.package_name }}.core.schema import Schema
 from {{ cookiecutter.package_name }}.monitoring.reference import find_data, reference
 from {{ cookiecutter.package_name }}.serving import bento_folder
@@ -62,10 +63,13 @@ def test_registration_records_the_manifests_and_the_schema_and_loads_check_them(
     client = MlflowClient()
     version = registry.require_champion(client, cfg.tracking.model_name)
     tags = version.tags
-    # the manifest of the model folder names every file, and the schema is the prepared one
+    # the manifest of the model folder names every file, and the schema is the prepared one with the tuned threshold
     manifest = model_files.decode(tags[model_files.MODEL_TAG], "champion", model_files.MODEL_TAG)
     assert {"MLmodel", "model.skops"} <= set(manifest) and "registered_model_meta" not in manifest
-    assert Schema.from_dict(json.loads(tags[registry.SCHEMA_TAG])) == Schema.load(PATHS.features)
+    candidate = Candidate.load(PATHS.candidate)
+    recorded = Schema.from_dict(json.loads(tags[registry.SCHEMA_TAG]))
+    assert recorded == Schema.load(PATHS.features).with_threshold(candidate.decision_threshold)
+    assert recorded.threshold is not None  # the default project's classifier is tuned for f1
     if tags.get("onnx.parity") == "held":
         assert "model.onnx" in model_files.decode(tags[model_files.ONNX_TAG], "onnx", model_files.ONNX_TAG)
     # and a checked load predicts what the logged model predicts

@@ -90,7 +90,7 @@ class Paths(Section):
     figures: Path
     registration: Path
     # make harvest's rows (DVC-tracked), which prepare adds to train only; under `external`, prepare's dep
-    harvested: Path = Path("data/external/harvested.parquet")
+    harvested: Path
 
     @field_validator("*")
     @classmethod
