@@ -4,6 +4,7 @@ registry. A plain module (no tests, no fixtures): test modules import from here,
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import urllib.error
@@ -113,6 +114,16 @@ def edit_params(project: Path, change: Callable[[dict[str, Any]], object]) -> No
     params = yaml.safe_load((project / "params.yaml").read_text())
     change(params)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def short_auto_search(project: Path, seconds: int = 20) -> None:
+    """After `make data` (which writes `strategy: auto` with params.yaml's 600 s budget): a budget of ``seconds``,
+    edited as text so the roles' comments stay. The auto search always finishes its first trial's first rung, so
+    the pipeline still trains; the tests that use it check the plumbing, not the search (benchmarks/automl.py)."""
+    params = project / "params.yaml"
+    text, count = re.subn(r"(?m)^(    max_seconds: )\d+(\.\d+)?", rf"\g<1>{seconds}", params.read_text())
+    assert count == 1, "one train.search.max_seconds line in params.yaml"
+    params.write_text(text)
 
 
 def lean_search(params: dict[str, Any]) -> None:

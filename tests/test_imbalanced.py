@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .projects import bake, free_port, post, project_env, run, serving, setup_project
+from .projects import bake, free_port, post, project_env, run, serving, setup_project, short_auto_search
 
 pytestmark = pytest.mark.slow
 ROWS = 12_000
@@ -88,6 +88,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     downloads.mkdir()
     credit_table(downloads / "credit.csv")
     run(["make", "data", f"FILE={downloads / 'credit.csv'}", "TARGET=default"], project)
+    short_auto_search(project)
     done = run(["make", "pipeline"], project, timeout=1800)
     return project, done.stdout + done.stderr
 

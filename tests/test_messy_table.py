@@ -28,7 +28,7 @@ from tools.environment import project_env
 from tools.servers import free_port
 
 from .data.make_messy_table import COPIES, ROWS, messy_rows, write_csv
-from .projects import bake, post, run, serving, setup_project
+from .projects import bake, post, run, serving, setup_project, short_auto_search
 
 pytestmark = pytest.mark.slow
 PEAK_RSS_BOUND = 2 << 30  # the whole `make pipeline` process tree
@@ -100,6 +100,7 @@ def messy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     table.parent.mkdir()
     write_csv(table, messy_rows())
     brought = run(["make", "data", f"FILE={table}", "TARGET=fraud"], project)
+    short_auto_search(project)
     params = project / "params.yaml"  # a quick search (README: the search is set in params.yaml): CI has 2 cores;
     text = params.read_text().replace("  cv_folds: 5\n", "  cv_folds: 3\n")  # edited as text: the roles' comments stay
     start, end = text.index("    candidates:\n"), text.index("\nregister:")
@@ -217,6 +218,7 @@ def test_changing_your_mind_is_one_command_and_the_champion_is_compared_on_the_s
     # Given the champion above, trained with the leaking column: the user leaves the column out
     project = messy["project"]
     run(["make", "data", f"FILE={messy['table']}", "TARGET=fraud", f"DROP={LEAK}"], project)
+    short_auto_search(project)
     done = run(["make", "pipeline"], project)  # before issue 20: validate failed with "missing column(s)"
     # Then the suite was redrafted without it, the other roles kept, and validate passed
     suite = json.loads((project / "gx" / "expectations" / "events.json").read_text())

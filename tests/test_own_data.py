@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .projects import bake, free_port, post, project_env, registry, run, serving, setup_project
+from .projects import bake, free_port, post, project_env, registry, run, serving, setup_project, short_auto_search
 
 pytestmark = pytest.mark.slow
 PENGUINS = Path(__file__).parent / "data" / "penguins.csv"
@@ -49,6 +49,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     section = readme_commands(project)
     assert "make data FILE=~/Downloads/penguins.csv TARGET=species" in section
     run(["make", "data", f"FILE={downloads / 'penguins.csv'}", "TARGET=species"], project)
+    short_auto_search(project)
     run(["make", "pipeline"], project)
     return project
 
@@ -165,6 +166,7 @@ def test_regression_on_the_same_file_is_one_command(project: Path, tmp_path: Pat
     command = re.search(r"make data FILE=(\S+) TARGET=(\S+) TASK=regression", section)
     assert command, "the README shows the regression command"
     run(["make", "data", f"FILE={command[1]}", f"TARGET={command[2]}", "TASK=regression"], project)
+    short_auto_search(project)
     run(["make", "pipeline"], project)
     registration = json.loads((project / "reports" / "registration.json").read_text())
     assert registration["promoted"] is True
