@@ -111,12 +111,14 @@ def test_a_rare_class_is_ranked_by_average_precision_with_a_tuned_threshold(proj
     assert "average_precision" in gate and "floor 0.2" in gate
     assert metrics["baseline"]["average_precision"] == pytest.approx(SHARE, abs=0.002)
     assert metrics["candidate"]["average_precision"] > 0.3
-    # and the threshold was tuned for f1 on cross-validation: below 0.5, it catches more of the rare class
+    # and the threshold was tuned for f1 on cross-validation (below 0.5 for a plain model; above it when the search
+    # chose class_weight: balanced, whose probabilities of the rare class run high), and it changes the labels
     candidate = json.loads((folder / "models" / "candidate.json").read_text())
     tuned = metrics["threshold"]
-    assert candidate["threshold_objective"] == "f1" and 0 < candidate["threshold"] < 0.5
+    assert candidate["threshold_objective"] == "f1" and 0 < candidate["threshold"] < 1
+    assert candidate["threshold"] != 0.5
     assert tuned["threshold"] == candidate["threshold"] and tuned["positive_class"] == "Yes"
-    assert tuned["at_threshold"]["recall"] > tuned["at_0_5"]["recall"]
+    assert tuned["at_threshold"] != tuned["at_0_5"]
     assert metrics["candidate"]["f1"] == tuned["at_threshold"]["f1"]  # the labels it serves are at the threshold
 
 
@@ -146,9 +148,9 @@ def test_service_batch_and_onnx_label_the_same_rows_alike_with_the_same_probabil
     # the same labels from the service, the batch rows and the edge model with the threshold applied
     labels = [a["prediction"] for a in answers]
     assert labels == [json.loads(p) for p, _ in stored] == edge["labels"]
-    # the threshold made a difference: some rows are "Yes" below 0.5
+    # the threshold made a difference: some rows are labelled otherwise than by their most probable class
     yes = [a["probabilities"]["Yes"] for a in answers]
-    assert any(label == "Yes" and p < 0.5 for label, p in zip(labels, yes, strict=True))
+    assert any((label == "Yes") != (p >= 0.5) for label, p in zip(labels, yes, strict=True))
     # and every batch row stored the probabilities the service answered (the edge model's, float32 aside)
     assert [json.loads(p) for _, p in stored] == [a["probabilities"] for a in answers]
     answered = [[a["probabilities"]["No"], a["probabilities"]["Yes"]] for a in answers]

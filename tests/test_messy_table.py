@@ -232,4 +232,4 @@ def test_changing_your_mind_is_one_command_and_the_champion_is_compared_on_the_s
     )
     assert registration["schema_change"] == f"1 column(s) removed: {LEAK}"
     assert registration["promoted"] is False and registration["champion_after"] == 1, "the leak-free model scores less"
-    assert [c["name"] for c in registration["checks"] if not c["passed"]] == ["improvement"]
+    assert "improvement" in [c["name"] for c in registration["checks"] if not c["passed"]]

@@ -128,7 +128,8 @@ def bad_file(case: str, path: Path) -> None:
 
 
 CASES = {
-    "text in a numeric column": "column 'bill_length_mm': expected numbers, found text in 15 row(s), e.g. 'forty' in row 5",
+    # make data stops first: the column's role (numeric, in params.yaml) no longer fits its values
+    "text in a numeric column": "prepare.roles: 'bill_length_mm' is numeric in params.yaml but holds text, e.g. 'forty' in row 5",
     "a column removed": "table: missing column(s) 'flipper_length_mm'",
     "a column all empty": "column 'bill_depth_mm': 300 of 300 rows (100.0%) are missing (allowed: up to",
     "an unseen category in 30% of rows": "column 'island': 90 of 300 rows (30.0%) not in the suite's value set, e.g. 'Atlantis' (row 1)",

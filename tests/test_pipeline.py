@@ -34,7 +34,7 @@ def test_the_pipeline_made_a_champion_with_child_runs(default_project: Path) -> 
 
 def test_the_projects_own_tests_and_lint_pass(default_project: Path) -> None:
     run(["make", "lint"], default_project)
-    done = run(["make", "test"], default_project)
+    done = run(["make", "test"], default_project, timeout=2400)  # about 500 generated tests: 818 s at load 5
     assert " passed" in done.stdout and " failed" not in done.stdout
 
 
