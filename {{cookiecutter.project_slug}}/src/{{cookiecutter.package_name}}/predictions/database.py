@@ -128,19 +128,21 @@ feedback_conflicts = Table(
     Column("sender", String(256), nullable=True),
     Index("ix_feedback_conflicts_prediction", "request", "row_index"),
 )
+# What an analyst reads of each prediction: the  view's columns, and labelled predictions' (queries.py)
+SCORED_COLUMNS = (
+    requests.c.source,
+    requests.c.request_id,
+    predictions.c.row_index,
+    func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
+    requests.c.created_at,
+    requests.c.model_name,
+    requests.c.model_version,
+    predictions.c.inputs,
+    predictions.c.prediction,
+    predictions.c.probabilities,
+)
 scored = (
-    select(
-        requests.c.source,
-        requests.c.request_id,
-        predictions.c.row_index,
-        func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
-        requests.c.created_at,
-        requests.c.model_name,
-        requests.c.model_version,
-        predictions.c.inputs,
-        predictions.c.prediction,
-        predictions.c.probabilities,
-    )
+    select(*SCORED_COLUMNS)
     .select_from(predictions.join(requests, predictions.c.request == requests.c.id))
     .subquery("scored")
 )

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, String, and_, cast, exists, func, select
+from sqlalchemy import Engine, and_, exists, func, select
 
-from .database import TRUSTED_LABELS, feedback, feedback_conflicts, predictions, requests, scored
+from .database import SCORED_COLUMNS, TRUSTED_LABELS, feedback, feedback_conflicts, predictions, requests, scored
 
 
 def count(engine: Engine, source: str | None = None, request_id: str | None = None) -> int:
@@ -98,22 +98,11 @@ def _disputed() -> Any:
 
 def labelled(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
     """Predictions that have a trusted feedback label (from a source in TRUSTED_LABELS, without a conflicting
-    label): ids, source, model version, features (when kept), prediction, probabilities, the label and where it
-    came from. What live metrics and harvest read; label_counts says what was left out."""
+    label): the `scored` view's columns (ids, source, model name and version, features when kept, prediction,
+    probabilities), the label and where it came from. What live metrics and harvest read; label_counts says what
+    was left out."""
     query = (
-        select(
-            requests.c.source,
-            requests.c.request_id,
-            predictions.c.row_index,
-            func.coalesce(predictions.c.row_key, cast(predictions.c.row_index, String)).label("row_key"),
-            requests.c.created_at,
-            requests.c.model_version,
-            predictions.c.inputs,
-            predictions.c.prediction,
-            predictions.c.probabilities,
-            feedback.c.label,
-            feedback.c.source.label("label_source"),
-        )
+        select(*SCORED_COLUMNS, feedback.c.label, feedback.c.source.label("label_source"))
         .select_from(
             feedback.join(
                 predictions,
