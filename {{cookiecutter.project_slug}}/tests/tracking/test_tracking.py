@@ -58,3 +58,28 @@ def test_lineage_tags_carry_data_hash_and_validation_outcome(tmp_path) -> None:
     assert tags["validation.success"] == "True"
     assert tags["validation.summary"] == "9/9 expectations passed"
     assert tags["git.commit"]
+
+
+def test_the_logged_datasets_schema_is_mlflows_own_inference() -> None:
+    """runs.log_dataset's quick schema equals MLflow's value-by-value inference, missing values and all."""
+    import numpy as np
+    import pandas as pd
+    from mlflow.types.utils import _infer_schema
+
+    rows = 3_000  # past the 1,000 rows the types are read from: a value missing only later still counts
+    frame = pd.DataFrame(
+        {
+            "measure": np.linspace(0, 1, rows),
+            "count": np.arange(rows),
+            "flag": np.arange(rows) % 2 == 0,
+            "text": [f"t{i % 7}" for i in range(rows)],
+            "when": pd.date_range("2026-01-01", periods=rows, freq="h"),
+        }
+    )
+    frame.loc[2_500, "measure"] = np.nan
+    frame.loc[2_600, "text"] = None
+
+    quick = runs._column_schema(frame)
+
+    assert quick == _infer_schema(frame)
+    assert [spec.required for spec in quick.inputs] == [False, True, True, False, True]

@@ -76,8 +76,22 @@ def log_dataset(frame: Any, path: Path, context: str, target: str | None = None)
     with warnings.catch_warnings():  # MLflow's notes on a local path's source kind and on integer columns: noise here
         warnings.simplefilter("ignore", UserWarning)
         dataset = from_pandas(frame, source=str(path), targets=target, name=path.stem, digest=md5[:8])
+        dataset.__dict__["schema"] = _column_schema(frame)  # set before MLflow's cached_property computes its own
     mlflow.log_input(dataset, context=context, tags={"dvc.md5": md5, "rows": str(len(frame))})
     return md5
+
+
+def _column_schema(frame: Any) -> Any:
+    """MLflow's schema of ``frame`` as its dataset inference gives it, in a fraction of the time: that inference
+    tests every value for None or NaN in Python (20 s for 800,000 rows x 31 columns); here the types come from the
+    first 1,000 rows (a column's dtype is the whole column's) and each column's `required` from pandas' isna."""
+    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.utils import _infer_schema
+
+    missing = frame.isna().any()
+    head = _infer_schema(frame.head(1_000))
+    columns = [spec for spec in head.inputs if isinstance(spec, ColSpec)]  # a frame's schema has no tensors
+    return Schema([ColSpec(spec.type, spec.name, required=not bool(missing[spec.name])) for spec in columns])
 
 
 def ui_links(client: MlflowClient, tracking: Tracking, base: str) -> dict[str, str]:
