@@ -149,6 +149,22 @@ def test_a_trial_whose_next_rung_would_overrun_the_budget_is_pruned_before_it() 
     assert auto_search._next_rung_seconds(rungs, len(rungs) - 2, 1, 2.0) == 4.0  # two more folds of the same rows
 
 
+def test_searches_sharing_an_rdb_storage_continue_one_study(tmp_path) -> None:
+    """train.search.storage: a second search (another runner, or a retrain) adds its trials to the same study and
+    does not repeat the enqueued first trials. SQLite here; the team's PostgreSQL takes the same URL form."""
+    X, y, schema = table(400)
+    shared = settings(max_trials=4, storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="model-abc123")
+
+    first, _ = auto_search.run(X, y, schema, shared)
+    second, study = auto_search.run(X, y, schema, shared)
+
+    assert len(study.trials) == len(first.results) + len(second.results) == 8
+    assert [t.params for t in study.trials[: len(first.results)]] == [r.config for r in first.results]
+    defaults = auto_space.first_configs(["hist_gradient_boosting", "logistic_regression"])
+    assert [r.config for r in first.results[:2]] == defaults
+    assert not any(r.config in defaults for r in second.results)
+
+
 def test_the_best_trials_out_of_fold_probabilities_tune_the_threshold_without_a_fit() -> None:
     X, y, schema = table(400)
     result, _ = auto_search.run(X, y, schema, settings(max_trials=3, families=("logistic_regression",)))
