@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import mlflow
@@ -201,7 +200,7 @@ def test_an_ensemble_that_wins_on_cv_is_trained_recorded_and_registered_with_onn
     assert parent.data.params["model.family"] == "ensemble"
     assert parent.data.metrics["cv_r2"] == candidate.cv_scores["cv_r2"] > parent.data.metrics["cv_r2_best_single"]
     assert parent.data.tags["search.ensemble"].startswith("ensemble(")
-    summary = json.loads(MlflowClient().download_artifacts(candidate.run_id, "search/ensemble.json", str(tmp_project)))
+    summary = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/search/ensemble.json")
     assert {m["run_id"] for m in summary["members"]} == {c.info.run_id for c in children_of(candidate.run_id)}
     assert any(r.getMessage().startswith("best of 2 trials: ensemble(") for r in caplog.records)
     # and it is registered with its ONNX export (parity held) and profiled on onnxruntime

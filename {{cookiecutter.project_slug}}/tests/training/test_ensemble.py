@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }}.training import auto_search, auto_space, en
 from {{ cookiecutter.package_name }}.training.auto_worker import Request, Table, fold_scores
 from {{ cookiecutter.package_name }}.training.search import Trial, TrialResult
 
-from ..helpers import complementary_table
+from ..helpers import complementary_table, customers_split
 
 FOLDS, SEED = 3, 7
 
@@ -69,6 +69,22 @@ def test_a_soft_vote_of_complementary_trials_is_chosen_and_refits_as_a_voting_mo
     assert type(model).__name__ == "VotingRegressor" and list(model.weights) == list(chosen.weights)
     assert [name.rsplit("_", 1)[0] for name, _ in model.estimators] == [m.trial.family for m in chosen.members]
     assert chosen.params == {"members": [m.trial.name for m in chosen.members], "weights": list(chosen.weights)}
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [("classification", m) for m in ("roc_auc", "average_precision", "f1", "accuracy", "log_loss")]
+    + [("regression", m) for m in ("r2", "rmse", "mae")],
+)
+def test_the_selection_scores_out_of_fold_outputs_as_the_search_scored_its_trials(task: str, metric: str) -> None:
+    # given a trial as the search scored it (binary: text labels, the positive class the minority)
+    X, y, _, schema = customers_split(task)
+    member = trial(X, y, schema, metric, "logistic_regression" if task == "classification" else "ridge")
+    # when the selection scores its out-of-fold outputs on the search's rows and folds
+    truth, tests = ensemble._folds(y, schema, folds=FOLDS, seed=SEED)
+    found = ensemble._scores(np.asarray(member.out_of_fold), truth, tests, ensemble._scorer(metric, schema))
+    # then each fold's score is the search's
+    assert found == pytest.approx(member.fold_scores, rel=1e-12)
 
 
 def test_no_ensemble_where_adding_a_member_does_not_help(caplog) -> None:

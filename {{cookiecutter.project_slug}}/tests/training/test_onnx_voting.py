@@ -4,8 +4,10 @@ checked against scikit-learn like any model; what does not convert falls back to
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,12 +78,21 @@ def test_an_ensemble_with_a_member_that_does_not_convert_falls_back_with_one_log
 
 
 @pytest.mark.parametrize(("task", "target", "members"), CASES[::2])
-def test_an_ensemble_loads_with_trusted_types_and_hands_out_its_members(task: str, target: str, members) -> None:
+def test_an_ensemble_loads_with_trusted_types_and_hands_out_its_members(
+    task: str, target: str, members, tmp_path: Path
+) -> None:
     # given an ensemble as train logs it
     model, holdout, schema = fitted_ensemble(task, target, members)
-    # then what skops must trust to load it is in the list in code (train refuses to log it otherwise)
+    # then what skops must trust to load it is in the list in code (train refuses to log it otherwise), and the
+    # loader serving uses rebuilds it with the same answers
     types = runs.skops_types(model)
     assert set(types) <= model_files.TRUSTED_TYPES, types
+    mlflow.sklearn.save_model(model, tmp_path / "model", serialization_format="skops", skops_trusted_types=types)
+    loaded = model_files.load_sklearn(tmp_path / "model")
+    columns = columns_of(holdout, schema)
+    assert np.array_equal(
+        SklearnRuntime(loaded, schema).outputs(columns), SklearnRuntime(model, schema).outputs(columns)
+    )
     # and its member pipelines are handed out (the ONNX export, the device switch, the edge bundle walk them)
     assert [type(m).__name__ for m in models.members(model)] == ["Pipeline"] * len(members)
     assert models.on_cpu(model) is model
