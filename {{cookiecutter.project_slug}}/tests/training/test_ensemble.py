@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.core.decision import ThresholdTuning
 from {{ cookiecutter.package_name }}.core.schema import Schema
-from {{ cookiecutter.package_name }}.training import auto_search, auto_space, ensemble, features
+from {{ cookiecutter.package_name }}.training import auto_search, auto_space, ensemble, features, models, search, threshold
 from {{ cookiecutter.package_name }}.training.auto_worker import Request, Table, fold_scores
 from {{ cookiecutter.package_name }}.training.search import Trial, TrialResult
 
@@ -85,6 +86,31 @@ def test_the_selection_scores_out_of_fold_outputs_as_the_search_scored_its_trial
     found = ensemble._scores(np.asarray(member.out_of_fold), truth, tests, ensemble._scorer(metric, schema))
     # then each fold's score is the search's
     assert found == pytest.approx(member.fold_scores, rel=1e-12)
+
+
+def test_a_binary_ensemble_tunes_the_threshold_on_its_own_out_of_fold_probabilities() -> None:
+    # given a binary table (text labels) where a soft vote of boosting and a logistic regression wins on log loss
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(600, 4)), columns=[f"x{i}" for i in range(4)])
+    latent = 1.5 * frame["x0"] + frame["x1"] + 0.8 * frame["x2"] * frame["x3"] + 0.5 * rng.normal(size=600)
+    frame["target"] = np.where(latent > 0.8, "yes", "no")
+    schema = features.infer(frame, "target", "classification")
+    X, y = features.conform(frame, schema), frame["target"]
+    members = [trial(X, y, schema, "log_loss", family) for family in ("logistic_regression", "hist_gradient_boosting")]
+    chosen = ensemble.select(members, y, schema, "log_loss", folds=FOLDS, seed=SEED)
+    assert chosen is not None and chosen.score < chosen.best_score - ensemble.MARGIN  # log loss: lower is better
+    # when the threshold is tuned on its out-of-fold probabilities (with an estimator that cannot be fitted)
+    f1 = ThresholdTuning(objective="f1")
+    unfittable = search.pipeline_for(Trial("logistic_regression", {"C": -1.0}), schema, seed=SEED)
+    tuned = threshold.tune(unfittable, X, y, schema, f1, folds=FOLDS, seed=SEED, out_of_fold=chosen.out_of_fold)
+    # then it is the threshold those probabilities give on the search's rows
+    positive = np.asarray(y.iloc[np.random.default_rng(SEED).permutation(len(y))]) == schema.positive_class
+    column = list(schema.classes).index(schema.positive_class)
+    assert tuned.threshold is not None
+    assert tuned.threshold.value == threshold.choose(positive, chosen.out_of_fold[:, column], f1)
+    # and the model train refits is a soft vote behind that threshold, answering in the table's labels
+    model = threshold.wrap(chosen.model(schema, seed=SEED), schema, tuned.threshold).fit(X, y)
+    assert models.unwrap(model).voting == "soft" and list(model.classes_) == list(schema.classes)
 
 
 def test_no_ensemble_where_adding_a_member_does_not_help(caplog) -> None:
