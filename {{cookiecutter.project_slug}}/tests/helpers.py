@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -56,6 +57,15 @@ def fitted(family: str, task: str, **params):
     X, y, holdout, schema = customers_split(task)
     model = search.pipeline_for(Trial(family, params), schema, seed=0).fit(X, y)
     return model, holdout, schema
+
+
+def complementary_table(rows: int = 600) -> pd.DataFrame:
+    """A regression table whose target has a strong linear part (a ridge gets it exactly, trees only in steps) and an
+    interaction (trees get it, a ridge cannot): a soft vote of the two families beats either (training/ensemble.py)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(rows, 4)), columns=[f"x{i}" for i in range(4)])
+    frame["target"] = 3 * frame["x0"] + 2 * frame["x1"] + 0.6 * frame["x2"] * frame["x3"] + 0.3 * rng.normal(size=rows)
+    return frame
 
 
 def small_params(task: str) -> dict[str, Any]:

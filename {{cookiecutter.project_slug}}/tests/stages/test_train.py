@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import mlflow
 import pandas as pd
 import pytest
@@ -12,10 +14,10 @@ from {{ cookiecutter.package_name }}.core import config, metrics
 from {{ cookiecutter.package_name }}.core.metrics import TASKS
 from {{ cookiecutter.package_name }}.core.reports import Candidate
 from {{ cookiecutter.package_name }}.core.schema import Schema
-from {{ cookiecutter.package_name }}.stages import evaluate, register, train
+from {{ cookiecutter.package_name }}.stages import evaluate, ingest, prepare, register, train
 from {{ cookiecutter.package_name }}.training import features, models
 
-from ..helpers import PATHS, run_pipeline, write_params
+from ..helpers import PATHS, complementary_table, run_pipeline, small_params, write_params
 
 
 def children_of(run_id: str) -> list:
@@ -175,3 +177,33 @@ def test_an_auto_search_logs_pruned_trials_and_warm_starts_from_the_champion(tmp
     assert {k: v for k, v in warm.data.params.items() if k != "family"} == {
         k.removeprefix("model."): v for k, v in best.items() if k.startswith("model.") and k != "model.family"
     }
+
+
+def test_an_ensemble_that_wins_on_cv_is_trained_recorded_and_registered_with_onnx(tmp_project, caplog) -> None:
+    # given a table where a ridge and a boosting model each get what the other misses, searched by auto (two
+    # trials: the library defaults of boosting and ridge)
+    complementary_table().to_csv(tmp_project / "data" / "external" / "complementary.csv", index=False)
+    params = small_params("regression") | {"task": "regression"}
+    params["ingest"] = {"source": "data/external/complementary.csv", "target": "target", "drop_columns": []}
+    params["train"]["search"] = {"strategy": "auto", "max_trials": 2, "max_seconds": 120, "candidates": []}
+    cfg = write_params(tmp_project, params)
+    ingest.run(cfg)
+    prepare.run(cfg)  # (the shipped suite is for the customers table: validate is skipped)
+    # when train, evaluate and register run
+    with caplog.at_level(logging.INFO):
+        candidate = train.run(cfg)
+    evaluate.run(cfg)
+    report = register.run(cfg)
+    # then the candidate is the ensemble of both, its CV score above the best single trial's, said in the train log
+    assert candidate.family == "ensemble" and len(candidate.params["members"]) == 2
+    parent = mlflow.get_run(candidate.run_id)
+    assert parent.data.params["model.family"] == "ensemble"
+    assert parent.data.metrics["cv_r2"] == candidate.cv_scores["cv_r2"] > parent.data.metrics["cv_r2_best_single"]
+    assert parent.data.tags["search.ensemble"].startswith("ensemble(")
+    summary = mlflow.artifacts.load_dict(f"runs:/{candidate.run_id}/search/ensemble.json")
+    assert {m["run_id"] for m in summary["members"]} == {c.info.run_id for c in children_of(candidate.run_id)}
+    assert any(r.getMessage().startswith("best of 2 trials: ensemble(") for r in caplog.records)
+    # and it is registered with its ONNX export (parity held) and profiled on onnxruntime
+    tags = MlflowClient().get_model_version(cfg.tracking.model_name, str(report.version)).tags
+    assert tags["onnx.parity"] == "held" and tags["profile.runtime"] == "onnxruntime"
+    assert report.promoted

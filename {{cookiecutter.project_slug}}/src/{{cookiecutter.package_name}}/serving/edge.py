@@ -31,7 +31,7 @@ from ..core.config import Config
 from ..core.errors import UserError
 from ..core.schema import Schema
 from ..tracking.model_files import load_sklearn
-from ..training.models import unwrap
+from ..training.models import members
 from . import edge_predict
 from .champion import import_champion, store_name
 from .model import MLFLOW_FOLDER, ONNX_FILE, check_files, onnx_path, stored_schema
@@ -119,7 +119,7 @@ def known_values(model: Any, schema: Schema) -> dict[str, list[str]]:
     from sklearn.preprocessing import OneHotEncoder
 
     found: dict[str, list[str]] = {}
-    stack = [unwrap(model)]  # the pipeline inside a tuned threshold's FixedThresholdClassifier
+    stack = members(model)  # the pipeline (or an ensemble's) inside a tuned threshold's FixedThresholdClassifier
     while stack:
         step = stack.pop()
         stack.extend(getattr(step, "named_steps", {}).values())

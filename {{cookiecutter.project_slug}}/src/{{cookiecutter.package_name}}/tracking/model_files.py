@@ -51,6 +51,7 @@ TRUSTED_TYPES = frozenset(
         "numpy.dtype",
         "sklearn.tree._tree.Tree",  # random_forest
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # hist_gradient_boosting
+        "sklearn.utils._bunch.Bunch",  # an ensemble's named_estimators_ (training/ensemble.py): a dict of its members
         "xgboost.core.Booster",  # xgboost: the booster, rebuilt from its own JSON (no pickle)
         "xgboost.sklearn.XGBClassifier",
         "xgboost.sklearn.XGBRegressor",

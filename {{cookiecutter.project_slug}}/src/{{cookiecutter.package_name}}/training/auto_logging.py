@@ -1,5 +1,6 @@
-"""The auto search inside train's MLflow run: the champion's configuration as the warm start, the search, and the
-study's optimisation history and parameter importances as figures on the parent run."""
+"""The auto search inside train's MLflow run: the champion's configuration as the warm start, the search, the
+study's optimisation history and parameter importances as figures on the parent run, and the ensemble of its best
+trials when it wins on CV (training/ensemble.py), recorded on the parent run."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ..core import metrics
 from ..core.config import Config
 from ..core.schema import Schema
 from ..tracking import registry
-from . import auto_search, auto_space
+from . import auto_search, auto_space, ensemble
 from .search import SearchResult, TrialResult
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,10 @@ def search_and_log(
     device: str,
     data_md5: str,
     on_trial: Callable[[TrialResult], None],
-) -> SearchResult:
-    """The auto search, warm-started from the champion, with its figures logged on the active run. The study is
-    named after the model and the training data, so runners sharing an Optuna storage share one study per data."""
+) -> tuple[SearchResult, ensemble.Ensemble | None]:
+    """The auto search, warm-started from the champion, with its figures logged on the active run, and the ensemble
+    of its best trials where it wins on CV. The study is named after the model and the training data, so runners
+    sharing an Optuna storage share one study per data."""
     import mlflow
 
     search = cfg.train.search
@@ -133,4 +135,21 @@ def search_and_log(
         if figure is not None:
             mlflow.log_figure(figure, f"search/{name}.png")
             plt.close(figure)
-    return result
+    chosen = ensemble.select(result.results, y, schema, settings.metric, folds=settings.folds, seed=settings.seed)
+    return result, chosen
+
+
+def log_ensemble(chosen: ensemble.Ensemble, metric: str, run_ids: dict[int, str]) -> None:
+    """The chosen ensemble on the active (parent) run: tag ``search.ensemble`` (its members and weights), metric
+    ``cv_<metric>_best_single`` beside its own ``cv_<metric>``, and ``search/ensemble.json`` (each member's trial,
+    child run, weight and CV score). ``run_ids``: each trial's child run, by ``id`` of its TrialResult."""
+    import mlflow
+
+    mlflow.set_tag("search.ensemble", chosen.name[:5000])
+    mlflow.log_metric(f"cv_{metric}_best_single", chosen.best_score)
+    members = [
+        {"trial": m.trial.name, "run_id": run_ids.get(id(m)), "weight": w, f"cv_{metric}": m.score}
+        for m, w in zip(chosen.members, chosen.weights, strict=True)
+    ]
+    summary = {f"cv_{metric}": chosen.score, f"cv_{metric}_best_single": chosen.best_score, "members": members}
+    mlflow.log_dict(summary | {f"cv_{metric}_fold": list(chosen.fold_scores)}, "search/ensemble.json")

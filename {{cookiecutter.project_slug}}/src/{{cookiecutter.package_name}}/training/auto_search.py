@@ -7,7 +7,8 @@ for two row rungs, one fold then all folds.
 Optuna's successive-halving pruner stops a trial whose rung score is not among the best third of that rung so
 far. The fits run in a worker process (auto_worker.py): when the budget ends mid-fit the worker is killed, the
 trial is recorded as cut and the search returns at once. The worker is started (and sent the table) before the
-budget's clock starts: its start is reported apart. The winner is refitted on all rows by the caller.
+budget's clock starts: its start is reported apart. The winner is refitted on all rows by the caller. The top rung's
+out-of-fold outputs of a few complete trials are kept for the threshold and an ensemble (training/ensemble.py).
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ import pandas as pd
 
 from ..core import metrics
 from ..core.schema import Schema
-from . import auto_space, threshold
+from . import auto_space, ensemble, threshold
 from .auto_worker import Cut, Request, Table, Worker
 from .search import SearchResult, Trial, TrialResult
 
 log = logging.getLogger(__name__)
 # Rows searched at most: a larger table is searched on a seeded sample of this many rows and the winner refitted
-# on all of them. The threshold's sample (the same rows, folds and fits): the winner's out-of-fold probabilities on
-# the top rung tune it without fitting again.
+# on all of them. The threshold's sample (the same rows, folds and fits): the winner's (or ensemble's) out-of-fold
+# probabilities on the top rung tune it without fitting again.
 SEARCH_ROWS = threshold.TUNING_ROWS
 FIRST_ROWS = 1_000  # the smallest row rung
 GROWTH = 3  # each rung has this many times the rows of the last; the pruner keeps the best 1/GROWTH of a rung
@@ -103,7 +104,7 @@ def _climb(
     worker: Worker, trial: Any, family: str, params: dict[str, Any], rungs: list[Rung], deadline: float, first: bool
 ) -> tuple[str, list[float], Rung, str | None, np.ndarray | None]:
     """Score one trial rung by rung: (state, fold scores of the last rung reached, that rung, error, out-of-fold
-    probabilities of the top rung's rows when it completed). ``first``: no trial has a score yet, so this one's
+    probabilities or predictions of the top rung's rows when it completed). ``first``: no trial has a score yet, so this one's
     first rung runs to its end whatever the deadline (a search that ends without any score has no model to give;
     a first rung is at most FIRST_ROWS x 3 rows or one fold)."""
     scores: list[float] = []
@@ -132,17 +133,6 @@ def _climb(
                 log.info("%s: its next rung needs about %.0f s, more than the budget has left: pruned", family, ahead)
                 return "pruned", scores, rung, None, None
     return "complete", scores, rungs[-1], None, out_of_fold
-
-
-def _keep_out_of_fold_of_the_best(results: list[TrialResult], metric: str) -> None:
-    """Only the best complete trial (SearchResult.best's choice) keeps its out-of-fold probabilities: each holds
-    up to SEARCH_ROWS x classes floats."""
-    complete = [r for r in results if r.ok]
-    sign = 1 if metrics.GREATER_IS_BETTER[metric] else -1
-    best = max(complete, key=lambda r: sign * r.score, default=None)
-    for result in complete:
-        if result is not best:
-            result.out_of_fold = None
 
 
 def run(
@@ -219,7 +209,7 @@ def run(
                 rung.rows,
             )
             results.append(result)
-            _keep_out_of_fold_of_the_best(results, settings.metric)
+            ensemble.keep_out_of_fold(results, settings.metric)  # the few an ensemble may combine
             first_trial_seconds = first_trial_seconds or time.perf_counter() - started
             if on_trial is not None:
                 on_trial(result)

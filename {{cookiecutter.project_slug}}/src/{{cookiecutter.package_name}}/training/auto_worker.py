@@ -42,7 +42,7 @@ class Request:
     rows: int  # the first ``rows`` of the search's seeded row order (each rung's rows contain the last rung's)
     fold_start: int
     fold_stop: int
-    out_of_fold: bool = False  # also send the probabilities of each fold's test rows (a classifier's)
+    out_of_fold: bool = False  # also send each fold's test rows' probabilities (a classifier) or predictions
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ class Answer:
     scores: list[float]
     seconds: float
     error: str | None = None
-    # Request.out_of_fold: rows x classes, each scored fold's test rows filled, NaN elsewhere
+    # Request.out_of_fold: rows x classes (rows x 1: predictions), each scored fold's test rows filled, NaN elsewhere
     out_of_fold: np.ndarray | None = None
 
 
 def fold_scores(table: Table, order: np.ndarray, request: Request) -> tuple[list[float], np.ndarray | None]:
     """The metric on folds fold_start..fold_stop-1 of the seeded folds of the first ``rows`` rows in ``order``, and
-    (Request.out_of_fold, a classifier) the probabilities of those folds' test rows."""
+    (Request.out_of_fold) the probabilities (a classifier) or predictions (a regressor) of those folds' test rows."""
     from sklearn.base import clone
     from sklearn.metrics import check_scoring
 
@@ -72,14 +72,16 @@ def fold_scores(table: Table, order: np.ndarray, request: Request) -> tuple[list
         pipeline, scoring=metrics.cv_scorer(table.metric, table.schema.classes, table.schema.positive_class)
     )
     scores = []
-    keep = request.out_of_fold and metrics.TASKS[table.schema.task].has_classes
-    out_of_fold = np.full((request.rows, len(table.schema.classes)), np.nan) if keep else None
+    has_classes = metrics.TASKS[table.schema.task].has_classes
+    columns = len(table.schema.classes) if has_classes else 1
+    out_of_fold = np.full((request.rows, columns), np.nan) if request.out_of_fold else None
     with models.threads_for(request.rows):
         for fit_rows, test_rows in splits[request.fold_start : request.fold_stop]:
             fitted = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
             scores.append(metrics.from_scorer(table.metric, scorer(fitted, X.iloc[test_rows], y.iloc[test_rows])))
             if out_of_fold is not None:
-                out_of_fold[test_rows] = fitted.predict_proba(X.iloc[test_rows])
+                test = X.iloc[test_rows]
+                out_of_fold[test_rows] = fitted.predict_proba(test) if has_classes else fitted.predict(test)[:, None]
     return scores, out_of_fold
 
 

@@ -32,6 +32,8 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
+    VotingClassifier,
+    VotingRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import LabelEncoder
@@ -275,13 +277,22 @@ def unwrap(model: Any) -> Any:
     return model.estimator_ if isinstance(model, FixedThresholdClassifier) else model
 
 
+def members(model: Any) -> list[Any]:
+    """The fitted pipelines ``model`` is made of: an ensemble's (a VotingClassifier or VotingRegressor of pipelines:
+    training/ensemble.py), or the one pipeline (inside a tuned threshold or bare)."""
+    model = unwrap(model)
+    return list(model.estimators_) if isinstance(model, (VotingClassifier, VotingRegressor)) else [model]
+
+
 def on_cpu(model: Any) -> Any:
-    """Point every XGBoost estimator in ``model`` (a Pipeline, EncodedLabels or a bare estimator) at the CPU.
+    """Point every XGBoost estimator in ``model`` (a Pipeline, an ensemble of them, EncodedLabels or a bare estimator)
+    at the CPU.
 
     train calls it on the refitted best model before logging it, so the model predicts on the CPU wherever it
     is loaded (serving, batch) instead of warning that the GPU it was trained on is missing. Returns ``model``.
     """
-    for step in getattr(unwrap(model), "named_steps", {"model": model}).values():
+    steps = [step for member in members(model) for step in getattr(member, "named_steps", {"model": member}).values()]
+    for step in steps:
         for estimator in (step, getattr(step, "estimator", None), getattr(step, "estimator_", None)):
             if estimator is None or not type(estimator).__module__.startswith("xgboost"):
                 continue

@@ -92,10 +92,12 @@ class Export:
 
 
 def _text_imputers(model: Any) -> list[Any]:
-    """Every fitted SimpleImputer of the pipeline that imputes text (categorical) columns."""
+    """Every fitted SimpleImputer of the pipeline (or of each member of an ensemble) that imputes text columns."""
     from sklearn.impute import SimpleImputer
 
-    found, stack = [], [model]
+    from .models import members
+
+    found, stack = [], members(model)
     while stack:
         step = stack.pop()
         if isinstance(step, SimpleImputer):
@@ -134,10 +136,16 @@ def _tree_flags_as_ints() -> None:
     tree_ensemble.add_node = with_int_flags
 
 
+def _finals(model: Any) -> list[Any]:
+    """The last step of the pipeline, or of each member of an ensemble (models.members)."""
+    from .models import members
+
+    return [member.steps[-1][1] if hasattr(member, "steps") else member for member in members(model)]
+
+
 def _xgboost_steps(model: Any) -> list[Any]:
-    """The XGBoost estimators in ``model`` (a Pipeline's last step, bare or inside EncodedLabels)."""
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
-    candidates = (final, getattr(final, "estimator_", None))
+    """The XGBoost estimators in ``model`` (a Pipeline's last step, bare or inside EncodedLabels; an ensemble's)."""
+    candidates = [e for final in _finals(model) for e in (final, getattr(final, "estimator_", None))]
     return [e for e in candidates if e is not None and type(e).__module__.startswith("xgboost")]
 
 
@@ -207,21 +215,24 @@ def export(model: Any, schema: Schema) -> Any:
         from skl2onnx import convert_sklearn
     except ImportError as error:
         raise NotConvertible(f"skl2onnx is not installed ({error})") from error
+    from . import onnx_voting
     from .models import unwrap  # scikit-learn's estimators: serving, which imports this module, does without
 
     _tree_flags_as_ints()
     model = unwrap(model)  # the pipeline: its threshold is applied to the probabilities after (core/decision.py)
     if _xgboost_steps(model):
         _register_xgboost()
+    if onnx_voting.is_ensemble(model):
+        onnx_voting.register()
     ready = copy.deepcopy(model)
     for imputer in _text_imputers(ready):
         imputer.missing_values = MISSING_TEXT
-    final = ready.steps[-1][1] if hasattr(ready, "steps") else ready
-    options = {id(final): {"zipmap": False}} if TASKS[schema.task].has_classes else None
+    finals = _finals(ready)
+    options = {id(final): {"zipmap": False} for final in finals} if TASKS[schema.task].has_classes else None
     try:
         return convert_sklearn(ready, initial_types=_input_types(schema), target_opset=TARGET_OPSET, options=options)
     except Exception as error:  # skl2onnx raises many kinds (MissingShapeCalculator, RuntimeError, ValueError ...)
-        kind = type(final).__name__
+        kind = type(finals[0] if len(finals) == 1 else ready).__name__
         raise NotConvertible(
             f"{kind} does not convert to ONNX ({type(error).__name__}: {_first_line(error)})"
         ) from error

@@ -54,7 +54,8 @@ class TrialResult:
     rows: int | None = None
     folds: int | None = None
     config: dict[str, Any] = field(default_factory=dict)  # auto: the Optuna parameters (a warm start enqueues them)
-    # auto, a complete classifier trial: probabilities of the top rung's rows out of fold (threshold.tune reuses them)
+    # auto, a complete trial: probabilities (a classifier) or predictions (rows x 1) of the top rung's rows out of
+    # fold, kept for a few trials (ensemble.keep_out_of_fold): threshold.tune and ensemble.select reuse them
     out_of_fold: np.ndarray | None = field(default=None, repr=False)
 
     @property

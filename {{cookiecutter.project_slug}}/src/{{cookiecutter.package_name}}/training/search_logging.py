@@ -2,8 +2,9 @@
 
 ``search_and_log`` runs inside the parent run train opens: it tags the run with its lineage (code, data,
 validation) and the libraries it trained with, logs every trial as a child run (``ChildRuns``), refits the best
-trial on the whole training split, and logs it with its signature, an input example and pinned requirements. It
-returns the candidate (core/reports.Candidate) that evaluate and register read.
+trial (or the auto search's ensemble where it won on CV: training/ensemble.py) on the whole training split, and logs
+it with its signature, an input example and pinned requirements. It returns the candidate (core/reports.Candidate)
+that evaluate and register read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..core.config import Config
 from ..core.reports import Candidate
 from ..core.schema import Schema
 from ..tracking import model_files, registry, runs
-from . import auto_logging, models, search, threshold
+from . import auto_logging, ensemble, models, search, threshold
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -184,8 +185,11 @@ def search_and_log(
         }
     )
     children = ChildRuns(metric, device)
+    chosen: ensemble.Ensemble | None = None  # the auto search's ensemble, where it won on CV
     if cfg.train.search.strategy == "auto":
-        result = auto_logging.search_and_log(cfg, X, y, schema, device=device, data_md5=data_md5, on_trial=children)
+        result, chosen = auto_logging.search_and_log(
+            cfg, X, y, schema, device=device, data_md5=data_md5, on_trial=children
+        )
     else:
         result = search.run_search(
             trials,
@@ -204,6 +208,9 @@ def search_and_log(
     MlflowClient().set_tag(best_run_id, "search.best", "true")
     started = time.perf_counter()
     best_pipeline = search.pipeline_for(best.trial, schema, seed=cfg.train.seed, device=device)
+    out_of_fold = best.out_of_fold if best.ok else None
+    if chosen is not None:
+        best_pipeline, out_of_fold = chosen.model(schema, seed=cfg.train.seed, device=device), chosen.out_of_fold
     tuned = threshold.tune(
         best_pipeline,
         X,
@@ -212,20 +219,26 @@ def search_and_log(
         cfg.train.threshold,
         folds=cfg.train.cv_folds,
         seed=cfg.train.seed,
-        out_of_fold=best.out_of_fold if best.ok else None,
+        out_of_fold=out_of_fold,
     )
     with models.threads_for(len(X)):
         model = threshold.wrap(best_pipeline, schema, tuned.threshold).fit(X, y)
     train_seconds = time.perf_counter() - started
     models.on_cpu(model)  # the logged model predicts on the CPU wherever it is loaded
 
-    name = runs.run_name(best.trial.family, data_md5)
+    family, params, described = best.trial.family, best.trial.params, best.trial.name
+    score, spread = best.score, best.score_std
+    if chosen is not None:  # the model is the ensemble: its name, CV score and spread
+        family, params, described = "ensemble", chosen.params, chosen.name
+        score, spread = chosen.score, chosen.score_std
+        auto_logging.log_ensemble(chosen, metric, dict(zip(map(id, result.results), children.run_ids, strict=True)))
+    name = runs.run_name(family, data_md5)
     mlflow.set_tags({"search.best_run_id": best_run_id, "search.best_trial": best.trial.name, "mlflow.runName": name})
-    mlflow.log_params({"model.family": best.trial.family} | {f"model.{k}": v for k, v in best.trial.params.items()})
+    mlflow.log_params({"model.family": family} | {f"model.{k}": v for k, v in params.items()})
     mlflow.log_metrics(
         {
-            f"cv_{metric}": best.score,
-            f"cv_{metric}_std": best.score_std,
+            f"cv_{metric}": score,
+            f"cv_{metric}_std": spread,
             "train_seconds": train_seconds,
             "search_seconds": result.seconds,
             "search_start_seconds": result.start_seconds,
@@ -259,9 +272,9 @@ def search_and_log(
             "data_md5": data_md5,
             "model_uri": info.model_uri,
             "model_id": info.model_id,
-            "family": best.trial.family,
-            "params": best.trial.params,
-            f"cv_{metric}": best.score,
+            "family": family,
+            "params": params,
+            f"cv_{metric}": score,
             "device": device,
             "trials": len(result.results),
             "best_trial_run_id": best_run_id,
@@ -273,9 +286,9 @@ def search_and_log(
         "best of %d trials: %s (cv %s %.4f) on %s in %.1f s of search (%.0f%% of it MLflow logging), refit in %.1f s;"
         " run %s",
         len(result.results),
-        best.trial.name,
+        described,
         metric,
-        best.score,
+        score,
         device,
         result.seconds,
         100 * children.seconds / max(result.seconds, 1e-9),

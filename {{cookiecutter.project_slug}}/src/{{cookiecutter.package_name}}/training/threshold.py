@@ -109,7 +109,7 @@ def tune(
         log.info("threshold: tuned on %d of the %d training rows (a seeded order)", len(rows), len(X))
         X, y = X.iloc[rows], y.iloc[rows]
     if out_of_fold is not None and out_of_fold.shape[0] == len(X) and not np.isnan(out_of_fold).any():
-        log.info("threshold: on the search's out-of-fold probabilities of the best trial (no fit)")
+        log.info("threshold: on the search's out-of-fold probabilities of the model it chose (no fit)")
         proba = out_of_fold
     else:
         splitter = metrics.TASKS[schema.task].folds(folds, seed)
