@@ -92,6 +92,7 @@ def project_search(
     metric = "roc_auc" if task == "classification" else "r2"
     schema = features.infer(train, target, task)
     X, y = features.conform(train, schema), train[target]
+    chosen = None  # the auto search's ensemble, where it wins on CV
     if method == "auto":
         auto_search = importlib.import_module(f"{package}.training.auto_search")
         auto_space = importlib.import_module(f"{package}.training.auto_space")
@@ -99,6 +100,8 @@ def project_search(
         families = tuple(auto_space.families_for_data(task, len(X), xgboost=False))
         settings = auto_search.Settings(metric=metric, folds=FOLDS, seed=SEED, max_seconds=budget, families=families)
         result, _ = auto_search.run(X, y, schema, settings)
+        ensemble = importlib.import_module(f"{package}.training.ensemble")  # as train chooses it
+        chosen = ensemble.select(result.results, y, schema, metric, folds=FOLDS, seed=SEED)
     else:
         config = importlib.import_module(f"{package}.core.config")
         linear = "logistic_regression" if task == "classification" else "ridge"
@@ -114,9 +117,12 @@ def project_search(
         trials = search.plan(grid, task, SEED)
         result = search.run_search(trials, X, y, schema, metric=metric, folds=FOLDS, seed=SEED, max_seconds=budget)
     best = result.best()
+    unfitted = search.pipeline_for(best.trial, schema, seed=SEED)
+    if chosen is not None:
+        unfitted = chosen.model(schema, seed=SEED)
     started = time.perf_counter()
     with models.threads_for(len(X)):
-        model = search.pipeline_for(best.trial, schema, seed=SEED).fit(X, y)
+        model = unfitted.fit(X, y)
     refit = time.perf_counter() - started
     return {
         "model": model,
@@ -125,7 +131,7 @@ def project_search(
         "refit": refit,
         "trials": len(result.results),
         "complete": sum(r.ok for r in result.results),
-        "best": best.trial.name,
+        "best": chosen.name if chosen is not None else best.trial.name,
     }
 
 
