@@ -277,11 +277,16 @@ def unwrap(model: Any) -> Any:
     return model.estimator_ if isinstance(model, FixedThresholdClassifier) else model
 
 
+def is_ensemble(model: Any) -> bool:
+    """A VotingClassifier or VotingRegressor of pipelines (training/ensemble.py), bare or inside a tuned threshold."""
+    return isinstance(unwrap(model), (VotingClassifier, VotingRegressor))
+
+
 def members(model: Any) -> list[Any]:
-    """The fitted pipelines ``model`` is made of: an ensemble's (a VotingClassifier or VotingRegressor of pipelines:
-    training/ensemble.py), or the one pipeline (inside a tuned threshold or bare)."""
+    """The fitted pipelines ``model`` is made of: an ensemble's, or the one pipeline (inside a tuned threshold or
+    bare)."""
     model = unwrap(model)
-    return list(model.estimators_) if isinstance(model, (VotingClassifier, VotingRegressor)) else [model]
+    return list(model.estimators_) if is_ensemble(model) else [model]
 
 
 def on_cpu(model: Any) -> Any:

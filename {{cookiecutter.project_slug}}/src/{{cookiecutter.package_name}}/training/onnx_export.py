@@ -216,13 +216,13 @@ def export(model: Any, schema: Schema) -> Any:
     except ImportError as error:
         raise NotConvertible(f"skl2onnx is not installed ({error})") from error
     from . import onnx_voting
-    from .models import unwrap  # scikit-learn's estimators: serving, which imports this module, does without
+    from .models import is_ensemble, unwrap  # scikit-learn's estimators: serving, importing this module, does without
 
     _tree_flags_as_ints()
     model = unwrap(model)  # the pipeline: its threshold is applied to the probabilities after (core/decision.py)
     if _xgboost_steps(model):
         _register_xgboost()
-    if onnx_voting.is_ensemble(model):
+    if is_ensemble(model):
         onnx_voting.register()
     ready = copy.deepcopy(model)
     for imputer in _text_imputers(ready):

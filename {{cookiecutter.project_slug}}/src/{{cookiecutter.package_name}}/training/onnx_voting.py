@@ -21,12 +21,6 @@ CLASSIFIER = "ProjectSoftVotingClassifier"
 REGRESSOR = "ProjectVotingRegressor"
 
 
-def is_ensemble(model: Any) -> bool:
-    from sklearn.ensemble import VotingClassifier, VotingRegressor
-
-    return isinstance(model, (VotingClassifier, VotingRegressor))
-
-
 def weights(model: Any) -> np.ndarray:
     """Each member's share of the vote (scikit-learn's np.average over the members with ``weights``)."""
     given = np.ones(len(model.estimators_)) if model.weights is None else np.asarray(model.weights, dtype="float64")
